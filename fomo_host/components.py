@@ -1,0 +1,258 @@
+"""The contracts between the host and its components, one section per kind.
+
+A plugin registers a *factory* per component: ``factory(params, context)`` for
+models, datasets and orderings (which run once), and ``factory(params)`` for
+methods, schedulers, mergers and metrics (which the engine calls as it runs).
+``params`` is an instance of the component's own pydantic ``Params`` model,
+already validated against the spec.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+from torch import nn
+
+from .data import Concept, ImageTextDataset
+
+if TYPE_CHECKING:
+    from .weights import WeightStore
+
+StateDict = dict[str, torch.Tensor]
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@dataclass
+class ModelBundle:
+    """A CLIP-style model with what the host needs to feed it.
+
+    ``model(images, tokens)`` must return ``(image_features, text_features,
+    logit_scale)`` with normalised features (open_clip's ``CLIP.forward``), and
+    ``model.encode_image`` / ``model.encode_text`` accept ``normalize=True``.
+    Images reach the model as ``(uint8 / 255 - mean) / std``, computed on the device.
+    """
+
+    model: nn.Module
+    tokenizer: Callable[[Sequence[str]], torch.Tensor]
+    image_size: int
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
+    name: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildContext:
+    """What a model, dataset or ordering factory may use when it is built."""
+
+    seed: int
+    cache_dir: Path
+    image_size: int | None = None
+    """The model's input resolution (known when datasets are built)."""
+    datasets: Mapping[str, ImageTextDataset] = field(default_factory=dict)
+    """Every dataset of the run by name (known when the ordering is built)."""
+    bundle: ModelBundle | None = None
+    """The base model (known when the ordering is built: similarity, performance orderings)."""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+# ----------------------------------------------------------------------------- orderings
+
+OrderingFactory = Callable[[Any, BuildContext], "Ordering"]
+
+
+class Ordering(Protocol):
+    """Sorts the stream's concepts.
+
+    Returns either one ordered list (the host cuts it into tasks of near-equal
+    size) or a list of tasks, each a list of concepts (the ordering decides the
+    cut itself, e.g. one task per dataset).
+    """
+
+    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> list[Concept] | list[list[Concept]]: ...
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+@dataclass
+class TaskInfo:
+    """Where the stream stands when a task starts or ends."""
+
+    index: int
+    num_tasks: int
+    steps: int
+    concepts: list[Concept]
+
+
+@dataclass
+class TrainBatch:
+    """One training batch on the device, already normalised and tokenised."""
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+
+
+@dataclass
+class StepOutput:
+    """The model's outputs on a batch and the contrastive loss computed from them."""
+
+    image_features: torch.Tensor
+    text_features: torch.Tensor
+    logit_scale: torch.Tensor
+    contrastive_loss: torch.Tensor
+
+
+class TaskData(Protocol):
+    """Access to the current task's training batches (for end-of-task work such as a Fisher)."""
+
+    def batches(self, count: int) -> Iterator[TrainBatch]: ...
+
+    def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
+        """The training loss (contrastive, with the learnable temperature) on a batch."""
+        ...
+
+
+class UpdateMethod(abc.ABC):
+    """Decides what is trained and how.
+
+    The engine calls, in order: :meth:`prepare` once, then per task
+    :meth:`trainable_parameters`, :meth:`build_optimizer`, per step
+    :meth:`extra_loss` and :meth:`after_optimizer_step`, and :meth:`end_task`.
+    Weights move in and out of the method through :meth:`export_weights` and
+    :meth:`import_weights`, which always speak the base model's parameter names,
+    so mergers and checkpoints see full weights whatever the method wraps.
+    """
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Called once before the first task; may wrap or modify the model (adapters)."""
+        return model
+
+    @abc.abstractmethod
+    def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
+        """The parameters trained in this task; the engine freezes all others."""
+
+    def build_optimizer(
+        self, parameters: list[tuple[str, nn.Parameter]], default: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
+    ) -> torch.optim.Optimizer:
+        """The optimizer for the task; ``default(param_groups)`` builds the spec's optimizer."""
+        return default([{"params": [p for _, p in parameters]}])
+
+    def extra_loss(self, model: nn.Module, batch: TrainBatch, output: StepOutput) -> torch.Tensor | None:
+        """A term added to the contrastive loss (a regulariser), or None."""
+        return None
+
+    def after_optimizer_step(self, model: nn.Module) -> None:
+        """Called after every optimizer step (path integrals, projections)."""
+
+    def end_task(self, model: nn.Module, task: TaskInfo, data: TaskData) -> None:
+        """End-of-task work (Fisher information, importance, merging an adapter)."""
+
+    def export_weights(self, model: nn.Module) -> StateDict:
+        """The model's full weights under the base model's names (adapters folded in)."""
+        return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+    def import_weights(self, model: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+        """Make the model compute with ``weights`` (full weights under the base names)."""
+        model.load_state_dict(dict(weights), strict=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The method's own state for a checkpoint (tensors and plain values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+# ----------------------------------------------------------------------------- schedulers
+
+
+class Scheduler(Protocol):
+    """A pure function: the learning-rate factor (multiplying the spec's lr) at a step."""
+
+    def __call__(self, step: int, steps_per_task: int, task: int, num_tasks: int) -> float: ...
+
+
+# ----------------------------------------------------------------------------- mergers
+
+
+@dataclass
+class MergeInputs:
+    """What a merger sees after a task.
+
+    ``base`` is theta_0 and ``finetuned`` the weights at the end of this task's
+    training: both are read-only (never modify them in place). ``store`` keeps
+    state dicts on disk for the merger's own history; read them back lazily.
+    """
+
+    task: int
+    num_tasks: int
+    base: StateDict
+    finetuned: StateDict
+    store: WeightStore
+
+
+@dataclass
+class MergeDecision:
+    """The weights to train the next task from, and the weights to deploy (evaluate).
+
+    ``None`` means "the fine-tuned model as it is": for ``train_from`` the live
+    model (with any adapter state) simply continues; for ``deploy`` the
+    fine-tuned weights are evaluated.
+    """
+
+    train_from: StateDict | None = None
+    deploy: StateDict | None = None
+
+
+class Merger(abc.ABC):
+    """Decides, after each task, the weights to continue from and those to deploy."""
+
+    @abc.abstractmethod
+    def after_task(self, inputs: MergeInputs) -> MergeDecision: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Small state for a checkpoint (weights belong in the store, not here)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+@dataclass
+class EvaluationContext:
+    """What a metric needs besides the model and dataset."""
+
+    device: torch.device
+    batch_size: int
+    autocast: Callable[[], Any]
+    """A context manager factory for the run's precision."""
+    subset: torch.Tensor | None = None
+    """Test indices to use (a subset between tasks); None means the full set."""
+
+
+class Metric(abc.ABC):
+    """Evaluates a model on one dataset's test split.
+
+    ``applies_to`` selects the datasets it runs on; ``primary`` names the value
+    that enters A_KA / A_ZS for those datasets (top-1 accuracy for
+    classification, recall@5 for retrieval).
+    """
+
+    primary: str
+
+    @abc.abstractmethod
+    def applies_to(self, dataset: ImageTextDataset) -> bool: ...
+
+    @abc.abstractmethod
+    def __call__(self, bundle: ModelBundle, dataset: ImageTextDataset, context: EvaluationContext) -> dict[str, float]: ...

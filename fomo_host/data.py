@@ -1,0 +1,142 @@
+"""What a dataset component hands the host: image-text sample sets with class names.
+
+Images travel as uint8 tensors ``[N, 3, H, W]`` already at the model's resolution:
+decoding and resizing happen once (in the dataset component, or its cache), and
+normalisation happens on the training device. This keeps the data path far from
+being the bottleneck of a training step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+
+Role = Literal["pretraining", "adaptation", "zero_shot"]
+TaskType = Literal["classification", "retrieval"]
+
+CONCEPT_SEPARATOR = "::"
+
+
+@dataclass(frozen=True, order=True)
+class Concept:
+    """One unit of the stream: a class of a dataset, or a whole dataset (``classname=None``)."""
+
+    dataset: str
+    classname: str | None = None
+
+    def __str__(self) -> str:
+        return self.dataset if self.classname is None else f"{self.dataset}{CONCEPT_SEPARATOR}{self.classname}"
+
+    @classmethod
+    def parse(cls, text: str) -> Concept:
+        """Read ``dataset::classname`` (ours) or ``DATASET+++classname`` (the paper's stream files)."""
+        for separator in (CONCEPT_SEPARATOR, "+++"):
+            if separator in text:
+                dataset, classname = text.split(separator, 1)
+                return cls(dataset, classname)
+        return cls(text, None)
+
+
+@runtime_checkable
+class SampleSet(Protocol):
+    """A split of a dataset: images, optional class labels and training captions."""
+
+    labels: torch.Tensor
+    """int64 ``[N]``: index into the dataset's ``classnames``; -1 where a sample has no class."""
+
+    def __len__(self) -> int: ...
+
+    def images(self, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[len(indices), 3, H, W]`` for the given sample indices."""
+        ...
+
+    def captions(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> list[str]:
+        """One training caption per index; drawn with ``generator`` where a sample has several."""
+        ...
+
+
+@dataclass
+class TensorSampleSet:
+    """A :class:`SampleSet` held in memory: uint8 images, labels, captions per sample."""
+
+    image_tensor: torch.Tensor
+    labels: torch.Tensor
+    caption_choices: list[list[str]]
+
+    def __post_init__(self) -> None:
+        if self.image_tensor.dtype != torch.uint8 or self.image_tensor.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, 3, H, W], got {self.image_tensor.dtype} {tuple(self.image_tensor.shape)}")
+        n = self.image_tensor.shape[0]
+        if self.labels.shape != (n,) or len(self.caption_choices) != n:
+            raise ValueError(f"{n} images but {tuple(self.labels.shape)} labels and {len(self.caption_choices)} captions")
+        if any(not choices for choices in self.caption_choices):
+            raise ValueError("every sample needs at least one caption")
+
+    def __len__(self) -> int:
+        return self.image_tensor.shape[0]
+
+    def images(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.image_tensor.index_select(0, indices)
+
+    def captions(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> list[str]:
+        chosen = []
+        for index in indices.tolist():
+            choices = self.caption_choices[index]
+            if len(choices) == 1:
+                chosen.append(choices[0])
+            else:
+                pick = int(torch.randint(len(choices), (1,), generator=generator))
+                chosen.append(choices[pick])
+        return chosen
+
+
+@dataclass
+class ImageTextDataset:
+    """One dataset as the protocol sees it.
+
+    ``role`` says what the dataset is for: ``pretraining`` (the replay pool),
+    ``adaptation`` (its concepts form the stream; its test split measures
+    knowledge accumulation) or ``zero_shot`` (held out; measures retention).
+    ``task`` says how it is evaluated: ``classification`` (zero-shot accuracy
+    over ``classnames`` with ``templates``) or ``retrieval`` (image-text recall).
+    """
+
+    name: str
+    role: Role
+    task: TaskType
+    classnames: list[str]
+    templates: list[str]
+    train: SampleSet | None = None
+    test: SampleSet | None = None
+    description: str = ""
+    info: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task == "classification":
+            if not self.classnames:
+                raise ValueError(f"dataset {self.name!r}: a classification set needs class names")
+            if not self.templates or any("{}" not in template for template in self.templates):
+                raise ValueError(f"dataset {self.name!r}: templates must be non-empty and each contain '{{}}'")
+
+    def concepts(self) -> list[Concept]:
+        """The stream units of this dataset: one per class present in its training split, else the whole set."""
+        if self.train is None:
+            return []
+        if not self.classnames:
+            return [Concept(self.name, None)]
+        present = sorted(set(self.train.labels[self.train.labels >= 0].tolist()))
+        if not present:
+            return [Concept(self.name, None)]
+        return [Concept(self.name, self.classnames[index]) for index in present]
+
+    def train_indices(self, concepts: list[Concept]) -> torch.Tensor:
+        """Indices of the training samples that belong to ``concepts`` of this dataset."""
+        assert self.train is not None
+        wanted = [c for c in concepts if c.dataset == self.name]
+        if any(c.classname is None for c in wanted):
+            return torch.arange(len(self.train))
+        class_index = {name: i for i, name in enumerate(self.classnames)}
+        labels = torch.tensor([class_index[c.classname] for c in wanted], dtype=torch.long)
+        return torch.nonzero(torch.isin(self.train.labels, labels)).flatten()

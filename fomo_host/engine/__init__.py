@@ -1,0 +1,1 @@
+"""The continual loop: stream, data mixture, training, merging, evaluation, checkpoints."""

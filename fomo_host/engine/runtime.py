@@ -1,0 +1,93 @@
+"""Device, precision and processes, decided by Accelerate."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType
+
+from ..errors import FomoError
+
+
+@dataclass
+class Runtime:
+    accelerator: Accelerator
+    precision: str
+
+    @classmethod
+    def create(cls, precision: str, cpu: bool) -> Runtime:
+        accelerator = Accelerator(cpu=cpu, mixed_precision="no")
+        if precision == "fp16" and accelerator.device.type != "cuda":
+            raise FomoError(f"run.precision = 'fp16' needs a CUDA device, this run is on {accelerator.device.type}; use 'bf16' or 'no'")
+        return cls(accelerator, precision)
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def world_size(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def distributed(self) -> bool:
+        return self.accelerator.distributed_type != DistributedType.NO and self.world_size > 1
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Mixed precision for forward passes (bf16 or fp16), or nothing."""
+        if self.precision == "no":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        return torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+
+    def wrap_for_training(self, model: torch.nn.Module) -> torch.nn.Module:
+        """DistributedDataParallel over the currently trainable parameters when several processes run."""
+        if not self.distributed:
+            return model
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+    def barrier(self) -> None:
+        self.accelerator.wait_for_everyone()
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts (run seed, task index, purpose), stable across Python runs."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run a block without disturbing the global random state (e.g. evaluation between training)."""
+    state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    try:
+        yield
+    finally:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+        torch.set_rng_state(state[2])

@@ -1,0 +1,151 @@
+"""The training step loop, shared by the base model's warm start and every task of the stream.
+
+The hot loop never synchronises with the host: losses accumulate on the device
+and are read once per task (or when the progress display refreshes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..components import ModelBundle, StepOutput, TrainBatch, UpdateMethod
+from ..model_inputs import TokenCache, prepare_images
+from ..spec import Mixture, OptimizerSection
+from .loss import contrastive_loss
+from .mixture import MixedBatches, Pool
+from .runtime import Runtime
+
+MAX_LOGIT_SCALE = math.log(100.0)
+ProgressCallback = Callable[[int, torch.Tensor], None]
+
+
+def default_optimizer_factory(spec: OptimizerSection, device: torch.device) -> Callable[[list[dict[str, Any]]], torch.optim.Optimizer]:
+    """AdamW as the spec says, fused where the device supports it; weight decay skips 1-d tensors (norms, biases, scale)."""
+
+    def build(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        split_groups = []
+        for group in groups:
+            params = [p for p in group["params"] if p.requires_grad]
+            decayed = [p for p in params if p.ndim >= 2]
+            not_decayed = [p for p in params if p.ndim < 2]
+            options = {k: v for k, v in group.items() if k != "params"}
+            if decayed:
+                split_groups.append({**options, "params": decayed, "weight_decay": options.get("weight_decay", spec.weight_decay)})
+            if not_decayed:
+                split_groups.append({**options, "params": not_decayed, "weight_decay": 0.0})
+        fused = device.type == "cuda"
+        return torch.optim.AdamW(split_groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay, fused=fused)
+
+    return build
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group.setdefault("lr_multiplier", group.get("lr", base_lr) / base_lr if base_lr else 1.0)
+        group["lr"] = base_lr * group["lr_multiplier"] * factor
+
+
+def local_slice(runtime: Runtime, size: int) -> slice:
+    if size % runtime.world_size:
+        raise ValueError(f"batch size {size} is not divisible by the {runtime.world_size} processes")
+    per_process = size // runtime.world_size
+    return slice(runtime.rank * per_process, (runtime.rank + 1) * per_process)
+
+
+def to_train_batch(runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, images: torch.Tensor, captions: list[str]) -> TrainBatch:
+    """This process's share of a global batch, on the device."""
+    part = local_slice(runtime, len(captions))
+    return TrainBatch(
+        images=prepare_images(bundle, images[part], runtime.device),
+        tokens=tokens(captions[part]).to(runtime.device, non_blocking=True),
+    )
+
+
+def forward_loss(model: nn.Module, batch: TrainBatch) -> StepOutput:
+    image_features, text_features, logit_scale = model(batch.images, batch.tokens)[:3]
+    loss = contrastive_loss(image_features, text_features, logit_scale)
+    return StepOutput(image_features, text_features, logit_scale, loss)
+
+
+def clamp_logit_scale(model: nn.Module) -> None:
+    scale = getattr(model, "logit_scale", None)
+    if isinstance(scale, torch.Tensor):
+        with torch.no_grad():
+            scale.clamp_(0, MAX_LOGIT_SCALE)
+
+
+@dataclass
+class StepLoop:
+    """Runs optimizer steps on mixed batches; one instance per task (or per warm start)."""
+
+    runtime: Runtime
+    bundle: ModelBundle
+    tokens: TokenCache
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    optimizer_spec: OptimizerSection
+    lr_factor: Callable[[int], float]
+    method: UpdateMethod | None = None
+
+    def run(self, batches: MixedBatches, steps: int, on_step: ProgressCallback | None = None) -> float:
+        """Train for ``steps`` steps; returns the mean contrastive loss."""
+        trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
+        training_model = self.runtime.wrap_for_training(self.model)
+        scaler = self.runtime.grad_scaler()
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.runtime.device)
+        for step in range(steps):
+            set_learning_rate(self.optimizer, self.optimizer_spec.lr, self.lr_factor(step))
+            images, captions = batches.next_batch()
+            batch = to_train_batch(self.runtime, self.bundle, self.tokens, images, captions)
+            with self.runtime.autocast():
+                output = forward_loss(training_model, batch)
+                loss = output.contrastive_loss
+                extra = self.method.extra_loss(self.model, batch, output) if self.method else None
+                total = loss if extra is None else loss + extra
+            if scaler is not None:
+                scaler.scale(total).backward()
+                scaler.unscale_(self.optimizer)
+            else:
+                total.backward()
+            if self.optimizer_spec.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(trainable, self.optimizer_spec.grad_clip)
+            if scaler is not None:
+                scaler.step(self.optimizer)
+                scaler.update()
+            else:
+                self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.method is not None:
+                self.method.after_optimizer_step(self.model)
+            clamp_logit_scale(self.model)
+            loss_sum += loss.detach()
+            if on_step is not None:
+                on_step(step, loss.detach())
+        return float(loss_sum) / max(steps, 1)
+
+
+class TaskDataAccess:
+    """The current task's own data, for end-of-task work (a Fisher, an importance estimate)."""
+
+    def __init__(self, runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, pool: Pool, batch_size: int, generator: torch.Generator) -> None:
+        empty = Pool([])
+        self._runtime, self._bundle, self._tokens = runtime, bundle, tokens
+        self._batches = MixedBatches(
+            {"pretraining": empty, "update": pool, "buffer": empty}, batch_size, Mixture(pretraining=0, update=1, buffer=0), generator
+        )
+
+    def batches(self, count: int) -> Iterator[TrainBatch]:
+        for _ in range(count):
+            images, captions = self._batches.next_batch()
+            yield to_train_batch(self._runtime, self._bundle, self._tokens, images, captions)
+
+    def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
+        with self._runtime.autocast():
+            return forward_loss(model, batch).contrastive_loss

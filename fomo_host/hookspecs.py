@@ -1,0 +1,153 @@
+"""Every hook of fomo-host, under one project marker.
+
+A plugin imports ``hookimpl`` from ``fomo_host`` and implements any of these.
+The host calls every hook with keyword arguments only; an implementation may
+accept fewer arguments than the spec lists, so hooks can grow new keyword
+arguments without breaking existing plugins.
+
+Registration hooks receive a ``register`` callable owned by the host::
+
+    register(name="lora", factory=LoRA, params=LoRAParams, description="...")
+
+``name`` is how a spec refers to the component; ``params`` is a pydantic model
+(``extra="forbid"``) of its settings; ``factory`` builds it (see
+:mod:`fomo_host.components` for each kind's contract). ``description`` defaults
+to the factory's docstring. The host validates the call, stamps the providing
+distribution and rejects a name another plugin already registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "fomo_host"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Register = Callable[..., None]
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model components.
+
+    :param register: call once per model; the factory is ``factory(params, context)``
+        returning a :class:`fomo_host.components.ModelBundle`.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset components.
+
+    :param register: call once per dataset component; the factory is
+        ``factory(params, context)`` returning a list of
+        :class:`fomo_host.data.ImageTextDataset`.
+    """
+
+
+@hookspec
+def register_orderings(register: Register) -> None:
+    """Register stream orderings.
+
+    :param register: call once per ordering; the factory is ``factory(params, context)``
+        returning an :class:`fomo_host.components.Ordering` callable.
+    """
+
+
+@hookspec
+def register_methods(register: Register) -> None:
+    """Register update methods.
+
+    :param register: call once per method; the factory is ``factory(params)`` returning
+        an :class:`fomo_host.components.UpdateMethod`.
+    """
+
+
+@hookspec
+def register_schedulers(register: Register) -> None:
+    """Register learning-rate schedulers.
+
+    :param register: call once per scheduler; the factory is ``factory(params)``
+        returning a :class:`fomo_host.components.Scheduler` (a pure function).
+    """
+
+
+@hookspec
+def register_mergers(register: Register) -> None:
+    """Register merge schedules.
+
+    :param register: call once per merger; the factory is ``factory(params)`` returning
+        a :class:`fomo_host.components.Merger`.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register evaluation metrics.
+
+    :param register: call once per metric; the factory is ``factory(params)`` returning
+        a :class:`fomo_host.components.Metric`.
+    """
+
+
+# ----------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def on_run_start(run_dir: Path, spec: Any, num_tasks: int, resumed_from_task: int | None) -> None:
+    """A run starts (or resumes).
+
+    :param run_dir: the run directory.
+    :param spec: the validated :class:`fomo_host.spec.RunSpec`.
+    :param num_tasks: the number of tasks in the stream.
+    :param resumed_from_task: the first task to train when resuming, else None.
+    """
+
+
+@hookspec
+def on_task_start(run_dir: Path, task: int, num_tasks: int, steps: int, concepts: list[str]) -> None:
+    """A task's training starts.
+
+    :param task: the 0-based task index.
+    :param steps: the number of optimizer steps this task trains for.
+    :param concepts: the task's concepts as ``dataset::classname`` strings.
+    """
+
+
+@hookspec
+def on_task_end(run_dir: Path, task: int, num_tasks: int, steps: int, mean_loss: float) -> None:
+    """A task's training, end-of-task work and merge are done (before its evaluation).
+
+    :param mean_loss: the mean training loss over the task's steps.
+    """
+
+
+@hookspec
+def on_evaluation(run_dir: Path, record: dict[str, Any]) -> None:
+    """An evaluation finished; ``record`` is the line written to ``results.jsonl``."""
+
+
+@hookspec
+def on_run_end(run_dir: Path, summary: dict[str, Any]) -> None:
+    """The run finished; ``summary`` is what was written to ``summary.json``."""
+
+
+REGISTRATION_HOOKS: dict[str, str] = {
+    "model": "register_models",
+    "dataset": "register_datasets",
+    "ordering": "register_orderings",
+    "method": "register_methods",
+    "scheduler": "register_schedulers",
+    "merger": "register_mergers",
+    "metric": "register_metrics",
+}
+"""Kind of component -> the hook that registers it."""

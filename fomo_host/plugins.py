@@ -1,0 +1,152 @@
+"""Finding, loading and asking plugins.
+
+Plugins are modules named by entry points in the ``fomo_host`` group. Each is
+loaded on its own: one that fails to import, or registers something invalid,
+becomes one error line naming its distribution, version and the cause, and the
+others still load. Environment variables steer loading:
+
+- ``FOMO_STRICT_PLUGINS=1``: any plugin error stops start-up.
+- ``FOMO_LOAD_PLUGINS=dist-a,dist-b``: load only these distributions.
+- ``FOMO_DISABLE_PLUGINS=dist-c``: never load these distributions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import Provider, Registry
+
+ENTRY_POINT_GROUP = "fomo_host"
+STRICT_VARIABLE = "FOMO_STRICT_PLUGINS"
+ALLOW_VARIABLE = "FOMO_LOAD_PLUGINS"
+DENY_VARIABLE = "FOMO_DISABLE_PLUGINS"
+
+
+@dataclass
+class PluginRecord:
+    """One loaded (or failed) plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    error: str | None = None
+
+
+@dataclass
+class PluginHost:
+    """The plugin manager, the registry it filled and what went wrong on the way."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+    plugins: list[PluginRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+
+def _names_from(variable: str) -> set[str] | None:
+    value = os.environ.get(variable)
+    if value is None or not value.strip():
+        return None
+    return {_normalise(name) for name in value.split(",") if name.strip()}
+
+
+def _normalise(distribution: str) -> str:
+    return distribution.strip().lower().replace("_", "-")
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+
+
+def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entry_points: bool = True) -> PluginHost:
+    """Load every installed plugin (and ``extra`` ``(name, object)`` pairs), then collect their components."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    host = PluginHost(manager, Registry())
+    allowed, denied = _names_from(ALLOW_VARIABLE), _names_from(DENY_VARIABLE) or set()
+
+    candidates: list[tuple[str, str, str, Any]] = []
+    if use_entry_points:
+        for entry_point in _entry_points():
+            distribution = entry_point.dist.name if entry_point.dist else "unknown"
+            version = entry_point.dist.version if entry_point.dist else "?"
+            key = _normalise(distribution)
+            if key in denied or (allowed is not None and key not in allowed):
+                continue
+            candidates.append((entry_point.name, distribution, version, entry_point))
+    for name, plugin in extra:
+        candidates.append((name, name, "local", plugin))
+
+    for name, distribution, version, source in candidates:
+        record = PluginRecord(name, distribution, version, getattr(source, "value", getattr(source, "__name__", repr(source))))
+        host.plugins.append(record)
+        plugin_name = f"{distribution}:{name}"
+        try:
+            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            manager.register(plugin, name=plugin_name)
+            manager.check_pending()
+        except Exception as exc:  # a broken plugin must not take the others down
+            if manager.is_registered(name=plugin_name) or manager.get_plugin(plugin_name) is not None:
+                manager.unregister(name=plugin_name)
+            _fail(host, record, f"cannot load: {type(exc).__name__}: {exc}")
+            continue
+        _collect_components(host, record, plugin_name)
+
+    if host.errors and _strict():
+        raise PluginError(host.errors[0] + f" ({STRICT_VARIABLE} is set)")
+    return host
+
+
+def _fail(host: PluginHost, record: PluginRecord, cause: str) -> None:
+    record.error = cause
+    message = f"plugin {record.name!r} from {record.distribution} {record.version}: {cause}"
+    host.errors.append(message)
+
+
+def _collect_components(host: PluginHost, record: PluginRecord, plugin_name: str) -> None:
+    """Call the plugin's registration hooks one by one so every component is stamped with its provider."""
+    plugin = host.manager.get_plugin(plugin_name)
+    provider = Provider(plugin=plugin_name, distribution=record.distribution, version=record.version)
+    for kind, hook_name in hookspecs.REGISTRATION_HOOKS.items():
+        caller = getattr(host.manager.hook, hook_name)
+        for implementation in caller.get_hookimpls():
+            if implementation.plugin is not plugin:
+                continue
+
+            def register(name: Any = None, factory: Any = None, params: Any = None, description: str | None = None,
+                         _kind: str = kind) -> None:
+                host.registry.add(_kind, provider, name, factory, params, description)
+
+            arguments = {"register": register}
+            try:
+                implementation.function(**{k: arguments[k] for k in implementation.argnames if k in arguments})
+            except Exception as exc:
+                host.registry.remove_provider(plugin_name)
+                host.manager.unregister(name=plugin_name)
+                cause = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                _fail(host, record, f"{hook_name} failed: {cause}")
+                return
+
+
+def warn_about_errors(host: PluginHost, stream: Any = None) -> None:
+    """Print one line per broken plugin to stderr."""
+    for message in host.errors:
+        print(f"warning: {message}", file=stream or sys.stderr)

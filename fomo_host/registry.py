@@ -1,0 +1,112 @@
+"""Named components, each with a pydantic ``Params`` model and the distribution that provided it."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import PluginError, SpecError
+from .hookspecs import REGISTRATION_HOOKS
+
+KINDS: tuple[str, ...] = tuple(REGISTRATION_HOOKS)
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class NoParams(BaseModel):
+    """The Params of a component that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where a component came from: the plugin name and its distribution."""
+
+    plugin: str
+    distribution: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.distribution} {self.version}" if self.distribution != self.plugin else self.plugin
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    params: type[BaseModel]
+    provider: Provider
+    description: str
+
+    def validate_params(self, raw: dict[str, Any] | None) -> BaseModel:
+        """Validate a spec's ``params`` table (raises pydantic's ValidationError)."""
+        return self.params.model_validate(raw or {})
+
+
+class Registry:
+    """All components of all loaded plugins, by kind and name."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def add(
+        self,
+        kind: str,
+        provider: Provider,
+        name: Any,
+        factory: Any,
+        params: Any = None,
+        description: str | None = None,
+    ) -> Component:
+        """Check and add one component; raises :class:`PluginError` naming the problem."""
+        if kind not in self._components:
+            raise PluginError(f"unknown kind of component {kind!r}; kinds: {', '.join(KINDS)}")
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise PluginError(
+                f"{kind} name {name!r} is invalid: use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        if not callable(factory):
+            raise PluginError(f"{kind} {name!r}: factory {factory!r} is not callable")
+        params = NoParams if params is None else params
+        if not (inspect.isclass(params) and issubclass(params, BaseModel)):
+            raise PluginError(f"{kind} {name!r}: params must be a pydantic BaseModel subclass, got {params!r}")
+        existing = self._components[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"{kind} {name!r} is registered twice: by {existing.provider} and by {provider}; "
+                f"uninstall one or block it with FOMO_DISABLE_PLUGINS"
+            )
+        text = description if description is not None else inspect.getdoc(factory) or ""
+        component = Component(kind, name, factory, params, provider, text.strip().split("\n\n")[0].replace("\n", " "))
+        self._components[kind][name] = component
+        return component
+
+    def remove_provider(self, plugin: str) -> None:
+        """Drop every component of a plugin (used when its registration fails half-way)."""
+        for by_name in self._components.values():
+            for name in [n for n, c in by_name.items() if c.provider.plugin == plugin]:
+                del by_name[name]
+
+    def get(self, kind: str, name: str, where: str = "") -> Component:
+        """The component, or a :class:`SpecError` listing the available names."""
+        by_name = self._components[kind]
+        if name not in by_name:
+            available = ", ".join(sorted(by_name)) or "none (is its plugin installed?)"
+            location = f" at {where}" if where else ""
+            raise SpecError(f"unknown {kind} {name!r}{location}; available: {available}")
+        return by_name[name]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components[kind])
+
+    def __iter__(self) -> Iterator[Component]:
+        for kind in KINDS:
+            yield from (self._components[kind][name] for name in sorted(self._components[kind]))

@@ -1,0 +1,278 @@
+"""The spec file: a TOML document validated by strict pydantic models.
+
+Reading a spec goes: TOML -> ``--set`` overrides applied to the raw tables ->
+:class:`RunSpec` (unknown keys rejected everywhere) -> every component's
+``params`` validated against that component's own ``Params`` model. Errors name
+the key path, e.g. ``optimizer.lr: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SpecError
+from .registry import Registry
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ComponentRef(StrictModel):
+    """A component by name, with its settings."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunSection(StrictModel):
+    name: str = Field(default="run", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    seed: int = Field(default=0, ge=0)
+    output_dir: Path = Path("runs")
+    precision: Literal["no", "bf16", "fp16"] = "no"
+    batch_size: int = Field(default=128, ge=1)
+    cpu: bool = False
+    """Force the CPU even where an accelerator is present."""
+
+
+class WarmStart(StrictModel):
+    """Pretrain the base model contrastively on the pretraining pool before the stream.
+
+    The result is cached by a content hash of everything that determines it, so
+    later runs (and the tests) load it instead of training again.
+    """
+
+    steps: int = Field(ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=128, ge=2)
+    weight_decay: float = Field(default=0.1, ge=0)
+    warmup_steps: int = Field(default=50, ge=0)
+
+
+class ModelSection(ComponentRef):
+    warm_start: WarmStart | None = None
+
+
+class Mixture(StrictModel):
+    """Shares of each batch drawn from the pretraining pool, the current task and the buffer of earlier tasks."""
+
+    pretraining: float = Field(default=0.33, ge=0, le=1)
+    update: float = Field(default=0.34, gt=0, le=1)
+    buffer: float = Field(default=0.33, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> Mixture:
+        total = self.pretraining + self.update + self.buffer
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"mixture shares must sum to 1, got {total:g}")
+        return self
+
+
+class DataSection(StrictModel):
+    sources: list[ComponentRef] = Field(min_length=1)
+    pretraining: list[str] | None = None
+    """Datasets forming the replay pool; default: every dataset whose role is pretraining."""
+    adaptation: list[str] | None = None
+    """Datasets whose concepts form the stream; default: every dataset whose role is adaptation."""
+    zero_shot: list[str] | None = None
+    """Held-out datasets measuring retention; default: every dataset whose role is zero_shot."""
+    ordering: ComponentRef = Field(default_factory=lambda: ComponentRef(name="random"))
+    num_tasks: int = Field(default=5, ge=1)
+    mixture: Mixture = Field(default_factory=Mixture)
+
+
+class BudgetSection(StrictModel):
+    """Compute per task: give exactly one of samples_per_task or steps_per_task."""
+
+    samples_per_task: int | None = Field(default=None, ge=1)
+    steps_per_task: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BudgetSection:
+        if (self.samples_per_task is None) == (self.steps_per_task is None):
+            raise ValueError("give exactly one of samples_per_task or steps_per_task")
+        return self
+
+
+class OptimizerSection(StrictModel):
+    name: Literal["adamw"] = "adamw"
+    lr: float = Field(default=1e-5, gt=0)
+    weight_decay: float = Field(default=0.2, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = Field(default=1e-6, gt=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+    """Clip the global gradient norm to this value; none to switch clipping off."""
+    reset_per_task: bool = True
+    """Start every task with a fresh optimizer state; false keeps (and checkpoints) it across tasks."""
+
+    @model_validator(mode="after")
+    def _betas_in_range(self) -> OptimizerSection:
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self
+
+
+class EvaluationSection(StrictModel):
+    metrics: list[ComponentRef] = Field(
+        default_factory=lambda: [ComponentRef(name="zero-shot-accuracy"), ComponentRef(name="retrieval-recall")], min_length=1
+    )
+    subset_fraction: float = Field(default=1.0, gt=0, le=1)
+    """Share of each test set used between tasks; the first and last evaluations always use all of it."""
+    batch_size: int = Field(default=512, ge=1)
+
+
+class RunSpec(StrictModel):
+    """A whole continual run."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    model: ModelSection
+    data: DataSection
+    budget: BudgetSection
+    method: ComponentRef = Field(default_factory=lambda: ComponentRef(name="finetune"))
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    scheduler: ComponentRef = Field(default_factory=lambda: ComponentRef(name="cosine"))
+    merger: ComponentRef = Field(default_factory=lambda: ComponentRef(name="none"))
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+
+    def component_refs(self) -> list[tuple[str, str, ComponentRef]]:
+        """Every component the spec names: (kind, key path, reference)."""
+        refs: list[tuple[str, str, ComponentRef]] = [("model", "model", self.model)]
+        refs += [("dataset", f"data.sources.{i}", ref) for i, ref in enumerate(self.data.sources)]
+        refs += [
+            ("ordering", "data.ordering", self.data.ordering),
+            ("method", "method", self.method),
+            ("scheduler", "scheduler", self.scheduler),
+            ("merger", "merger", self.merger),
+        ]
+        refs += [("metric", f"evaluation.metrics.{i}", ref) for i, ref in enumerate(self.evaluation.metrics)]
+        return refs
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
+
+    def fingerprint(self) -> str:
+        """A hash of everything that determines the run's results (not where it is written)."""
+        content = self.model_dump(mode="json")
+        content["run"].pop("output_dir", None)
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], value); the value is read as TOML, else as a plain string."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected KEY.PATH=VALUE")
+    key, raw = text.split("=", 1)
+    path = [part.strip() for part in key.strip().split(".")]
+    if not all(path):
+        raise SpecError(f"--set {text!r}: empty part in key path {key!r}")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``value`` at ``path`` in nested tables; integer parts index arrays of tables."""
+    node: Any = raw
+    dotted = ".".join(path)
+    for depth, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, part, dotted)
+            continue
+        if part not in node:
+            node[part] = {}
+        elif not isinstance(node[part], dict | list):
+            raise SpecError(f"--set {dotted}: {'.'.join(path[: depth + 1])} is a value, not a table")
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, list):
+        index = _index(last, len(node), dotted)
+        node[index] = value
+    else:
+        node[last] = value
+
+
+def _index(part: str, length: int, dotted: str) -> int:
+    if not part.isdigit() or int(part) >= length:
+        raise SpecError(f"--set {dotted}: {part!r} is not an index of an array of {length} items")
+    return int(part)
+
+
+def _list_item(node: list[Any], part: str, dotted: str) -> Any:
+    return node[_index(part, len(node), dotted)]
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``key.path: message``."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see `fomo-host validate --help`)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{location or '(top level)'}: {message}")
+    return "; ".join(lines)
+
+
+def load_spec(path: Path, overrides: list[str] = (), registry: Registry | None = None) -> RunSpec:
+    """Read, override and validate a spec; with a registry, validate every component's params too."""
+    raw = read_toml(path)
+    return build_spec(raw, overrides, registry, source=str(path))
+
+
+def build_spec(raw: dict[str, Any], overrides: list[str] = (), registry: Registry | None = None, source: str = "spec") -> RunSpec:
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(raw, keys, value)
+    try:
+        spec = RunSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{source}: {format_validation_error(exc)}") from None
+    if registry is not None:
+        validate_components(spec, registry, source)
+    return spec
+
+
+def validate_components(spec: RunSpec, registry: Registry, source: str = "spec") -> dict[str, BaseModel]:
+    """Check every named component exists and its params validate; returns params by key path."""
+    validated: dict[str, BaseModel] = {}
+    for kind, where, ref in spec.component_refs():
+        component = registry.get(kind, ref.name, where=f"{source}: {where}.name")
+        try:
+            validated[where] = component.validate_params(ref.params)
+        except ValidationError as exc:
+            raise SpecError(f"{source}: {format_validation_error(exc, prefix=f'{where}.params')}") from None
+    return validated

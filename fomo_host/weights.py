@@ -1,0 +1,74 @@
+"""State dicts kept on disk (safetensors), written atomically and read lazily.
+
+Mergers keep their history here instead of in memory, so a run's memory does
+not grow with the number of tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+StateDict = dict[str, torch.Tensor]
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def save_weights(weights: StateDict, path: Path) -> None:
+    """Write ``weights`` to ``path`` atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()}
+    save_file(_untie(contiguous), str(temporary))
+    os.replace(temporary, path)
+
+
+def load_weights(path: Path, device: str | torch.device = "cpu") -> StateDict:
+    return load_file(str(path), device=str(device))
+
+
+def _untie(weights: StateDict) -> StateDict:
+    """safetensors refuses tensors sharing memory; give each its own storage."""
+    seen: set[int] = set()
+    result = {}
+    for name, tensor in weights.items():
+        pointer = tensor.untyped_storage().data_ptr() if tensor.numel() else -1
+        if pointer in seen and pointer != -1:
+            tensor = tensor.clone()
+        seen.add(pointer)
+        result[name] = tensor
+    return result
+
+
+class WeightStore:
+    """Named state dicts in a folder, one safetensors file each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not _KEY_PATTERN.match(key):
+            raise ValueError(f"weight store key {key!r}: use letters, digits, '.', '_' or '-'")
+        return self.root / f"{key}.safetensors"
+
+    def save(self, key: str, weights: StateDict) -> None:
+        save_weights(weights, self._path(key))
+
+    def load(self, key: str, device: str | torch.device = "cpu") -> StateDict:
+        path = self._path(key)
+        if not path.is_file():
+            raise KeyError(f"no weights {key!r} in {self.root}")
+        return load_weights(path, device)
+
+    def __contains__(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def keys(self) -> list[str]:
+        return sorted(path.name.removesuffix(".safetensors") for path in self.root.glob("*.safetensors"))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Model merging operators and merge schedules for fomo-host."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics for fomo-host: zero-shot classification and image-text retrieval."""

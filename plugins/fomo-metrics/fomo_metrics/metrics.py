@@ -1,0 +1,135 @@
+"""Zero-shot classification accuracy and image-text retrieval recall.
+
+Both run in inference mode with large batches; class-template text embeddings
+are computed once per evaluation of a dataset.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fomo_host.components import EvaluationContext, Metric, ModelBundle
+from fomo_host.data import ImageTextDataset, SampleSet
+from fomo_host.model_inputs import prepare_images
+
+
+def _batches(indices: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    return list(torch.split(indices, batch_size))
+
+
+def _test_indices(samples: SampleSet, context: EvaluationContext) -> torch.Tensor:
+    return context.subset if context.subset is not None else torch.arange(len(samples))
+
+
+def encode_images(bundle: ModelBundle, samples: SampleSet, indices: torch.Tensor, context: EvaluationContext) -> torch.Tensor:
+    features = []
+    for chunk in _batches(indices, context.batch_size):
+        images = prepare_images(bundle, samples.images(chunk), context.device)
+        with context.autocast():
+            features.append(bundle.model.encode_image(images, normalize=True).float())
+    return torch.cat(features)
+
+
+def encode_texts(bundle: ModelBundle, texts: list[str], context: EvaluationContext) -> torch.Tensor:
+    features = []
+    for start in range(0, len(texts), context.batch_size):
+        tokens = bundle.tokenizer(texts[start : start + context.batch_size]).to(context.device)
+        with context.autocast():
+            features.append(bundle.model.encode_text(tokens, normalize=True).float())
+    return torch.cat(features)
+
+
+def class_embeddings(bundle: ModelBundle, dataset: ImageTextDataset, context: EvaluationContext) -> torch.Tensor:
+    """One normalised text embedding per class: the mean over the dataset's templates."""
+    prompts = [template.format(name) for name in dataset.classnames for template in dataset.templates]
+    features = encode_texts(bundle, prompts, context).view(len(dataset.classnames), len(dataset.templates), -1)
+    return torch.nn.functional.normalize(features.mean(dim=1), dim=-1)
+
+
+class ZeroShotAccuracyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: list[int] = Field(default=[1, 5], min_length=1, description="report top-k accuracy for each k; the first is the score")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ZeroShotAccuracyParams:
+        if any(k < 1 for k in self.top_k):
+            raise ValueError(f"top_k values must be >= 1, got {self.top_k}")
+        return self
+
+
+class ZeroShotAccuracy(Metric):
+    """Zero-shot classification accuracy: each image against every class's template embedding (CLIP, Radford et al. 2021)."""
+
+    def __init__(self, params: ZeroShotAccuracyParams) -> None:
+        self.params = params
+        self.primary = f"top{params.top_k[0]}"
+
+    def applies_to(self, dataset: ImageTextDataset) -> bool:
+        return dataset.task == "classification"
+
+    def __call__(self, bundle: ModelBundle, dataset: ImageTextDataset, context: EvaluationContext) -> dict[str, float]:
+        assert dataset.test is not None
+        indices = _test_indices(dataset.test, context)
+        indices = indices[dataset.test.labels[indices] >= 0]
+        classifier = class_embeddings(bundle, dataset, context)
+        labels = dataset.test.labels[indices].to(context.device)
+        correct = {k: torch.zeros((), device=context.device) for k in self.params.top_k}
+        largest = min(max(self.params.top_k), len(dataset.classnames))
+        position = 0
+        for chunk in _batches(indices, context.batch_size):
+            features = encode_images(bundle, dataset.test, chunk, context)
+            ranked = (features @ classifier.t()).topk(largest, dim=-1).indices
+            hits = ranked == labels[position : position + len(chunk), None]
+            for k in self.params.top_k:
+                correct[k] += hits[:, : min(k, largest)].any(dim=-1).sum()
+            position += len(chunk)
+        total = max(len(indices), 1)
+        return {f"top{k}": float(correct[k]) / total for k in self.params.top_k}
+
+
+class RetrievalRecallParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    k: list[int] = Field(default=[1, 5, 10], min_length=1, description="report recall@k for each k")
+    primary_k: int = Field(default=5, ge=1, description="the k whose mean recall is the dataset's score")
+
+    @model_validator(mode="after")
+    def _primary_listed(self) -> RetrievalRecallParams:
+        if self.primary_k not in self.k:
+            raise ValueError(f"primary_k {self.primary_k} must be one of k {self.k}")
+        if any(value < 1 for value in self.k):
+            raise ValueError(f"k values must be >= 1, got {self.k}")
+        return self
+
+
+class RetrievalRecall(Metric):
+    """Image-text retrieval recall@k in both directions; each image's own caption is its match."""
+
+    def __init__(self, params: RetrievalRecallParams) -> None:
+        self.params = params
+        self.primary = f"recall@{params.primary_k}"
+
+    def applies_to(self, dataset: ImageTextDataset) -> bool:
+        return dataset.task == "retrieval"
+
+    def __call__(self, bundle: ModelBundle, dataset: ImageTextDataset, context: EvaluationContext) -> dict[str, float]:
+        assert dataset.test is not None
+        indices = _test_indices(dataset.test, context)
+        captions = dataset.test.captions(indices, torch.Generator().manual_seed(0))
+        image_features = encode_images(bundle, dataset.test, indices, context)
+        text_features = encode_texts(bundle, captions, context)
+        similarity = image_features @ text_features.t()
+        matched = similarity.diagonal()
+        # rank = how many candidates score strictly higher than the true match
+        image_to_text_rank = (similarity > matched[:, None]).sum(dim=1)
+        text_to_image_rank = (similarity > matched[None, :]).sum(dim=0)
+        values: dict[str, float] = {}
+        for k in self.params.k:
+            image_to_text = float((image_to_text_rank < k).float().mean())
+            text_to_image = float((text_to_image_rank < k).float().mean())
+            values[f"image_to_text_recall@{k}"] = image_to_text
+            values[f"text_to_image_recall@{k}"] = text_to_image
+            values[f"recall@{k}"] = 0.5 * (image_to_text + text_to_image)
+        return values

@@ -1,0 +1,1 @@
+"""open_clip models for fomo-host."""

@@ -1,0 +1,1 @@
+"""Stream orderings for fomo-host."""

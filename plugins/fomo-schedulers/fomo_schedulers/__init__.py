@@ -1,0 +1,1 @@
+"""Learning-rate schedulers for fomo-host, per task and across tasks."""

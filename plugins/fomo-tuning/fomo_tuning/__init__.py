@@ -1,0 +1,1 @@
+"""Full and selective fine-tuning methods for fomo-host."""

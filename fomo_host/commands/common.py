@@ -1,0 +1,33 @@
+"""Helpers shared by the commands: plugin loading, spec reading, the main-process check."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..plugins import PluginHost, load_plugins, warn_about_errors
+from ..spec import RunSpec, load_spec
+
+
+def is_main_process() -> bool:
+    """True on the process that prints and writes (rank 0 under ``accelerate launch``)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def load_host(quiet: bool = False) -> PluginHost:
+    host = load_plugins()
+    if not quiet and is_main_process():
+        warn_about_errors(host)
+    return host
+
+
+def read_spec(args: argparse.Namespace, host: PluginHost) -> RunSpec:
+    return load_spec(Path(args.spec), list(args.set or []), host.registry)
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="the spec file (TOML)")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec value (TOML syntax), e.g. optimizer.lr=1e-4"
+    )

@@ -1,0 +1,45 @@
+"""``fomo-host plugins``: installed plugins and the components each registered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .common import load_host
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("plugins", help="list installed plugins and their components")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=command_plugins)
+
+
+def command_plugins(args: argparse.Namespace) -> int:
+    host = load_host(quiet=args.json)
+    distributions: dict[str, dict[str, Any]] = {}
+    for record in host.plugins:
+        entry = distributions.setdefault(
+            record.distribution, {"distribution": record.distribution, "version": record.version, "components": {}, "errors": []}
+        )
+        if record.error:
+            entry["errors"].append(record.error)
+    for component in host.registry:
+        entry = distributions[component.provider.distribution]
+        entry["components"].setdefault(component.kind, []).append(component.name)
+    rows = sorted(distributions.values(), key=lambda e: e["distribution"])
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fomo-host plugins")
+    for column in ("distribution", "version", "components"):
+        table.add_column(column)
+    for row in rows:
+        parts = [f"{kind}: {', '.join(names)}" for kind, names in row["components"].items()]
+        parts += [f"[red]error: {error}[/red]" for error in row["errors"]]
+        table.add_row(row["distribution"], row["version"], "\n".join(parts) or "-")
+    Console().print(table)
+    return 0

@@ -1,0 +1,32 @@
+"""``fomo-host validate``: check a spec, and build its data and stream, without training."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..progress import Reporter
+from .common import add_spec_arguments, load_host, read_spec
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("validate", help="check a spec (and build its data and stream) without training")
+    add_spec_arguments(parser)
+    parser.add_argument("--schema-only", action="store_true", help="check keys and component params only; build nothing")
+    parser.set_defaults(handler=command_validate)
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    from ..engine.run import prepare
+
+    host = load_host()
+    spec = read_spec(args, host)
+    setup = None if args.schema_only else prepare(host, spec, Reporter(enabled=False), warm=False)
+    print(f"{args.spec}: valid")
+    if setup is not None:
+        data = setup.data
+        print(
+            f"  {len(setup.tasks)} tasks x {setup.steps_per_task} steps of batch {spec.run.batch_size}; "
+            f"{sum(len(t) for t in setup.tasks)} concepts from {len(data.adaptation)} adaptation sets; "
+            f"{len(data.zero_shot)} zero-shot sets; pretraining pool: {', '.join(d.name for d in data.pretraining) or 'none'}"
+        )
+    return 0

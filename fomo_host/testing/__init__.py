@@ -1,0 +1,1 @@
+"""Conformance suites and helpers that plugin authors reuse in their own tests."""

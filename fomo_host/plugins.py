@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -83,7 +83,7 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
     host = PluginHost(manager, Registry())
     allowed, denied = _names_from(ALLOW_VARIABLE), _names_from(DENY_VARIABLE) or set()
 
-    candidates: list[tuple[str, str, str, Any]] = []
+    candidates: list[tuple[PluginRecord, Callable[[], Any]]] = []
     if use_entry_points:
         for entry_point in _entry_points():
             distribution = entry_point.dist.name if entry_point.dist else "unknown"
@@ -91,20 +91,19 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             key = _normalise(distribution)
             if key in denied or (allowed is not None and key not in allowed):
                 continue
-            candidates.append((entry_point.name, distribution, version, entry_point))
+            candidates.append((PluginRecord(entry_point.name, distribution, version, entry_point.value), entry_point.load))
     for name, plugin in extra:
-        candidates.append((name, name, "local", plugin))
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        candidates.append((PluginRecord(name, name, "local", module), lambda plugin=plugin: plugin))
 
-    for name, distribution, version, source in candidates:
-        record = PluginRecord(name, distribution, version, getattr(source, "value", getattr(source, "__name__", repr(source))))
+    for record, load in candidates:
         host.plugins.append(record)
-        plugin_name = f"{distribution}:{name}"
+        plugin_name = f"{record.distribution}:{record.name}"
         try:
-            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
-            manager.register(plugin, name=plugin_name)
+            manager.register(load(), name=plugin_name)
             manager.check_pending()
         except Exception as exc:  # a broken plugin must not take the others down
-            if manager.is_registered(name=plugin_name) or manager.get_plugin(plugin_name) is not None:
+            if manager.get_plugin(plugin_name) is not None:
                 manager.unregister(name=plugin_name)
             _fail(host, record, f"cannot load: {type(exc).__name__}: {exc}")
             continue

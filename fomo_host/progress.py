@@ -22,7 +22,7 @@ class Reporter:
 
     def line(self, text: str) -> None:
         if self.enabled:
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, soft_wrap=True)
 
     @contextmanager
     def bar(self, description: str, total: int) -> Iterator[BarHandle]:

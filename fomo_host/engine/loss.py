@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -17,7 +19,11 @@ def gather_features(features: torch.Tensor) -> torch.Tensor:
         return features
     import torch.distributed.nn.functional as dist_functional
 
-    return torch.cat(dist_functional.all_gather(features), dim=0)
+    with warnings.catch_warnings():
+        # the suggested replacement is private API; this autograd-aware gather is the public one
+        warnings.simplefilter("ignore", FutureWarning)
+        gathered = dist_functional.all_gather(features)
+    return torch.cat(gathered, dim=0)
 
 
 def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ class Runtime:
 
     @classmethod
     def create(cls, precision: str, cpu: bool) -> Runtime:
-        accelerator = Accelerator(cpu=cpu, mixed_precision="no")
+        # Accelerate only forms a multi-process CPU group when told it runs on the CPU
+        accelerator = Accelerator(cpu=cpu or not torch.cuda.is_available(), mixed_precision="no")
         if precision == "fp16" and accelerator.device.type != "cuda":
             raise FomoError(f"run.precision = 'fp16' needs a CUDA device, this run is on {accelerator.device.type}; use 'bf16' or 'no'")
         return cls(accelerator, precision)

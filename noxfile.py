@@ -1,0 +1,47 @@
+"""Test matrix: each plugin alone with the host, everything together, lint, and the measured comparisons.
+
+    nox -s lint
+    nox -s "plugin(fomo-metrics)"     # host + that plugin + the plugins its tests declare
+    nox -s all                        # host and every plugin, every test
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = {path.parent.name: path.parent for path in sorted((ROOT / "plugins").glob("*/pyproject.toml"))}
+
+nox.options.sessions = ["lint", "all"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def test_plugins_of(plugin: str) -> list[str]:
+    """The other first-party plugins a plugin's tests need (``[tool.fomo-host] test-plugins``)."""
+    config = tomllib.loads((PLUGINS[plugin] / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(config.get("tool", {}).get("fomo-host", {}).get("test-plugins", []))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+@nox.parametrize("plugin", list(PLUGINS))
+def plugin(session: nox.Session, plugin: str) -> None:
+    """One plugin's tests with only the host, that plugin and what its tests declare installed."""
+    needed = [plugin, *test_plugins_of(plugin)]
+    session.install("pytest>=8", "-e", ".", *[arg for name in needed for arg in ("-e", str(PLUGINS[name]))])
+    session.run("pytest", str(PLUGINS[plugin] / "tests"), *session.posargs, env={"FOMO_LOAD_PLUGINS": ",".join(needed)})
+
+
+@nox.session
+def all(session: nox.Session) -> None:  # noqa: A001 - the session's name on the command line
+    """The host and every plugin together: every test, end-to-end runs included."""
+    session.install("-r", "requirements-dev.txt")
+    session.run("pytest", *session.posargs)

@@ -1,0 +1,187 @@
+"""Plugin loading: entry points one at a time, broken plugins isolated, allow/deny lists, duplicates."""
+
+from __future__ import annotations
+
+import sys
+import types
+import importlib
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from fomo_host import hookimpl
+from fomo_host.errors import PluginError, SpecError
+from fomo_host.plugins import load_plugins
+
+
+class ToyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: int = 1
+
+
+def make_plugin(name: str, method_name: str = "toy") -> types.ModuleType:
+    module = types.ModuleType(name)
+
+    @hookimpl
+    def register_methods(register):
+        register(name=method_name, factory=lambda params: None, params=ToyParams, description="A toy method.")
+
+    module.register_methods = register_methods
+    return module
+
+
+class FakeDistribution:
+    def __init__(self, name: str, version: str = "9.9") -> None:
+        self.name, self.version = name, version
+
+
+class FakeEntryPoint:
+    """What the loader reads of an entry point: name, value, dist and load()."""
+
+    def __init__(self, name: str, module: str, distribution: str) -> None:
+        self.name, self.value, self.dist = name, module, FakeDistribution(distribution)
+
+    def load(self) -> types.ModuleType:
+        return importlib.import_module(self.value)
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Replace the installed entry points with fakes: (entry name, module name, distribution, module or exception)."""
+
+    def install(specs):
+        points = []
+        for entry_name, module_name, distribution, module in specs:
+            if module is not None:
+                monkeypatch.setitem(sys.modules, module_name, module)
+            points.append(FakeEntryPoint(entry_name, module_name, distribution))
+        monkeypatch.setattr("fomo_host.plugins._entry_points", lambda: points)
+
+    return install
+
+
+def test_runtime_plugin_registers_components_with_its_provider():
+    host = load_plugins(extra=[("toy-plugin", make_plugin("toy_plugin_a"))], use_entry_points=False)
+    component = host.registry.get("method", "toy")
+    assert component.provider.distribution == "toy-plugin"
+    assert component.params is ToyParams
+    assert component.description == "A toy method."
+    assert host.errors == []
+
+
+def test_broken_plugin_is_one_error_line_and_others_still_load(fake_entry_points):
+    fake_entry_points(
+        [
+            ("good", "good_plugin_mod", "good-dist", make_plugin("good_plugin_mod", "good")),
+            ("bad", "fomo_host_tests_no_such_module", "bad-dist", None),
+        ]
+    )
+    host = load_plugins()
+    assert host.registry.names("method") == ["good"]
+    assert len(host.errors) == 1
+    message = host.errors[0]
+    assert "bad-dist 9.9" in message and "fomo_host_tests_no_such_module" in message
+    assert "\n" not in message
+
+
+def test_strict_mode_turns_plugin_errors_into_a_failure(fake_entry_points, monkeypatch):
+    fake_entry_points([("bad", "fomo_host_tests_no_such_module", "bad-dist", None)])
+    monkeypatch.setenv("FOMO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="bad-dist"):
+        load_plugins()
+
+
+def test_duplicate_name_is_an_error_naming_both_plugins(fake_entry_points):
+    fake_entry_points(
+        [
+            ("first", "first_mod", "first-dist", make_plugin("first_mod", "same")),
+            ("second", "second_mod", "second-dist", make_plugin("second_mod", "same")),
+        ]
+    )
+    host = load_plugins()
+    assert len(host.errors) == 1
+    assert "first-dist" in host.errors[0] and "second-dist" in host.errors[0]
+    assert host.registry.get("method", "same").provider.distribution == "first-dist"
+
+
+def test_allow_and_deny_lists_select_distributions(fake_entry_points, monkeypatch):
+    fake_entry_points(
+        [
+            ("a", "mod_a", "dist-a", make_plugin("mod_a", "alpha")),
+            ("b", "mod_b", "dist_b", make_plugin("mod_b", "beta")),
+        ]
+    )
+    monkeypatch.setenv("FOMO_LOAD_PLUGINS", "dist-a")
+    assert load_plugins().registry.names("method") == ["alpha"]
+    monkeypatch.delenv("FOMO_LOAD_PLUGINS")
+    monkeypatch.setenv("FOMO_DISABLE_PLUGINS", "dist-b")  # names match across '-' and '_'
+    assert load_plugins().registry.names("method") == ["alpha"]
+    monkeypatch.delenv("FOMO_DISABLE_PLUGINS")
+    assert load_plugins().registry.names("method") == ["alpha", "beta"]
+
+
+def test_unknown_hook_name_is_rejected():
+    module = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def register_method(register):  # missing "s": not a hook of ours
+        register(name="x", factory=lambda p: None)
+
+    module.register_method = register_method
+    host = load_plugins(extra=[("typo", module)], use_entry_points=False)
+    assert len(host.errors) == 1 and "register_method" in host.errors[0]
+    assert host.registry.names("method") == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"name": "Bad Name", "factory": lambda p: None}, "invalid"),
+        ({"name": "ok", "factory": 3}, "not callable"),
+        ({"name": "ok", "factory": lambda p: None, "params": dict}, "pydantic"),
+    ],
+)
+def test_invalid_registration_is_reported_and_the_plugin_dropped(kwargs, expected):
+    module = types.ModuleType("invalid_plugin")
+
+    @hookimpl
+    def register_metrics(register):
+        register(name="fine", factory=lambda p: None)
+        register(**kwargs)
+
+    module.register_metrics = register_metrics
+    host = load_plugins(extra=[("invalid", module)], use_entry_points=False)
+    assert len(host.errors) == 1 and expected in host.errors[0]
+    assert host.registry.names("metric") == []  # nothing half-registered survives
+
+
+def test_hook_implementations_may_take_fewer_arguments():
+    module = types.ModuleType("observer_plugin")
+    seen = []
+
+    @hookimpl
+    def on_task_start(task):
+        seen.append(task)
+
+    module.on_task_start = on_task_start
+    host = load_plugins(extra=[("observer", module)], use_entry_points=False)
+    host.hook.on_task_start(run_dir=None, task=3, num_tasks=5, steps=10, concepts=[])
+    assert seen == [3]
+
+
+def test_unknown_component_lists_the_available_ones():
+    host = load_plugins(extra=[("toy", make_plugin("toy_mod_c", "toy"))], use_entry_points=False)
+    with pytest.raises(SpecError, match=r"unknown method 'lora2'.*available: toy"):
+        host.registry.get("method", "lora2")
+
+
+def test_every_hook_is_documented_in_the_readme():
+    from pathlib import Path
+
+    from fomo_host import hookspecs
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "fomo_host_spec")]
+    assert len(hooks) == 12
+    missing = [name for name in hooks if f"`{name}" not in readme]
+    assert missing == [], f"hooks missing from README.md: {missing}"

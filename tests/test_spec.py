@@ -1,0 +1,129 @@
+"""The spec schema: strict keys, component params, overrides, one-line errors."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from fomo_host import hookimpl
+from fomo_host.errors import SpecError
+from fomo_host.plugins import load_plugins
+from fomo_host.spec import apply_override, build_spec, parse_override
+
+
+class RankParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rank: int = Field(default=4, ge=1)
+
+
+def toy_registry():
+    module = types.ModuleType("spec_toys")
+
+    def factory(params, context=None):
+        return None
+
+    @hookimpl
+    def register_methods(register):
+        register(name="finetune", factory=factory)
+        register(name="lora", factory=factory, params=RankParams)
+
+    @hookimpl
+    def register_models(register):
+        register(name="tiny", factory=factory)
+
+    @hookimpl
+    def register_datasets(register):
+        register(name="data", factory=factory)
+
+    @hookimpl
+    def register_orderings(register):
+        register(name="random", factory=factory)
+
+    @hookimpl
+    def register_schedulers(register):
+        register(name="cosine", factory=factory)
+
+    @hookimpl
+    def register_mergers(register):
+        register(name="none", factory=factory)
+
+    @hookimpl
+    def register_metrics(register):
+        register(name="zero-shot-accuracy", factory=factory)
+        register(name="retrieval-recall", factory=factory)
+
+    for name, value in list(locals().items()):
+        if name.startswith("register_"):
+            setattr(module, name, value)
+    return load_plugins(extra=[("toys", module)], use_entry_points=False).registry
+
+
+MINIMAL = {
+    "model": {"name": "tiny"},
+    "data": {"sources": [{"name": "data"}]},
+    "budget": {"steps_per_task": 3},
+}
+
+
+def test_minimal_spec_fills_the_paper_defaults():
+    spec = build_spec(MINIMAL, registry=toy_registry())
+    assert spec.optimizer.lr == 1e-5 and spec.optimizer.weight_decay == 0.2 and spec.optimizer.grad_clip == 1.0
+    assert (spec.data.mixture.pretraining, spec.data.mixture.update, spec.data.mixture.buffer) == (0.33, 0.34, 0.33)
+    assert spec.method.name == "finetune" and spec.merger.name == "none"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimzer": {"lr": 1}}, r"optimzer: unknown key"),
+        ({"model": {"name": "tiny", "pretrianed": "x"}}, r"model.pretrianed: unknown key"),
+        ({"optimizer": {"lr": -1}}, r"optimizer.lr: Input should be greater than 0"),
+        ({"data": {"sources": [{"name": "data"}], "mixture": {"pretraining": 0.5, "update": 0.6, "buffer": 0}}}, "sum to 1"),
+        ({"budget": {"steps_per_task": 3, "samples_per_task": 10}}, "exactly one"),
+        ({"method": {"name": "lora2"}}, r"unknown method 'lora2' at spec: method.name; available: finetune, lora"),
+        ({"method": {"name": "lora", "params": {"rank": 0}}}, r"method.params.rank: Input should be greater than or equal to 1"),
+        ({"method": {"name": "lora", "params": {"rnak": 2}}}, r"method.params.rnak: unknown key"),
+        ({"run": {"precision": "fp8"}}, r"run.precision: Input should be 'no', 'bf16' or 'fp16'"),
+    ],
+)
+def test_bad_specs_name_the_key_path(change, message):
+    with pytest.raises(SpecError, match=message):
+        build_spec({**MINIMAL, **change}, registry=toy_registry())
+
+
+def test_overrides_are_parsed_as_toml_and_validated():
+    registry = toy_registry()
+    spec = build_spec(MINIMAL, ["optimizer.lr=1e-3", "method.name=lora", "method.params.rank=8", "run.name=abc"], registry)
+    assert spec.optimizer.lr == 1e-3 and spec.method.params == {"rank": 8} and spec.run.name == "abc"
+    spec = build_spec(MINIMAL, ["data.sources.0.params.size=64"], None)
+    assert spec.data.sources[0].params == {"size": 64}
+    with pytest.raises(SpecError, match=r"method.params.rank: Input should be greater than or equal to 1"):
+        build_spec(MINIMAL, ["method.name=lora", "method.params.rank=-2"], registry)
+    with pytest.raises(SpecError, match="expected KEY.PATH=VALUE"):
+        build_spec(MINIMAL, ["optimizer.lr"], registry)
+    with pytest.raises(SpecError, match="not an index"):
+        build_spec(MINIMAL, ["data.sources.3.name=x"], registry)
+    with pytest.raises(SpecError, match="is a value, not a table"):
+        build_spec(MINIMAL, ["optimizer.lr=1", "optimizer.lr.x=1"], registry)
+
+
+def test_override_parsing_keeps_strings_and_reads_toml_values():
+    assert parse_override("a.b=hello world") == (["a", "b"], "hello world")
+    assert parse_override("a=[1, 2]") == (["a"], [1, 2])
+    assert parse_override('a="quoted"') == (["a"], "quoted")
+    assert parse_override("a=true") == (["a"], True)
+    raw: dict = {}
+    apply_override(raw, ["x", "y"], 3)
+    assert raw == {"x": {"y": 3}}
+
+
+def test_resolved_spec_round_trips_through_toml_and_fingerprint_ignores_output_dir():
+    import tomllib
+
+    spec = build_spec(MINIMAL, ["run.output_dir=elsewhere"], toy_registry())
+    again = build_spec(tomllib.loads(spec.to_toml()), registry=toy_registry())
+    assert again == spec
+    assert build_spec(MINIMAL).fingerprint() == spec.fingerprint()
+    assert build_spec(MINIMAL, ["run.seed=1"]).fingerprint() != spec.fingerprint()

@@ -1,0 +1,88 @@
+"""``fomo-host schedule``: the lr of every step of the stream, from the spec alone."""
+
+import csv
+import io
+import math
+
+import pytest
+
+from fomo_host.cli import main
+
+SPEC = """
+[run]
+batch_size = 32
+
+[model]
+name = "a-model-whose-plugin-need-not-be-installed"
+
+[[data.sources]]
+name = "some-dataset"
+
+[data]
+num_tasks = 3
+
+[budget]
+samples_per_task = 640
+
+[optimizer]
+lr = 0.002
+
+[scheduler]
+name = "rsqrt"
+params = { warmup = 0.1, cooldown = 0.1, min_factor = 0.0 }
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC, encoding="utf-8")
+    return path
+
+
+def read_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_csv_has_one_row_per_step_of_every_task(spec_file, capsys):
+    assert main(["schedule", str(spec_file), "--csv"]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    assert list(rows[0]) == ["task", "step", "global_step", "lr"]
+    steps = 640 // 32  # samples_per_task / batch_size
+    assert len(rows) == 3 * steps
+    assert [int(r["global_step"]) for r in rows] == list(range(3 * steps))
+    assert [int(r["task"]) for r in rows[::steps]] == [0, 1, 2]
+    # lr = optimizer.lr x factor; rsqrt with S = 20, W = C = 2, lr_min = 0
+    by_step = {(int(r["task"]), int(r["step"])): float(r["lr"]) for r in rows}
+    assert by_step[(1, 0)] == pytest.approx(0.002 * 0.5)
+    assert by_step[(1, 8)] == pytest.approx(0.002 * math.sqrt(2 / 8))
+    assert by_step[(2, 19)] == 0.0
+
+
+def test_overrides_choose_the_scheduler(spec_file, capsys):
+    overrides = ["--set", "scheduler.name=rsqrt-continued", "--set", "budget.samples_per_task=320"]
+    assert main(["schedule", str(spec_file), "--csv", *overrides]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    assert len(rows) == 3 * 10
+    peaks = [max(float(r["lr"]) for r in rows if int(r["task"]) == task) for task in range(3)]
+    assert peaks[0] > peaks[1] > peaks[2]
+
+
+def test_summary_table_and_plot(spec_file, tmp_path, capsys):
+    plot = tmp_path / "figures" / "lr.png"
+    assert main(["schedule", str(spec_file), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "rsqrt" in out and "peak lr" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.stat().st_size > 5000
+
+
+def test_invalid_scheduler_params_are_one_line(spec_file, capsys):
+    assert main(["schedule", str(spec_file), "--set", "scheduler.params.warmup=2.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: scheduler.params.warmup:") and "\n" not in err
+
+
+def test_unknown_scheduler_lists_the_available_ones(spec_file, capsys):
+    assert main(["schedule", str(spec_file), "--set", "scheduler.name=rsqrt2"]) == 2
+    assert "available:" in capsys.readouterr().err

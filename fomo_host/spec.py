@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import math
 import tomllib
@@ -104,7 +105,8 @@ class BudgetSection(StrictModel):
 
 
 class OptimizerSection(StrictModel):
-    name: Literal["adamw"] = "adamw"
+    name: Literal["adamw", "adamw8bit"] = "adamw"
+    """AdamW (fused on CUDA) or bitsandbytes' AdamW8bit (8-bit optimizer state; needs the bitsandbytes package)."""
     lr: float = Field(default=1e-5, gt=0)
     weight_decay: float = Field(default=0.2, ge=0)
     betas: tuple[float, float] = (0.9, 0.98)
@@ -118,6 +120,12 @@ class OptimizerSection(StrictModel):
     def _betas_in_range(self) -> OptimizerSection:
         if not all(0 <= beta < 1 for beta in self.betas):
             raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self
+
+    @model_validator(mode="after")
+    def _optimizer_installed(self) -> OptimizerSection:
+        if self.name == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
+            raise ValueError("name 'adamw8bit' needs the bitsandbytes package: pip install bitsandbytes")
         return self
 
 

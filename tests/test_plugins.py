@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
-import importlib
 
 import pytest
 from pydantic import BaseModel, ConfigDict

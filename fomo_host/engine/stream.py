@@ -25,10 +25,8 @@ def cut_into_tasks(concepts: Sequence[Concept], num_tasks: int) -> list[list[Con
 def build_tasks(concepts: Sequence[Concept], ordering: Ordering, num_tasks: int) -> list[list[Concept]]:
     """Order the concepts and cut them into tasks; an ordering may return the tasks itself."""
     ordered = ordering(list(concepts), num_tasks)
-    if ordered and isinstance(ordered[0], list):
-        tasks = [list(task) for task in ordered if task]
-    else:
-        tasks = cut_into_tasks(ordered, num_tasks)  # type: ignore[arg-type]
+    explicit_tasks = bool(ordered) and isinstance(ordered[0], list)
+    tasks = [list(t) for t in ordered if t] if explicit_tasks else cut_into_tasks(ordered, num_tasks)  # type: ignore[arg-type]
     flat = [concept for task in tasks for concept in task]
     if sorted(flat) != sorted(concepts):
         missing = sorted(set(concepts) - set(flat))[:3]

@@ -25,10 +25,19 @@ MAX_LOGIT_SCALE = math.log(100.0)
 ProgressCallback = Callable[[int, torch.Tensor], None]
 
 
-def default_optimizer_factory(spec: OptimizerSection, device: torch.device) -> Callable[[list[dict[str, Any]]], torch.optim.Optimizer]:
-    """AdamW as the spec says, fused where the device supports it; weight decay skips 1-d tensors (norms, biases, scale)."""
+class OptimizerFactory:
+    """Builds the spec's optimizer over parameter groups: AdamW (fused where the device supports it) or
+    bitsandbytes' 8-bit AdamW. Weight decay skips 1-d tensors (norms, biases, the temperature).
 
-    def build(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    Methods receive it as ``default`` in ``build_optimizer``; one that needs its own optimizer class
+    (GaLore) reads ``spec`` and ``device`` and reuses :meth:`param_groups`.
+    """
+
+    def __init__(self, spec: OptimizerSection, device: torch.device) -> None:
+        self.spec, self.device = spec, device
+
+    def param_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each group split into its matrices (decayed) and its 1-d tensors (not decayed); frozen tensors dropped."""
         split_groups = []
         for group in groups:
             params = [p for p in group["params"] if p.requires_grad]
@@ -36,13 +45,24 @@ def default_optimizer_factory(spec: OptimizerSection, device: torch.device) -> C
             not_decayed = [p for p in params if p.ndim < 2]
             options = {k: v for k, v in group.items() if k != "params"}
             if decayed:
-                split_groups.append({**options, "params": decayed, "weight_decay": options.get("weight_decay", spec.weight_decay)})
+                split_groups.append({**options, "params": decayed, "weight_decay": options.get("weight_decay", self.spec.weight_decay)})
             if not_decayed:
                 split_groups.append({**options, "params": not_decayed, "weight_decay": 0.0})
-        fused = device.type == "cuda"
-        return torch.optim.AdamW(split_groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay, fused=fused)
+        return split_groups
 
-    return build
+    def __call__(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        spec, split_groups = self.spec, self.param_groups(groups)
+        options = {"lr": spec.lr, "betas": spec.betas, "eps": spec.eps, "weight_decay": spec.weight_decay}
+        if spec.name == "adamw8bit":
+            import bitsandbytes
+
+            return bitsandbytes.optim.AdamW8bit(split_groups, **options)
+        return torch.optim.AdamW(split_groups, **options, fused=self.device.type == "cuda")
+
+
+def default_optimizer_factory(spec: OptimizerSection, device: torch.device) -> OptimizerFactory:
+    """The spec's optimizer, as :class:`OptimizerFactory` builds it."""
+    return OptimizerFactory(spec, device)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
@@ -134,7 +154,9 @@ class StepLoop:
 class TaskDataAccess:
     """The current task's own data, for end-of-task work (a Fisher, an importance estimate)."""
 
-    def __init__(self, runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, pool: Pool, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(
+        self, runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, pool: Pool, batch_size: int, generator: torch.Generator
+    ) -> None:
         empty = Pool([])
         self._runtime, self._bundle, self._tokens = runtime, bundle, tokens
         self._batches = MixedBatches(

@@ -1,0 +1,68 @@
+"""Shared fixtures: a per-session cache for warm-started base models, and a small spec on the embedded data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SMALL_SPEC = """
+[run]
+name = "e2e"
+seed = 0
+batch_size = 32
+
+[model]
+name = "tiny-clip"
+
+[model.warm_start]
+steps = 30
+lr = 2e-3
+batch_size = 64
+warmup_steps = 5
+
+[[data.sources]]
+name = "synthetic"
+[data.sources.params]
+pool_train_per_class = 12
+train_per_class = 8
+test_per_class = 4
+retrieval_train = 48
+retrieval_test = 16
+adaptation = ["letters", "arrows", "relations"]
+zero_shot = ["shapes-outline"]
+
+[data]
+num_tasks = {num_tasks}
+
+[budget]
+steps_per_task = {steps}
+
+[optimizer]
+lr = 5e-4
+
+[evaluation]
+subset_fraction = 0.5
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fomo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Warm-started base models are cached for the whole session (or reused from FOMO_CACHE_DIR when CI sets it)."""
+    configured = os.environ.get("FOMO_CACHE_DIR")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("fomo-cache")
+    os.environ["FOMO_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture
+def small_spec(tmp_path: Path):
+    """Write the small embedded spec with a given stream length; returns its path."""
+
+    def write(num_tasks: int = 3, steps: int = 4, name: str = "spec.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(SMALL_SPEC.format(num_tasks=num_tasks, steps=steps), encoding="utf-8")
+        return path
+
+    return write

@@ -3,9 +3,13 @@
 from fomo_host import hookimpl
 from fomo_host.registry import NoParams
 
-from .methods import FineTune
+from .methods import BitFit, FineTune, LNFit, LockedImage, LockedText, LockedTowerParams, SubsetParams
 
 
 @hookimpl
 def register_methods(register):
     register(name="finetune", factory=FineTune, params=NoParams)
+    register(name="locked-image", factory=LockedImage, params=LockedTowerParams)
+    register(name="locked-text", factory=LockedText, params=LockedTowerParams)
+    register(name="bitfit", factory=BitFit, params=SubsetParams)
+    register(name="lnfit", factory=LNFit, params=SubsetParams)

@@ -1,0 +1,239 @@
+"""Conformance tests for update methods: subclass :class:`MethodConformance` in your plugin's tests.
+
+::
+
+    from fomo_host.testing.methods import MethodConformance
+
+    class TestMyMethod(MethodConformance):
+        method_name = "my-method"
+        params = {"rank": 4}
+        invalid_params = {"rank": 0}
+
+        def claims_to_train(self, name: str) -> bool:
+            return name.endswith(".bias")
+
+A subclass gets: the params validate, and an unknown key and ``invalid_params``
+are rejected; a two-task run of the tiny CLIP on the synthetic data finishes;
+the first task changes only the weights it claims to train (full weights as
+the method exports them, compared with the base model) and changes some;
+a run interrupted after its first task's checkpoint and resumed ends with
+exactly the results and weights of the uninterrupted run; and (marked
+``slow``) the run works under ``accelerate launch`` with two CPU processes.
+
+The runs need the plugins providing ``tiny-clip``, ``synthetic``, the
+``constant`` scheduler, the ``random`` ordering, the two default metrics and,
+for the multi-process run, the ``none`` merger. Warm-started base models and
+data are cached in ``$FOMO_CACHE_DIR`` if set, else in one directory per test
+session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from .. import hookimpl
+from ..components import MergeDecision, MergeInputs, Merger
+from ..plugins import PluginHost, load_plugins
+from ..progress import Reporter
+from ..registry import NoParams
+from ..results import read_records
+from ..spec import RunSpec, build_spec
+from ..weights import load_weights
+
+RECORDER = "conformance-recorder"
+BASE_WEIGHTS = Path("weights") / "base.safetensors"
+SYNTHETIC_DATA: dict[str, Any] = {
+    "pool_train_per_class": 8,
+    "train_per_class": 8,
+    "test_per_class": 4,
+    "adaptation": ["shapes-new", "digits-new"],
+    "zero_shot": ["shapes-outline"],
+}
+
+
+def finetuned_key(task: int) -> str:
+    return f"conformance-finetuned-{task}"
+
+
+class RecordingMerger(Merger):
+    """Changes nothing; keeps each task's exported weights in the run's weight store for the tests to read."""
+
+    def after_task(self, inputs: MergeInputs) -> MergeDecision:
+        inputs.store.save(finetuned_key(inputs.task), inputs.finetuned)
+        return MergeDecision()
+
+
+class RecorderPlugin:
+    @hookimpl
+    def register_mergers(self, register: Any) -> None:
+        register(name=RECORDER, factory=lambda params: RecordingMerger(), params=NoParams)
+
+
+class InterruptAtTask:
+    """Stops a run as a task starts, the way Ctrl-C does."""
+
+    def __init__(self, task: int) -> None:
+        self.task = task
+
+    @hookimpl
+    def on_task_start(self, task: int) -> None:
+        if task == self.task:
+            raise KeyboardInterrupt
+
+
+def comparable_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Everything a run computed, without wall-clock timings."""
+    return [{k: v for k, v in record.items() if k != "eval_seconds"} for record in read_records(run_dir)]
+
+
+class MethodConformance:
+    """The conformance suite of the ``method`` kind; set the class attributes in a subclass."""
+
+    method_name: ClassVar[str] = ""
+    params: ClassVar[dict[str, Any]] = {}
+    """The method's params for the runs."""
+    invalid_params: ClassVar[dict[str, Any] | None] = None
+    """A params table the method must reject (None: only the unknown-key check)."""
+    optimizer: ClassVar[dict[str, Any]] = {"lr": 1e-3}
+    model_params: ClassVar[dict[str, Any]] = {}
+    """Params of the ``tiny-clip`` model."""
+    num_tasks: ClassVar[int] = 2
+    steps_per_task: ClassVar[int] = 3
+    batch_size: ClassVar[int] = 16
+
+    def claims_to_train(self, name: str) -> bool:
+        """Whether a task may change the full weight ``name`` (a base model parameter name); default: every weight."""
+        return True
+
+    # ------------------------------------------------------------------ running
+
+    def spec_table(self) -> dict[str, Any]:
+        return {
+            "run": {"name": f"conformance-{self.method_name}", "seed": 0, "batch_size": self.batch_size, "cpu": True},
+            "model": {
+                "name": "tiny-clip",
+                "params": dict(self.model_params),
+                "warm_start": {"steps": 20, "batch_size": 16, "warmup_steps": 2},
+            },
+            "data": {"sources": [{"name": "synthetic", "params": dict(SYNTHETIC_DATA)}], "num_tasks": self.num_tasks},
+            "budget": {"steps_per_task": self.steps_per_task},
+            "method": {"name": self.method_name, "params": dict(self.params)},
+            "optimizer": dict(self.optimizer),
+            "scheduler": {"name": "constant"},
+            "merger": {"name": RECORDER},
+            "evaluation": {"batch_size": 64},
+        }
+
+    def load_host(self, interrupt_at: int | None = None) -> PluginHost:
+        extra: list[tuple[str, object]] = [("fomo-conformance", RecorderPlugin())]
+        if interrupt_at is not None:
+            extra.append(("fomo-conformance-interrupt", InterruptAtTask(interrupt_at)))
+        return load_plugins(extra=extra)
+
+    def build(self, host: PluginHost) -> RunSpec:
+        return build_spec(self.spec_table(), registry=host.registry, source=f"conformance spec of {self.method_name!r}")
+
+    def run_stream(self, run_dir: Path, cache_dir: Path, interrupt_at: int | None = None, resume: bool = False) -> dict[str, Any]:
+        from ..engine.run import ContinualRun, prepare
+
+        host = self.load_host(interrupt_at)
+        spec = self.build(host)
+        reporter = Reporter(enabled=False)
+        setup = prepare(host, spec, reporter, cache_dir=cache_dir)
+        return ContinualRun(host, setup, run_dir, reporter).execute(resume=resume)
+
+    # ------------------------------------------------------------------ fixtures
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def cache_dir(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        configured = os.environ.get("FOMO_CACHE_DIR")
+        path = Path(configured) if configured else tmp_path_factory.getbasetemp() / "fomo-conformance-cache"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def uninterrupted(cls, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+        """One uninterrupted run per class, shared by the tests that read it."""
+        run_dir = tmp_path_factory.mktemp(f"{cls.method_name}-uninterrupted") / "run"
+        cls().run_stream(run_dir, cache_dir)
+        return run_dir
+
+    # ------------------------------------------------------------------ tests
+
+    def test_params_validate_and_reject_bad_values(self) -> None:
+        host = self.load_host()
+        component = host.registry.get("method", self.method_name)
+        component.validate_params(self.params)
+        with pytest.raises(ValidationError):
+            component.validate_params({**self.params, "no_such_option": 1})
+        if self.invalid_params is not None:
+            with pytest.raises(ValidationError):
+                component.validate_params({**self.params, **self.invalid_params})
+
+    def test_run_finishes(self, uninterrupted: Path) -> None:
+        records = read_records(uninterrupted)
+        assert [record["task"] for record in records] == [-1, *range(self.num_tasks)]
+        for record in records:
+            assert all(math.isfinite(record[key]) for key in ("A_KA", "A_ZS", "GM"))
+        assert all(math.isfinite(record["train_loss"]) for record in records[1:])
+        summary = json.loads((uninterrupted / "summary.json").read_text(encoding="utf-8"))
+        assert summary["method"] == self.method_name
+
+    def test_changes_only_what_it_claims_to_train(self, uninterrupted: Path) -> None:
+        base = load_weights(uninterrupted / BASE_WEIGHTS)
+        after_first_task = load_weights(uninterrupted / "weights" / f"{finetuned_key(0)}.safetensors")
+        assert set(after_first_task) == set(base), "exported weights must use exactly the base model's names"
+        changed = {name for name in base if not torch.equal(base[name], after_first_task[name])}
+        unclaimed = sorted(name for name in changed if not self.claims_to_train(name))
+        assert not unclaimed, f"{self.method_name} changed weights it does not claim to train: {unclaimed[:10]}"
+        assert changed, f"{self.method_name} changed no weight in a task"
+
+    def test_resume_matches_uninterrupted_run(self, uninterrupted: Path, tmp_path: Path, cache_dir: Path) -> None:
+        run_dir = tmp_path / "run"
+        with pytest.raises(KeyboardInterrupt):
+            self.run_stream(run_dir, cache_dir, interrupt_at=1)
+        assert [record["task"] for record in read_records(run_dir)] == [-1, 0]
+        self.run_stream(run_dir, cache_dir, resume=True)
+        assert comparable_records(run_dir) == comparable_records(uninterrupted)
+        last = f"{finetuned_key(self.num_tasks - 1)}.safetensors"
+        resumed, expected = load_weights(run_dir / "weights" / last), load_weights(uninterrupted / "weights" / last)
+        different = sorted(name for name in expected if not torch.equal(resumed[name], expected[name]))
+        assert not different, f"the resumed run's final weights differ from the uninterrupted run's: {different[:10]}"
+
+    @pytest.mark.slow
+    def test_two_processes_under_accelerate(self, tmp_path: Path, cache_dir: Path) -> None:
+        table = self.spec_table()
+        table["merger"] = {"name": "none"}
+        spec_path = tmp_path / "spec.toml"
+        spec_path.write_text(build_spec(table).to_toml(), encoding="utf-8")
+        run_dir = tmp_path / "run"
+        command = [
+            sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+            "-m", "fomo_host.cli", "run", str(spec_path), "--output", str(run_dir), "--quiet",
+        ]  # fmt: skip
+        environment = {**os.environ, "FOMO_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+        assert result.returncode == 0, result.stderr[-4000:]
+        records = read_records(run_dir)
+        assert [record["task"] for record in records] == [-1, *range(self.num_tasks)]
+        assert all(math.isfinite(record["GM"]) for record in records)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,9 +1,43 @@
-"""Merge schedules between tasks."""
+"""Merge schedules between tasks: which weights the next task trains from, and which are deployed.
+
+After task t the schedule can form (DESIGN §6; Roth et al., 2024, and its follow-up
+Dziadzio et al., 2024, "How to Merge Your Multimodal Models Over Time?"):
+
+- ``base``: theta_0;
+- ``latest``: ft_t, the weights at the end of task t's training;
+- ``running``: m_t = merge(m_{t-1}, ft_t), m_{-1} = theta_0 (two models per step;
+  with interpolation, m_t = w ft_t + (1-w) m_{t-1}: an EMA of the task models);
+- ``all``: merge(ft_0, ..., ft_t), one merge of every task checkpoint so far;
+- ``finetuned``: merge(theta_0, ft_t).
+
+Every merge is relative to theta_0 (the task vectors are tau = theta - theta_0).
+Only what a schedule needs is kept, on disk in the run's weight store: the last
+two running merges (m_t, and m_{t-1} for a task re-run after a resume) and, for
+``all``, every task checkpoint, read back one at a time. The merger's own state
+is just those keys, so memory does not grow with the number of tasks.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+
 from fomo_host.components import MergeDecision, MergeInputs, Merger
 from fomo_host.registry import NoParams
+
+from .history import LazyModels
+from .operator_params import TWO_MODEL_OPERATORS, WEIGHTED_OPERATORS, OperatorParams, build_operator
+from .operators import StateDict
+
+Initialisation = Literal["base", "latest", "running", "all"]
+Deployment = Literal["latest", "running", "all"]
+
+RUNNING_KEY = "merge-running-{task:04d}"
+TASK_KEY = "merge-task-{task:04d}"
+RUNNING_MODEL_ID = 1_000_000
+"""DARE seeds m_{t-1} with RUNNING_MODEL_ID + t - 1 and ft_t with t, so no two models share masks."""
 
 
 class NoMerge(Merger):
@@ -14,3 +48,165 @@ class NoMerge(Merger):
 
     def after_task(self, inputs: MergeInputs) -> MergeDecision:
         return MergeDecision(train_from=None, deploy=None)
+
+
+# ----------------------------------------------------------------------------- params
+
+
+class WeightedMergeParams(OperatorParams):
+    weight: float = Field(default=0.5, ge=0, le=1, description="w: share of the new fine-tuned model in a two-model interpolation or slerp")
+
+    def _check_weight(self, used: bool, where: str) -> None:
+        if "weight" in self.model_fields_set and not used:
+            raise ValueError(f"weight does not apply {where}")
+
+
+class RunningMergeParams(WeightedMergeParams):
+    @model_validator(mode="after")
+    def _weight_fits(self) -> RunningMergeParams:
+        self._check_weight(self.operator in WEIGHTED_OPERATORS, f"to operator {self.operator!r} (only interpolation and slerp)")
+        return self
+
+
+class FinetunedMergeParams(RunningMergeParams):
+    @model_validator(mode="after")
+    def _two_finetuned(self) -> FinetunedMergeParams:
+        if self.operator == "model-stock":
+            raise ValueError("model-stock needs two fine-tuned models; this schedule merges one with theta_0")
+        return self
+
+
+class AllMergeParams(OperatorParams):
+    @model_validator(mode="after")
+    def _any_number(self) -> AllMergeParams:
+        if self.operator in TWO_MODEL_OPERATORS:
+            raise ValueError(f"operator {self.operator!r} merges two models; this schedule merges every task checkpoint")
+        return self
+
+
+class GeneralMergeParams(WeightedMergeParams):
+    init: Initialisation = Field(default="latest", description="weights the next task trains from")
+    deploy: Deployment = Field(default="running", description="weights deployed (evaluated) after a task")
+
+    @model_validator(mode="after")
+    def _combination_fits(self) -> GeneralMergeParams:
+        targets = {self.init, self.deploy}
+        if "all" in targets and self.operator in TWO_MODEL_OPERATORS:
+            raise ValueError(f"operator {self.operator!r} merges two models; 'all' merges every task checkpoint")
+        self._check_weight(
+            "running" in targets and self.operator in WEIGHTED_OPERATORS,
+            "here: it weights the running merge of interpolation or slerp",
+        )
+        return self
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+class ScheduledMerge(Merger):
+    """Forms the weights its ``init`` and ``deploy`` targets name, after every task."""
+
+    init: str = "latest"
+    deploy: str = "latest"
+
+    def __init__(self, params: OperatorParams) -> None:
+        self.params = params
+        self.merge = build_operator(params)
+        self.running_key: str | None = None
+        self.history: list[str] = []
+
+    def _weight(self) -> float:
+        return getattr(self.params, "weight", 0.5)
+
+    def after_task(self, inputs: MergeInputs) -> MergeDecision:
+        targets = {self.init, self.deploy}
+        formed: dict[str, StateDict | None] = {"base": inputs.base, "latest": None}
+        if "running" in targets:
+            formed["running"] = self._running(inputs)
+        if "all" in targets:
+            formed["all"] = self._all(inputs)
+        if "finetuned" in targets:
+            weight = self._weight()
+            formed["finetuned"] = self.merge(
+                inputs.base, [inputs.base, inputs.finetuned], [1 - weight, weight], [RUNNING_MODEL_ID - 1, inputs.task]
+            )
+        return MergeDecision(train_from=formed[self.init], deploy=formed[self.deploy])
+
+    def _running(self, inputs: MergeInputs) -> StateDict:
+        """m_t = merge(m_{t-1}, ft_t) with weights (1-w, w); m_{-1} = theta_0."""
+        task, store = inputs.task, inputs.store
+        previous = inputs.base if self.running_key is None else store.load(self.running_key, _device(inputs.base))
+        weight = self._weight()
+        merged = self.merge(inputs.base, [previous, inputs.finetuned], [1 - weight, weight], [RUNNING_MODEL_ID + task - 1, task])
+        del previous
+        key = RUNNING_KEY.format(task=task)
+        store.save(key, merged)
+        if task >= 2:
+            # m_{t-1} stays: a task re-run after a resume starts again from it.
+            store.delete(RUNNING_KEY.format(task=task - 2))
+        self.running_key = key
+        return merged
+
+    def _all(self, inputs: MergeInputs) -> StateDict:
+        """merge(ft_0, ..., ft_t): the earlier checkpoints are read from the store one at a time."""
+        key = TASK_KEY.format(task=inputs.task)
+        inputs.store.save(key, inputs.finetuned)
+        earlier = [k for k in self.history if k != key]
+        models = LazyModels(inputs.store, earlier, _device(inputs.base), extra=[inputs.finetuned])
+        merged = self.merge(inputs.base, models, None, list(range(len(models))))
+        self.history = [*earlier, key]
+        return merged
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"running": self.running_key, "history": list(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.running_key = state.get("running")
+        self.history = list(state.get("history", []))
+
+
+def _device(weights: StateDict) -> torch.device:
+    return next(iter(weights.values())).device
+
+
+class EMAMerge(ScheduledMerge):
+    """EMA-merge (Roth et al., 2024): train from and deploy m_t = merge(m_{t-1}, ft_t), m_{-1} = theta_0.
+
+    With interpolation, m_t = w ft_t + (1-w) m_{t-1}.
+    """
+
+    init, deploy = "running", "running"
+
+
+class ZeroShotMerge(ScheduledMerge):
+    """ZS-merge (Roth et al., 2024): train every task from theta_0; deploy the running merge of all task models."""
+
+    init, deploy = "base", "running"
+
+
+class FinetunedMerge(ScheduledMerge):
+    """FT-merge (Roth et al., 2024): train from and deploy merge(theta_0, ft_t) of the latest fine-tuned model.
+
+    With interpolation, w ft_t + (1-w) theta_0 (WiSE-FT after every task).
+    """
+
+    init, deploy = "finetuned", "finetuned"
+
+
+class OfflineMerge(ScheduledMerge):
+    """Offline merge (Roth et al., 2024): train every task from theta_0; deploy one merge of all task checkpoints so far."""
+
+    init, deploy = "base", "all"
+
+
+class GeneralMerge(ScheduledMerge):
+    """The general schedule (Dziadzio et al., 2024): initialisation in {base, latest, running, all} x deployment in
+    {latest, running, all}.
+
+    ema = (running, running), zero-shot = (base, running), offline = (base, all),
+    none = (latest, latest).
+    """
+
+    def __init__(self, params: GeneralMergeParams) -> None:
+        super().__init__(params)
+        self.init, self.deploy = params.init, params.deploy

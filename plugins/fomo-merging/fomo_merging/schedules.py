@@ -15,10 +15,15 @@ Only what a schedule needs is kept, on disk in the run's weight store: the last
 two running merges (m_t, and m_{t-1} for a task re-run after a resume) and, for
 ``all``, every task checkpoint, read back one at a time. The merger's own state
 is just those keys, so memory does not grow with the number of tasks.
+
+In a multi-process run every process forms the same merges; each writes its own
+files (``-rank<N>`` appended to the keys of processes other than rank 0), so no
+two processes ever write one file.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import torch
@@ -114,6 +119,12 @@ class ScheduledMerge(Merger):
         self.merge = build_operator(params)
         self.running_key: str | None = None
         self.history: list[str] = []
+        rank = int(os.environ.get("RANK", "0"))
+        self._suffix = "" if rank == 0 else f"-rank{rank}"
+
+    def _file(self, key: str) -> str:
+        """This process's store key for a history key."""
+        return key + self._suffix
 
     def _weight(self) -> float:
         return getattr(self.params, "weight", 0.5)
@@ -135,24 +146,24 @@ class ScheduledMerge(Merger):
     def _running(self, inputs: MergeInputs) -> StateDict:
         """m_t = merge(m_{t-1}, ft_t) with weights (1-w, w); m_{-1} = theta_0."""
         task, store = inputs.task, inputs.store
-        previous = inputs.base if self.running_key is None else store.load(self.running_key, _device(inputs.base))
+        previous = inputs.base if self.running_key is None else store.load(self._file(self.running_key), _device(inputs.base))
         weight = self._weight()
         merged = self.merge(inputs.base, [previous, inputs.finetuned], [1 - weight, weight], [RUNNING_MODEL_ID + task - 1, task])
         del previous
         key = RUNNING_KEY.format(task=task)
-        store.save(key, merged)
+        store.save(self._file(key), merged)
         if task >= 2:
             # m_{t-1} stays: a task re-run after a resume starts again from it.
-            store.delete(RUNNING_KEY.format(task=task - 2))
+            store.delete(self._file(RUNNING_KEY.format(task=task - 2)))
         self.running_key = key
         return merged
 
     def _all(self, inputs: MergeInputs) -> StateDict:
         """merge(ft_0, ..., ft_t): the earlier checkpoints are read from the store one at a time."""
         key = TASK_KEY.format(task=inputs.task)
-        inputs.store.save(key, inputs.finetuned)
+        inputs.store.save(self._file(key), inputs.finetuned)
         earlier = [k for k in self.history if k != key]
-        models = LazyModels(inputs.store, earlier, _device(inputs.base), extra=[inputs.finetuned])
+        models = LazyModels(inputs.store, [self._file(k) for k in earlier], _device(inputs.base), extra=[inputs.finetuned])
         merged = self.merge(inputs.base, models, None, list(range(len(models))))
         self.history = [*earlier, key]
         return merged

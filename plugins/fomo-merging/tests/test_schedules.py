@@ -204,3 +204,17 @@ def test_params_reject_what_would_be_ignored(params_class, raw, message):
 
 def test_params_accept_lambda_by_its_name():
     assert AllMergeParams.model_validate({"operator": "ties", "lambda": 0.8, "density": 0.1}).scaling == 0.8
+
+
+def test_each_process_writes_its_own_files(tmp_path, monkeypatch):
+    base = sd(0.0, 0.0)
+    stream = [sd(1.0, 2.0), sd(3.0, 1.0)]
+    params = GeneralMergeParams(init="running", deploy="all", operator="task-arithmetic")
+    main_store = WeightStore(tmp_path / "weights")
+    on_main = run_tasks(GeneralMerge(params), main_store, base, stream)
+    monkeypatch.setenv("RANK", "1")
+    on_second = run_tasks(GeneralMerge(params), main_store, base, stream)
+    assert all(torch.equal(a.deploy["w"], b.deploy["w"]) for a, b in zip(on_main, on_second, strict=True))
+    assert set(main_store.keys()) == {
+        *(f"merge-{kind}-{task:04d}{suffix}" for kind in ("running", "task") for task in (0, 1) for suffix in ("", "-rank1"))
+    }

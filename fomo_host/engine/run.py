@@ -209,6 +209,9 @@ class ContinualRun:
                 save_weights(base, self.run_dir / "weights" / "base.safetensors")
             runtime.barrier()
 
+        # a method's prepare may draw random numbers (adapter initialisation): seed it, so that it does not
+        # depend on what ran before (a warm start trained now or loaded from the cache)
+        seed_everything(derive_seed(spec.run.seed, "method"))
         live_model = self.method.prepare(base_model)
         live_model.to(runtime.device)
         optimizer_state = None

@@ -81,15 +81,10 @@ class TensorSampleSet:
         return self.image_tensor.index_select(0, indices)
 
     def captions(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> list[str]:
-        chosen = []
-        for index in indices.tolist():
-            choices = self.caption_choices[index]
-            if len(choices) == 1:
-                chosen.append(choices[0])
-            else:
-                pick = int(torch.randint(len(choices), (1,), generator=generator))
-                chosen.append(choices[pick])
-        return chosen
+        rows = [self.caption_choices[i] for i in indices.tolist()]
+        # one uniform draw per sample, vectorised: a pick in [0, len(choices))
+        draws = torch.rand(len(rows), generator=generator).tolist()
+        return [choices[int(u * len(choices))] for choices, u in zip(rows, draws, strict=True)]
 
 
 @dataclass

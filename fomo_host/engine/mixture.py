@@ -39,18 +39,20 @@ class Pool:
     def gather(self, flat: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
         """Images and captions of the flat indices, in order."""
         owner = torch.searchsorted(self.offsets, flat, right=True) - 1
-        images: list[torch.Tensor | None] = [None] * len(flat)
+        images: torch.Tensor | None = None
         captions: list[str] = [""] * len(flat)
         for segment_index in torch.unique(owner).tolist():
             positions = torch.nonzero(owner == segment_index).flatten()
             segment = self.segments[segment_index]
             local = segment.indices[flat[positions] - self.offsets[segment_index]]
-            batch_images = segment.samples.images(local)
-            batch_captions = segment.samples.captions(local, generator)
-            for row, position in enumerate(positions.tolist()):
-                images[position] = batch_images[row]
-                captions[position] = batch_captions[row]
-        return torch.stack(images), captions  # type: ignore[arg-type]
+            segment_images = segment.samples.images(local)
+            if images is None:
+                images = segment_images.new_empty((len(flat), *segment_images.shape[1:]))
+            images[positions] = segment_images
+            for position, caption in zip(positions.tolist(), segment.samples.captions(local, generator), strict=True):
+                captions[position] = caption
+        assert images is not None
+        return images, captions
 
 
 class EpochSampler:

@@ -46,9 +46,9 @@ class Component:
     provider: Provider
     description: str
 
-    def validate_params(self, raw: dict[str, Any] | None) -> BaseModel:
-        """Validate a spec's ``params`` table (raises pydantic's ValidationError)."""
-        return self.params.model_validate(raw or {})
+    def validate_params(self, raw: dict[str, Any] | None, context: dict[str, Any] | None = None) -> BaseModel:
+        """Validate a spec's ``params`` table (raises pydantic's ValidationError); ``context`` reaches the validators."""
+        return self.params.model_validate(raw or {}, context=context)
 
 
 class Registry:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from .errors import SpecError
 from .registry import Registry
@@ -254,13 +254,15 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-def load_spec(path: Path, overrides: list[str] = (), registry: Registry | None = None) -> RunSpec:
+def load_spec(path: Path, overrides: list[str] = (), registry: Registry | None = None, schema_only: bool = False) -> RunSpec:
     """Read, override and validate a spec; with a registry, validate every component's params too."""
     raw = read_toml(path)
-    return build_spec(raw, overrides, registry, source=str(path))
+    return build_spec(raw, overrides, registry, source=str(path), schema_only=schema_only)
 
 
-def build_spec(raw: dict[str, Any], overrides: list[str] = (), registry: Registry | None = None, source: str = "spec") -> RunSpec:
+def build_spec(
+    raw: dict[str, Any], overrides: list[str] = (), registry: Registry | None = None, source: str = "spec", schema_only: bool = False
+) -> RunSpec:
     raw = copy.deepcopy(raw)
     for text in overrides:
         keys, value = parse_override(text)
@@ -270,17 +272,27 @@ def build_spec(raw: dict[str, Any], overrides: list[str] = (), registry: Registr
     except ValidationError as exc:
         raise SpecError(f"{source}: {format_validation_error(exc)}") from None
     if registry is not None:
-        validate_components(spec, registry, source)
+        validate_components(spec, registry, source, schema_only=schema_only)
     return spec
 
 
-def validate_components(spec: RunSpec, registry: Registry, source: str = "spec") -> dict[str, BaseModel]:
+def checks_files(info: ValidationInfo) -> bool:
+    """Whether a params validator should look at the disk (paths exist, folders hold files).
+
+    False under ``fomo-host validate --schema-only``, which checks a spec's keys and
+    values without the user's data and checkpoints; every other validation looks.
+    """
+    return not (info.context or {}).get("schema_only", False)
+
+
+def validate_components(spec: RunSpec, registry: Registry, source: str = "spec", schema_only: bool = False) -> dict[str, BaseModel]:
     """Check every named component exists and its params validate; returns params by key path."""
     validated: dict[str, BaseModel] = {}
+    context = {"schema_only": schema_only}
     for kind, where, ref in spec.component_refs():
         component = registry.get(kind, ref.name, where=f"{source}: {where}.name")
         try:
-            validated[where] = component.validate_params(ref.params)
+            validated[where] = component.validate_params(ref.params, context)
         except ValidationError as exc:
             raise SpecError(f"{source}: {format_validation_error(exc, prefix=f'{where}.params')}") from None
     return validated

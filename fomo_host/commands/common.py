@@ -23,7 +23,7 @@ def load_host(quiet: bool = False) -> PluginHost:
 
 
 def read_spec(args: argparse.Namespace, host: PluginHost) -> RunSpec:
-    return load_spec(Path(args.spec), list(args.set or []), host.registry)
+    return load_spec(Path(args.spec), list(args.set or []), host.registry, schema_only=getattr(args, "schema_only", False))
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,9 @@ from .common import add_spec_arguments, load_host, read_spec
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("validate", help="check a spec (and build its data and stream) without training")
     add_spec_arguments(parser)
-    parser.add_argument("--schema-only", action="store_true", help="check keys and component params only; build nothing")
+    parser.add_argument(
+        "--schema-only", action="store_true", help="check keys and params only, without looking at data or checkpoint files; build nothing"
+    )
     parser.set_defaults(handler=command_validate)
 
 

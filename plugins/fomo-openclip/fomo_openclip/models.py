@@ -7,10 +7,11 @@ from pathlib import Path
 import open_clip
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.model import CLIP
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fomo_host.components import BuildContext, ModelBundle
 from fomo_host.errors import FomoError
+from fomo_host.spec import checks_files
 
 
 class OpenCLIPParams(BaseModel):
@@ -33,8 +34,8 @@ class OpenCLIPParams(BaseModel):
 
     @field_validator("pretrained")
     @classmethod
-    def _checkpoint_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
+    def _checkpoint_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and checks_files(info) and not value.expanduser().is_file():
             raise ValueError(f"checkpoint {str(value)!r} does not exist; give the path of a local file (no downloads are made)")
         return value.expanduser() if value is not None else None
 

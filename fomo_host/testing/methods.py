@@ -207,7 +207,12 @@ class MethodConformance:
             self.run_stream(run_dir, cache_dir, interrupt_at=1)
         assert [record["task"] for record in read_records(run_dir)] == [-1, 0]
         self.run_stream(run_dir, cache_dir, resume=True)
-        assert comparable_records(run_dir) == comparable_records(uninterrupted)
+        resumed_records, expected_records = comparable_records(run_dir), comparable_records(uninterrupted)
+        assert len(resumed_records) == len(expected_records)
+        for resumed_record, expected_record in zip(resumed_records, expected_records, strict=True):
+            assert resumed_record == expected_record, (
+                f"task {expected_record['task']}: the resumed run recorded {_difference(resumed_record, expected_record)}"
+            )
         last = f"{finetuned_key(self.num_tasks - 1)}.safetensors"
         resumed, expected = load_weights(run_dir / "weights" / last), load_weights(uninterrupted / "weights" / last)
         different = sorted(name for name in expected if not torch.equal(resumed[name], expected[name]))
@@ -231,6 +236,11 @@ class MethodConformance:
         records = read_records(run_dir)
         assert [record["task"] for record in records] == [-1, *range(self.num_tasks)]
         assert all(math.isfinite(record["GM"]) for record in records)
+
+
+def _difference(found: dict[str, Any], expected: dict[str, Any]) -> str:
+    keys = sorted(key for key in set(found) | set(expected) if found.get(key) != expected.get(key))
+    return "; ".join(f"{key} = {found.get(key)!r}, uninterrupted {expected.get(key)!r}" for key in keys)[:2000]
 
 
 def _free_port() -> int:

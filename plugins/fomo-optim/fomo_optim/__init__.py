@@ -1,0 +1,1 @@
+"""Optimizer-based update methods for fomo-host: GaLore."""

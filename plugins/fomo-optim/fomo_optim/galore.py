@@ -1,0 +1,90 @@
+"""GaLore: full-parameter training with low-rank projected optimizer states."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from fomo_host.components import TaskInfo, UpdateMethod
+from fomo_host.engine.training import OptimizerFactory
+from fomo_host.errors import FomoError
+
+BLOCK_MARKER = ".resblocks."
+
+
+class GaLoreParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(default=128, ge=1, description="rank of the gradient projection")
+    update_proj_gap: int = Field(default=200, ge=1, description="optimizer steps between recomputations of the projection (SVD)")
+    scale: float = Field(default=0.25, gt=0, description="scale of the projected-back update")
+    proj_type: Literal["std", "reverse_std", "left", "right", "full"] = Field(
+        default="std", description="which side of each matrix is projected (galore-torch's proj_type)"
+    )
+
+
+def projected_matrices(named: list[tuple[str, nn.Parameter]], rank: int) -> list[tuple[str, nn.Parameter]]:
+    """The 2-d weights of the towers' transformer blocks (attention and MLP) whose sides both exceed the rank."""
+    return [(name, p) for name, p in named if BLOCK_MARKER in f".{name}" and p.ndim == 2 and min(p.shape) > rank]
+
+
+class GaLore(UpdateMethod):
+    """GaLore (Zhao et al. 2024): every parameter trains; the Adam states of the block matrices live in a low-rank gradient subspace.
+
+    The attention and MLP matrices of every transformer block get galore-torch's
+    projected AdamW (GaLoreAdamW, or GaLoreAdamW8bit with ``optimizer.name =
+    "adamw8bit"``); embeddings, projections, norms, biases and the temperature
+    get the same optimizer without projection. A matrix whose smaller side is
+    not above the rank gains nothing from a projection and is not projected.
+    """
+
+    def __init__(self, params: GaLoreParams) -> None:
+        self.params = params
+
+    def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
+        named = list(model.named_parameters())
+        if not projected_matrices(named, self.params.rank):
+            smallest = max((min(p.shape) for name, p in named if BLOCK_MARKER in f".{name}" and p.ndim == 2), default=0)
+            raise FomoError(
+                f"galore: no transformer-block matrix has both sides larger than rank {self.params.rank} "
+                f"(the largest smaller side is {smallest}); lower method.params.rank"
+            )
+        return named
+
+    def build_optimizer(
+        self, parameters: list[tuple[str, nn.Parameter]], default: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
+    ) -> torch.optim.Optimizer:
+        if not isinstance(default, OptimizerFactory):
+            raise TypeError("galore needs the host's OptimizerFactory to read the optimizer settings")
+        spec = default.spec
+        projected = projected_matrices(parameters, self.params.rank)
+        projected_ids = {id(p) for _, p in projected}
+        projection = {
+            "rank": self.params.rank,
+            "update_proj_gap": self.params.update_proj_gap,
+            "scale": self.params.scale,
+            "proj_type": self.params.proj_type,
+        }
+        groups = default.param_groups(
+            [{"params": [p for _, p in projected], **projection}, {"params": [p for _, p in parameters if id(p) not in projected_ids]}]
+        )
+        options = {"lr": spec.lr, "betas": spec.betas, "eps": spec.eps, "weight_decay": spec.weight_decay}
+        if spec.name == "adamw8bit":
+            if default.device.type != "cuda":
+                raise FomoError(
+                    f"galore with optimizer.name = 'adamw8bit' needs a CUDA device (galore-torch's 8-bit optimizer "
+                    f"synchronises CUDA); this run is on {default.device.type}: use optimizer.name = 'adamw'"
+                )
+            from galore_torch import GaLoreAdamW8bit
+
+            return GaLoreAdamW8bit(groups, **options)
+        from galore_torch import GaLoreAdamW
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return GaLoreAdamW(groups, **options, no_deprecation_warning=True)

@@ -1,0 +1,10 @@
+"""Registers GaLore."""
+
+from fomo_host import hookimpl
+
+from .galore import GaLore, GaLoreParams
+
+
+@hookimpl
+def register_methods(register):
+    register(name="galore", factory=GaLore, params=GaLoreParams)

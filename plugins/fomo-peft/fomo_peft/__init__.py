@@ -1,0 +1,1 @@
+"""LoRA, DoRA and VeRA adapters for fomo-host, through the peft library."""

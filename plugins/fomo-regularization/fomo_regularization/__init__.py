@@ -1,0 +1,1 @@
+"""Regularisation methods for fomo-host: EWC, SI and distillation from the base model."""

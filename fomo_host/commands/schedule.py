@@ -94,16 +94,15 @@ def print_summary(spec: RunSpec, rows: list[ScheduledStep]) -> None:
 
     num_tasks = spec.data.num_tasks
     steps = len(rows) // num_tasks
-    table = Table(title=f"scheduler {spec.scheduler.name}: {num_tasks} tasks x {steps} steps, optimizer.lr {spec.optimizer.lr:g}")
+    print(f"scheduler {spec.scheduler.name}: {num_tasks} tasks x {steps} steps; lr = optimizer.lr {spec.optimizer.lr:g} x factor")
+    table = Table()
     for column in ("task", "first lr", "peak lr", "at step", "last lr", "mean lr"):
         table.add_column(column, justify="right")
     for task in range(num_tasks):
         task_rows = rows[task * steps : (task + 1) * steps]
         top = max(task_rows, key=lambda row: row.lr)
         mean = sum(row.lr for row in task_rows) / len(task_rows)
-        table.add_row(
-            str(task + 1), f"{task_rows[0].lr:.3e}", f"{top.lr:.3e}", str(top.step), f"{task_rows[-1].lr:.3e}", f"{mean:.3e}"
-        )
+        table.add_row(str(task + 1), f"{task_rows[0].lr:.3e}", f"{top.lr:.3e}", str(top.step), f"{task_rows[-1].lr:.3e}", f"{mean:.3e}")
     Console().print(table)
 
 
@@ -122,9 +121,7 @@ def draw(spec: RunSpec, params: BaseModel, rows: list[ScheduledStep], path: Path
     for task in range(1, num_tasks):
         axes.axvline(task * steps - 0.5, color="grey", linewidth=0.6, linestyle=":")
     settings = ", ".join(f"{key}={value}" for key, value in params.model_dump().items())
-    axes.set_title(
-        f"{spec.scheduler.name}" + (f" ({settings})" if settings else "") + f": {num_tasks} tasks x {steps} steps", fontsize=10
-    )
+    axes.set_title(f"{spec.scheduler.name}" + (f" ({settings})" if settings else "") + f": {num_tasks} tasks x {steps} steps", fontsize=10)
     axes.set_xlabel("global step")
     axes.set_ylabel("learning rate")
     axes.set_xlim(0, len(rows) - 1)

@@ -358,6 +358,12 @@ class ContinualRun:
         }
         if mean_loss is not None:
             record["train_loss"] = mean_loss
+        if task < 0:
+            # images a dataset component could not read and skipped (under its limit): reported once, with the base model
+            by_name = self.setup.data.by_name
+            skipped = {name: int(d.info["skipped_images"]) for name, d in by_name.items() if "skipped_images" in d.info}
+            if skipped:
+                record["skipped_images"] = skipped
         if self.runtime.is_main:
             append_record(self.run_dir, record)
         self.host.hook.on_evaluation(run_dir=self.run_dir, record=record)

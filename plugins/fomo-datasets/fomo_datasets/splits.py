@@ -1,0 +1,102 @@
+"""From a split's list of image files, labels and captions to a cached :class:`MemmapSampleSet`, counting what is skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from fomo_host.components import BuildContext
+from fomo_host.data import ImageTextDataset
+from fomo_host.errors import FomoError
+
+from .cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
+from .params import DatasetParams, LoaderParams
+
+SKIP_EXAMPLES = 20
+"""How many skipped files a dataset's info lists by name (the count covers them all)."""
+
+
+@dataclass
+class SplitRecords:
+    """One split before decoding: an image file, a label (-1: none) and caption choices per sample."""
+
+    files: list[Path] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    captions: list[Sequence[str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Samples dropped before decoding (no caption, no class), with the reason."""
+
+    def add(self, file: Path, label: int, captions: Sequence[str]) -> None:
+        self.files.append(file)
+        self.labels.append(label)
+        self.captions.append(captions)
+
+
+@dataclass
+class BuiltSplit:
+    samples: MemmapSampleSet
+    skipped: list[tuple[str, str]]
+
+
+def image_size(context: BuildContext) -> int:
+    if context.image_size is None:
+        raise FomoError("dataset components need the model's image size; build the model first")
+    return context.image_size
+
+
+def check_skipped(label: str, skipped: list[tuple[str, str]], total: int, max_fraction: float) -> None:
+    """Stop with a clear error naming files when too many samples of a split were skipped; else note them."""
+    if not skipped:
+        return
+    named = "; ".join(f"{name}: {reason}" for name, reason in skipped[:5])
+    more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+    if len(skipped) >= total or len(skipped) > max_fraction * total:
+        raise FomoError(
+            f"{label}: {len(skipped)} of {total} samples are unreadable ({len(skipped) / total:.1%}, "
+            f"more than max_skipped_fraction {max_fraction:g}): {named}{more}; fix or remove them, or raise max_skipped_fraction"
+        )
+    logger.warning("%s: skipped %d of %d unreadable samples: %s%s", label, len(skipped), total, named, more)
+
+
+def build_file_split(label: str, records: SplitRecords, context: BuildContext, loader: LoaderParams) -> BuiltSplit:
+    """Decode (or load from the cache) the split's images and keep the samples whose image could be read."""
+    total = len(records.files) + len(records.skipped)
+    if total == 0:
+        raise FomoError(f"{label}: the split has no samples")
+    size = image_size(context)
+    key = content_key(kind="files", files=[file_signature(path) for path in records.files], size=size)
+    decoded = ImageCache(context.cache_dir).get_or_build(key, file_jobs(records.files), size, loader.workers, label)
+    skipped = records.skipped + decoded.skipped
+    check_skipped(label, skipped, total, loader.max_skipped_fraction)
+    kept = decoded.kept.tolist()
+    labels = torch.tensor(records.labels, dtype=torch.int64)[decoded.kept] if kept else torch.empty(0, dtype=torch.int64)
+    samples = MemmapSampleSet(decoded.images, labels, [records.captions[i] for i in kept], key)
+    return BuiltSplit(samples, skipped)
+
+
+def assemble(
+    identity: DatasetParams,
+    classnames: list[str],
+    templates: list[str],
+    splits: dict[str, BuiltSplit],
+    description: str,
+) -> ImageTextDataset:
+    """The :class:`ImageTextDataset`, with the skipped count (and the first skipped files) in ``info``."""
+    skipped = [entry for split in splits.values() for entry in split.skipped]
+    info: dict[str, object] = {"skipped_images": len(skipped)}
+    if skipped:
+        info["skipped_files"] = [f"{path}: {reason}" for path, reason in skipped[:SKIP_EXAMPLES]]
+    return ImageTextDataset(
+        name=identity.name,
+        role=identity.role,
+        task=identity.task,
+        classnames=classnames,
+        templates=templates,
+        train=splits["train"].samples if "train" in splits else None,
+        test=splits["test"].samples if "test" in splits else None,
+        description=description,
+        info=info,
+    )

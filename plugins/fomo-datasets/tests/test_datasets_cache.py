@@ -1,0 +1,98 @@
+"""Decoding, the content-keyed memory-mapped cache and the sample set it backs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import corrupt, save_picture
+from fomo_datasets import cache as cache_module
+from fomo_datasets.cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature
+from fomo_datasets.decoding import UnreadableImage, decode_image, ordered_map
+from PIL import Image
+
+
+def test_decode_crops_the_centre_square_and_resizes(tmp_path):
+    # a wide image: left third red, middle third green, right third blue -> the centre square is green
+    pixels = np.zeros((30, 90, 3), dtype=np.uint8)
+    pixels[:, :30] = (255, 0, 0)
+    pixels[:, 30:60] = (0, 255, 0)
+    pixels[:, 60:] = (0, 0, 255)
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    decoded = decode_image(tmp_path / "wide.png", 8)
+    assert decoded.shape == (3, 8, 8) and decoded.dtype == np.uint8
+    inner = decoded[:, :, 1:-1]  # bicubic weights reach a pixel beyond the crop at the borders
+    assert (inner[1] == 255).all() and (inner[0] == 0).all() and (inner[2] == 0).all()
+    # grey and palette images become RGB; bytes decode like files
+    Image.fromarray(np.full((10, 10), 128, dtype=np.uint8)).save(tmp_path / "grey.png")
+    assert decode_image(tmp_path / "grey.png", 4).shape == (3, 4, 4)
+    assert (decode_image((tmp_path / "wide.png").read_bytes(), 8) == decoded).all()
+
+
+def test_unreadable_images_say_why(tmp_path):
+    save_picture(tmp_path / "cut.jpg", (10, 20, 30), 0)
+    corrupt(tmp_path / "cut.jpg", "truncate")
+    (tmp_path / "text.jpg").write_text("not an image")
+    cases = [(tmp_path / "cut.jpg", "(?i)truncated"), (tmp_path / "text.jpg", "cannot identify"), (tmp_path / "none.jpg", "missing")]
+    for path, reason in cases:
+        with pytest.raises(UnreadableImage, match=reason):
+            decode_image(path, 8)
+
+
+def test_ordered_map_keeps_input_order_with_many_threads():
+    delays = [0.002 * (i % 5) for i in range(50)]
+
+    def slow_square(i: int) -> int:
+        time.sleep(delays[i])
+        return i * i
+
+    assert list(ordered_map(slow_square, range(50), workers=4, window=2)) == [i * i for i in range(50)]
+
+
+def test_cache_decodes_once_and_keys_on_content(tmp_path, monkeypatch):
+    paths = [save_picture(tmp_path / f"{i}.jpg", (40 * i, 10, 10), i) for i in range(5)]
+    corrupt(paths[2])
+    cache = ImageCache(tmp_path / "cache")
+    key = content_key(files=[file_signature(p) for p in paths], size=8)
+    built = cache.get_or_build(key, file_jobs(paths), 8, workers=2, label="test")
+    assert built.images.shape == (4, 3, 8, 8) and built.kept.tolist() == [0, 1, 3, 4] and built.total == 5
+    assert built.skipped[0][0] == str(paths[2]) and "cannot identify" in built.skipped[0][1]
+    assert isinstance(built.images, np.memmap)
+
+    # a second build with the same key reads the entry: nothing is decoded
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(cache_module, "decode_image", no_decoding)
+    again = cache.get_or_build(key, file_jobs(paths), 8, workers=2, label="test")
+    assert (np.asarray(again.images) == np.asarray(built.images)).all() and again.skipped == built.skipped
+
+    # an edited file changes the key; a damaged entry is rebuilt
+    stat = paths[0].stat()
+    os.utime(paths[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert content_key(files=[file_signature(p) for p in paths], size=8) != key
+    monkeypatch.undo()
+    (cache.root / key / "images.u8").write_bytes(b"short")
+    assert cache.load(key, 8) is None
+    assert cache.get_or_build(key, file_jobs(paths), 8, workers=1, label="test").images.shape == (4, 3, 8, 8)
+    assert not [p for p in cache.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_memmap_sample_set_serves_images_captions_and_a_fingerprint(tmp_path):
+    images = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(4, 3, 2, 2))
+    images[:] = np.arange(4, dtype=np.uint8)[:, None, None, None]
+    captions = [["a"], ["b", "c"], ["d"], ["e"]]
+    samples = MemmapSampleSet(images, torch.tensor([0, 1, 1, -1]), captions, key="k")
+    batch = samples.images(torch.tensor([3, 1]))
+    assert batch.dtype == torch.uint8 and batch[:, 0, 0, 0].tolist() == [3, 1]
+    generator = torch.Generator().manual_seed(0)
+    drawn = {samples.captions(torch.tensor([1]), generator)[0] for _ in range(30)}
+    assert drawn == {"b", "c"}
+    other = MemmapSampleSet(images, torch.tensor([0, 1, 1, -1]), [["a"], ["b"], ["d"], ["e"]], key="k")
+    assert samples.fingerprint() == MemmapSampleSet(images, samples.labels, captions, key="k").fingerprint()
+    assert samples.fingerprint() != other.fingerprint()
+    with pytest.raises(ValueError, match="at least one caption"):
+        MemmapSampleSet(images, samples.labels, [["a"], [], ["d"], ["e"]], key="k")

@@ -92,15 +92,24 @@ class DataSection(StrictModel):
 
 
 class BudgetSection(StrictModel):
-    """Compute per task: give exactly one of samples_per_task or steps_per_task."""
+    """Compute per task: give exactly one of samples_per_task, steps_per_task or maf_per_task."""
 
     samples_per_task: int | None = Field(default=None, ge=1)
     steps_per_task: int | None = Field(default=None, ge=1)
+    maf_per_task: float | None = Field(default=None, gt=0)
+    """Memory-adjusted FLOPs per task (GFLOPs x memory multiplier, DESIGN §5); each method then trains
+    budget / its MAF per step (see ``fomo-host budget``). The paper's ViT-B/16 budget: 1,420 full
+    fine-tuning steps of 63,394.76 GFLOPs, about 9.0e7."""
+    memory_measure: Literal["auto", "cuda", "analytic"] = "auto"
+    """How the memory multiplier's peak memory is measured: cuda (torch.cuda.max_memory_allocated over real
+    steps), analytic (bytes of the tensors a step holds, counted on the meta device; the same on every
+    machine), auto (cuda where the run trains on a CUDA device, else analytic)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BudgetSection:
-        if (self.samples_per_task is None) == (self.steps_per_task is None):
-            raise ValueError("give exactly one of samples_per_task or steps_per_task")
+        given = [value for value in (self.samples_per_task, self.steps_per_task, self.maf_per_task) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of samples_per_task, steps_per_task or maf_per_task")
         return self
 
 

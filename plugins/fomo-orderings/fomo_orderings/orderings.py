@@ -1,22 +1,52 @@
-"""Stream orderings: how the adaptation concepts line up before the host cuts them into tasks."""
+"""Stream orderings: how the adaptation concepts line up before the host cuts them into tasks.
+
+Every ordering takes ``reverse``: the same stream read backwards (frequent-to-rare,
+hard-to-easy, ...). A separate ``reverse`` ordering wrapping another one would have
+to build that one by name, and orderings are built from a spec entry without the
+registry; a flag on each ordering gives every reversal with one key and no nesting.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fomo_host.components import BuildContext
 from fomo_host.data import Concept
 from fomo_host.errors import FomoError
+from fomo_host.spec import checks_files
+
+Ordered = list[Concept] | list[list[Concept]]
 
 
-class RandomParams(BaseModel):
+class OrderingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    reverse: bool = Field(default=False, description="read the ordering backwards (tasks in reverse order, each reversed)")
+
+
+def reversed_if(ordered: Ordered, reverse: bool) -> Ordered:
+    """The ordering backwards: a flat list reversed, or the tasks in reverse order with each task reversed."""
+    if not reverse:
+        return ordered
+    if ordered and isinstance(ordered[0], list):
+        return [list(reversed(task)) for task in reversed(ordered)]  # type: ignore[arg-type]
+    return list(reversed(ordered))  # type: ignore[arg-type]
+
+
+def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
+    path = value.expanduser()
+    if checks_files(info) and not path.is_file():
+        raise ValueError(f"{what} {str(value)!r} does not exist")
+    return path
+
+
+class RandomParams(OrderingParams):
     seed: int | None = Field(default=None, description="shuffle seed; default: the run seed")
 
 
@@ -25,16 +55,15 @@ class RandomOrdering:
 
     def __init__(self, params: RandomParams, context: BuildContext) -> None:
         self.seed = params.seed if params.seed is not None else context.seed
+        self.reverse = params.reverse
 
-    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> list[Concept]:
+    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> Ordered:
         ordered = sorted(concepts)
         random.Random(self.seed).shuffle(ordered)
-        return ordered
+        return reversed_if(ordered, self.reverse)
 
 
-class DatasetIncrementalParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DatasetIncrementalParams(OrderingParams):
     datasets: list[str] | None = Field(default=None, description="dataset order; default: the order of data.adaptation")
     one_task_per_dataset: bool = Field(default=False, description="make each dataset exactly one task (ignores data.num_tasks)")
 
@@ -45,7 +74,7 @@ class DatasetIncremental:
     def __init__(self, params: DatasetIncrementalParams, context: BuildContext) -> None:
         self.params = params
 
-    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> list[Concept] | list[list[Concept]]:
+    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> Ordered:
         present = list(dict.fromkeys(c.dataset for c in concepts))
         order = self.params.datasets or present
         unknown = [name for name in order if name not in present]
@@ -57,21 +86,17 @@ class DatasetIncremental:
             )
         groups = [[c for c in concepts if c.dataset == name] for name in order]
         if self.params.one_task_per_dataset:
-            return groups
-        return [c for group in groups for c in group]
+            return reversed_if(groups, self.params.reverse)
+        return reversed_if([c for group in groups for c in group], self.params.reverse)
 
 
-class ExplicitParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExplicitParams(OrderingParams):
     file: Path = Field(description="a JSON list of 'dataset::class' (or the paper's 'DATASET+++class') in stream order")
 
     @field_validator("file")
     @classmethod
-    def _exists(cls, value: Path) -> Path:
-        if not value.expanduser().is_file():
-            raise ValueError(f"stream file {str(value)!r} does not exist")
-        return value.expanduser()
+    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
+        return existing_file(value, info, "stream file")
 
 
 class ExplicitOrdering:
@@ -86,8 +111,9 @@ class ExplicitOrdering:
             raise FomoError(f"{params.file}: expected a JSON list of strings")
         self.file = params.file
         self.order = [Concept.parse(entry) for entry in entries]
+        self.reverse = params.reverse
 
-    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> list[Concept]:
+    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> Ordered:
         wanted = set(concepts)
         listed = [c for c in self.order if c in wanted]
         absent = [str(c) for c in concepts if c not in set(listed)]
@@ -95,4 +121,74 @@ class ExplicitOrdering:
             raise FomoError(f"{self.file}: {len(absent)} stream concepts are not listed, e.g. {absent[:3]}")
         if len(set(listed)) != len(listed):
             raise FomoError(f"{self.file}: a concept is listed twice")
-        return listed
+        return reversed_if(listed, self.reverse)
+
+
+class FrequencyParams(OrderingParams):
+    file: Path = Field(
+        description="concept frequencies: a JSON object {concept: count} or a CSV with columns concept,count; a concept is "
+        "'dataset::class', 'DATASET+++class' or a bare class name (then it counts for that class in every dataset)"
+    )
+    default_count: float | None = Field(default=None, ge=0, description="count of concepts the table lacks; None: they are an error")
+
+    @field_validator("file")
+    @classmethod
+    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
+        return existing_file(value, info, "frequency table")
+
+
+def read_frequencies(path: Path) -> dict[str, float]:
+    """``{concept text: count}`` from a JSON object or a CSV with ``concept`` and ``count`` columns."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FomoError(f"cannot read frequency table {path}: {exc.strerror}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FomoError(f"{path}: not valid JSON: {exc}") from None
+        if not isinstance(table, dict):
+            raise FomoError(f"{path}: expected a JSON object mapping concepts to counts")
+        rows = list(table.items())
+    else:
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames is None or not {"concept", "count"} <= set(reader.fieldnames):
+            raise FomoError(f"{path}: expected a CSV with columns concept,count (found {reader.fieldnames})")
+        rows = [(row["concept"], row["count"]) for row in reader]
+    frequencies = {}
+    for concept, count in rows:
+        try:
+            frequencies[str(concept).strip()] = float(count)
+        except (TypeError, ValueError):
+            raise FomoError(f"{path}: the count of {concept!r} is not a number: {count!r}") from None
+    return frequencies
+
+
+class FrequencyOrdering:
+    """Concepts from rare to frequent by a concept-frequency table (e.g. counts of each class name in the
+    pretraining captions, as the paper's frequency-ordered streams use); ``reverse`` goes frequent to rare."""
+
+    def __init__(self, params: FrequencyParams, context: BuildContext) -> None:
+        self.params = params
+        self.frequencies = read_frequencies(params.file)
+        self.by_concept = {Concept.parse(text): count for text, count in self.frequencies.items() if Concept.parse(text).classname}
+
+    def count(self, concept: Concept) -> float | None:
+        if concept in self.by_concept:
+            return self.by_concept[concept]
+        for text in (str(concept), concept.classname):
+            if text is not None and text in self.frequencies:
+                return self.frequencies[text]
+        return self.params.default_count
+
+    def __call__(self, concepts: Sequence[Concept], num_tasks: int) -> Ordered:
+        counts = {concept: self.count(concept) for concept in concepts}
+        missing = [str(c) for c, n in counts.items() if n is None]
+        if missing:
+            raise FomoError(
+                f"{self.params.file}: {len(missing)} stream concepts have no count, e.g. {missing[:3]}; "
+                "add them or set data.ordering.params.default_count"
+            )
+        ordered = sorted(sorted(concepts), key=lambda c: counts[c])  # stable: ties keep the concepts' sorted order
+        return reversed_if(ordered, self.params.reverse)

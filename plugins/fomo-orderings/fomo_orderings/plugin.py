@@ -2,11 +2,14 @@
 
 from fomo_host import hookimpl
 
+from .model_orderings import PerformanceOrdering, PerformanceParams, SimilarityOrdering, SimilarityParams
 from .orderings import (
     DatasetIncremental,
     DatasetIncrementalParams,
     ExplicitOrdering,
     ExplicitParams,
+    FrequencyOrdering,
+    FrequencyParams,
     RandomOrdering,
     RandomParams,
 )
@@ -17,3 +20,6 @@ def register_orderings(register):
     register(name="random", factory=RandomOrdering, params=RandomParams)
     register(name="dataset-incremental", factory=DatasetIncremental, params=DatasetIncrementalParams)
     register(name="explicit", factory=ExplicitOrdering, params=ExplicitParams)
+    register(name="frequency", factory=FrequencyOrdering, params=FrequencyParams)
+    register(name="similarity", factory=SimilarityOrdering, params=SimilarityParams)
+    register(name="performance", factory=PerformanceOrdering, params=PerformanceParams)

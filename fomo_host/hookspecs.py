@@ -100,45 +100,60 @@ def register_metrics(register: Register) -> None:
 
 
 # ----------------------------------------------------------------------------- lifecycle
+#
+# Every lifecycle hook receives ``loggers``: the names the spec lists in ``run.loggers``. A logger
+# plugin writes only for a run that lists one of its names (see ``logger_names``), so installing
+# it changes nothing until a spec asks for it.
 
 
 @hookspec
-def on_run_start(run_dir: Path, spec: Any, num_tasks: int, resumed_from_task: int | None) -> None:
+def logger_names() -> list[str]:
+    """The names of the loggers a plugin provides; ``run.loggers`` may list only names some plugin returns here.
+
+    :return: names such as ``["csv"]``; a plugin that provides no logger need not implement this hook.
+    """
+
+
+@hookspec
+def on_run_start(run_dir: Path, spec: Any, num_tasks: int, resumed_from_task: int | None, loggers: list[str]) -> None:
     """A run starts (or resumes).
 
     :param run_dir: the run directory.
     :param spec: the validated :class:`fomo_host.spec.RunSpec`.
     :param num_tasks: the number of tasks in the stream.
     :param resumed_from_task: the first task to train when resuming, else None.
+    :param loggers: the loggers the spec turns on (``run.loggers``).
     """
 
 
 @hookspec
-def on_task_start(run_dir: Path, task: int, num_tasks: int, steps: int, concepts: list[str]) -> None:
+def on_task_start(run_dir: Path, task: int, num_tasks: int, steps: int, concepts: list[str], loggers: list[str]) -> None:
     """A task's training starts.
 
     :param task: the 0-based task index.
     :param steps: the number of optimizer steps this task trains for.
     :param concepts: the task's concepts as ``dataset::classname`` strings.
+    :param loggers: the loggers the spec turns on (``run.loggers``).
     """
 
 
 @hookspec
-def on_task_end(run_dir: Path, task: int, num_tasks: int, steps: int, mean_loss: float) -> None:
+def on_task_end(run_dir: Path, task: int, num_tasks: int, steps: int, mean_loss: float, loggers: list[str]) -> None:
     """A task's training, end-of-task work and merge are done (before its evaluation).
 
     :param mean_loss: the mean training loss over the task's steps.
+    :param loggers: the loggers the spec turns on (``run.loggers``).
     """
 
 
 @hookspec
-def on_evaluation(run_dir: Path, record: dict[str, Any]) -> None:
-    """An evaluation finished; ``record`` is the line written to ``results.jsonl``."""
+def on_evaluation(run_dir: Path, record: dict[str, Any], loggers: list[str]) -> None:
+    """An evaluation finished; ``record`` is the line written to ``results.jsonl``; ``loggers`` as above."""
 
 
 @hookspec
-def on_run_end(run_dir: Path, summary: dict[str, Any]) -> None:
-    """The run finished; ``summary`` is what was written to ``summary.json``."""
+def on_run_end(run_dir: Path, summary: dict[str, Any], loggers: list[str]) -> None:
+    """The run finished; ``summary`` is what was written to ``summary.json``; ``loggers`` as above."""
 
 
 REGISTRATION_HOOKS: dict[str, str] = {

@@ -43,6 +43,8 @@ class RunSection(StrictModel):
     batch_size: int = Field(default=128, ge=1)
     cpu: bool = False
     """Force the CPU even where an accelerator is present."""
+    loggers: list[str] = Field(default_factory=list)
+    """Loggers to turn on (e.g. ["csv", "tensorboard"]); each must be provided by an installed plugin."""
 
 
 class WarmStart(StrictModel):
@@ -177,9 +179,10 @@ class RunSpec(StrictModel):
         return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
 
     def fingerprint(self) -> str:
-        """A hash of everything that determines the run's results (not where it is written)."""
+        """A hash of everything that determines the run's results (not where it is written, nor what logs it)."""
         content = self.model_dump(mode="json")
         content["run"].pop("output_dir", None)
+        content["run"].pop("loggers", None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -165,7 +165,7 @@ def test_hook_implementations_may_take_fewer_arguments():
 
     module.on_task_start = on_task_start
     host = load_plugins(extra=[("observer", module)], use_entry_points=False)
-    host.hook.on_task_start(run_dir=None, task=3, num_tasks=5, steps=10, concepts=[])
+    host.hook.on_task_start(run_dir=None, task=3, num_tasks=5, steps=10, concepts=[], loggers=[])
     assert seen == [3]
 
 
@@ -182,6 +182,6 @@ def test_every_hook_is_documented_in_the_readme():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "fomo_host_spec")]
-    assert len(hooks) == 12
+    assert len(hooks) == 13
     missing = [name for name in hooks if f"`{name}" not in readme]
     assert missing == [], f"hooks missing from README.md: {missing}"

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
+from ..budget import Budget, resolve_budget
 from ..components import BuildContext, MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMethod
 from ..data import Concept, ImageTextDataset
 from ..errors import FomoError, SpecError
@@ -69,13 +70,26 @@ class Setup:
     data: DataSelection
     tasks: list[list[Concept]]
     steps_per_task: int
+    budget: Budget
 
 
-def steps_per_task(spec: RunSpec) -> int:
+def steps_per_task(spec: RunSpec, host: PluginHost | None = None, cache_dir: Path | None = None) -> int:
+    """Steps per task under the spec's budget; a budget in memory-adjusted FLOPs measures the method (cached)."""
     if spec.budget.steps_per_task is not None:
         return spec.budget.steps_per_task
-    assert spec.budget.samples_per_task is not None
-    return max(1, math.ceil(spec.budget.samples_per_task / spec.run.batch_size))
+    if spec.budget.samples_per_task is not None:
+        return max(1, -(-spec.budget.samples_per_task // spec.run.batch_size))
+    from ..plugins import load_plugins
+
+    return resolve_budget(host or load_plugins(), spec, cache_dir or default_cache_dir()).steps_per_task
+
+
+def check_loggers(host: PluginHost, spec: RunSpec) -> None:
+    """Every name in run.loggers must be a logger some installed plugin provides."""
+    provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
+    for name in spec.run.loggers:
+        if name not in provided:
+            raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
 
 
 def _build(host: PluginHost, kind: str, name: str, params: BaseModel, *context: Any) -> Any:
@@ -125,6 +139,7 @@ def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSele
 def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path | None = None, warm: bool = True) -> Setup:
     """Validate the spec against the plugins and build model, data and stream: no training yet."""
     params = validate_components(spec, host.registry)
+    check_loggers(host, spec)
     cache_dir = cache_dir or default_cache_dir()
     runtime = Runtime.create(spec.run.precision, spec.run.cpu)
     if spec.run.batch_size % runtime.world_size:
@@ -162,7 +177,13 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     ordering = _build(host, "ordering", spec.data.ordering.name, params["data.ordering"], context)
     concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
     tasks = build_tasks(concepts, ordering, spec.data.num_tasks)
-    return Setup(spec, params, runtime, bundle, data, tasks, steps_per_task(spec))
+    # the main process measures the budget (or reads the cache) first, so that every process uses the same figures
+    if not runtime.is_main:
+        runtime.barrier()
+    budget = resolve_budget(host, spec, cache_dir, runtime.device)
+    if runtime.is_main:
+        runtime.barrier()
+    return Setup(spec, params, runtime, bundle, data, tasks, budget.steps_per_task, budget)
 
 
 class ContinualRun:
@@ -223,12 +244,19 @@ class ContinualRun:
             first_task, global_step, samples_seen = checkpoint.next_task, checkpoint.global_step, checkpoint.samples_seen
             if runtime.is_main:
                 truncate_records(self.run_dir, checkpoint.records)
+            recorded = next((r["budget"]["steps_per_task"] for r in read_records(self.run_dir)[:1] if "budget" in r), None)
+            if recorded is not None and recorded != self.setup.steps_per_task:
+                raise FomoError(
+                    f"{self.run_dir}: this run trained {recorded} steps per task, the budget now gives {self.setup.steps_per_task} "
+                    "(a re-measured memory multiplier?); resume where the budget cache of the first start is"
+                )
             self.reporter.line(f"resuming {self.run_dir} at task {first_task + 1}/{self.num_tasks}")
         else:
             first_task, global_step, samples_seen = 0, 0, 0
 
+        loggers = list(spec.run.loggers)
         self.host.hook.on_run_start(
-            run_dir=self.run_dir, spec=spec, num_tasks=self.num_tasks, resumed_from_task=first_task if resume else None
+            run_dir=self.run_dir, spec=spec, num_tasks=self.num_tasks, resumed_from_task=first_task if resume else None, loggers=loggers
         )
         if checkpoint is None:
             self._evaluate_and_record(eval_model, base, task=-1, step=0, samples_seen=0, full=True)
@@ -238,7 +266,12 @@ class ContinualRun:
             seed_everything(derive_seed(spec.run.seed, "task", task))
             info = TaskInfo(task, self.num_tasks, self.setup.steps_per_task, self.setup.tasks[task])
             self.host.hook.on_task_start(
-                run_dir=self.run_dir, task=task, num_tasks=self.num_tasks, steps=info.steps, concepts=[str(c) for c in info.concepts]
+                run_dir=self.run_dir,
+                task=task,
+                num_tasks=self.num_tasks,
+                steps=info.steps,
+                concepts=[str(c) for c in info.concepts],
+                loggers=loggers,
             )
             mean_loss, optimizer_state = self._train_task(live_model, info, optimizer_state)
             global_step += info.steps
@@ -249,7 +282,9 @@ class ContinualRun:
             if decision.train_from is not None:
                 self.method.import_weights(live_model, decision.train_from)
             deploy = decision.deploy if decision.deploy is not None else finetuned
-            self.host.hook.on_task_end(run_dir=self.run_dir, task=task, num_tasks=self.num_tasks, steps=info.steps, mean_loss=mean_loss)
+            self.host.hook.on_task_end(
+                run_dir=self.run_dir, task=task, num_tasks=self.num_tasks, steps=info.steps, mean_loss=mean_loss, loggers=loggers
+            )
             last = task == self.num_tasks - 1
             record = self._evaluate_and_record(eval_model, deploy, task, global_step, samples_seen, full=last, mean_loss=mean_loss)
             self.reporter.line(
@@ -263,8 +298,9 @@ class ContinualRun:
         if runtime.is_main:
             summary["run"] = {"name": spec.run.name, "num_tasks": self.num_tasks, "steps_per_task": self.setup.steps_per_task}
             summary["method"], summary["merger"] = spec.method.name, spec.merger.name
+            summary["budget"] = self.setup.budget.as_record()
             write_summary(self.run_dir, summary)
-        self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary)
+        self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=loggers)
         runtime.barrier()
         return summary
 
@@ -358,6 +394,12 @@ class ContinualRun:
         }
         if mean_loss is not None:
             record["train_loss"] = mean_loss
+        budget = self.setup.budget
+        record["budget"] = budget.as_record()
+        record["compute"] = {"gflops": (task + 1) * budget.gflops_per_task, "maf": (task + 1) * budget.maf_per_task}
+        record["groups"] = {"adaptation": self.adaptation_names, "zero_shot": self.zero_shot_names}
+        if task >= 0:
+            record["task_datasets"] = dict(Counter(concept.dataset for concept in self.setup.tasks[task]))
         if task < 0:
             # images a dataset component could not read and skipped (under its limit): reported once, with the base model
             by_name = self.setup.data.by_name
@@ -366,7 +408,7 @@ class ContinualRun:
                 record["skipped_images"] = skipped
         if self.runtime.is_main:
             append_record(self.run_dir, record)
-        self.host.hook.on_evaluation(run_dir=self.run_dir, record=record)
+        self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=list(self.spec.run.loggers))
         return record
 
     def _checkpoint(self, live_model: torch.nn.Module, next_task: int, step: int, samples: int, optimizer_state: Any) -> None:

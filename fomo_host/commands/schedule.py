@@ -1,4 +1,4 @@
-"""``fomo-host schedule``: the learning rate of every step of a spec's stream, without building model or data."""
+"""``fomo-host schedule``: the learning rate of every step of a spec's stream, without training or building data."""
 
 from __future__ import annotations
 
@@ -45,12 +45,27 @@ def scheduler_params(spec: RunSpec, host: PluginHost) -> BaseModel:
         raise SpecError(format_validation_error(exc, prefix="scheduler.params")) from None
 
 
+def task_steps(spec: RunSpec, host: PluginHost) -> int:
+    """Steps per task from the spec's budget.
+
+    A budget in samples or steps needs nothing built; one in memory-adjusted FLOPs
+    needs the method's measured step cost (measured once on the meta device, then
+    cached: see ``fomo-host budget``).
+    """
+    if spec.budget.maf_per_task is None:
+        from ..engine.run import steps_per_task
+
+        return steps_per_task(spec)
+    from ..budget import resolve_budget
+    from ..engine.run import default_cache_dir
+
+    return resolve_budget(host, spec, default_cache_dir()).steps_per_task
+
+
 def stream_schedule(spec: RunSpec, host: PluginHost) -> list[ScheduledStep]:
     """lr = optimizer.lr x scheduler factor at every step of every task (num_tasks = data.num_tasks)."""
-    from ..engine.run import steps_per_task
-
     scheduler = host.registry.get("scheduler", spec.scheduler.name).factory(scheduler_params(spec, host))
-    steps = steps_per_task(spec)
+    steps = task_steps(spec, host)
     num_tasks = spec.data.num_tasks
     rows = []
     for task in range(num_tasks):

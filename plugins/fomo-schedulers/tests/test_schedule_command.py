@@ -87,3 +87,21 @@ def test_invalid_scheduler_params_are_one_line(spec_file, capsys):
 def test_unknown_scheduler_lists_the_available_ones(spec_file, capsys):
     assert main(["schedule", str(spec_file), "--set", "scheduler.name=rsqrt2"]) == 2
     assert "available:" in capsys.readouterr().err
+
+
+def test_a_budget_in_memory_adjusted_flops_uses_the_measured_steps(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("fomo_openclip")
+    pytest.importorskip("fomo_tuning")
+    from fomo_host.budget import resolve_budget
+    from fomo_host.plugins import load_plugins
+    from fomo_host.spec import load_spec
+
+    monkeypatch.setenv("FOMO_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "maf.toml"
+    text = SPEC.replace("a-model-whose-plugin-need-not-be-installed", "tiny-clip").replace("samples_per_task = 640", "maf_per_task = 2000")
+    path.write_text(text, encoding="utf-8")
+    host = load_plugins()
+    steps = resolve_budget(host, load_spec(path, [], None), tmp_path / "cache").steps_per_task
+    assert main(["schedule", str(path), "--csv"]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    assert len(rows) == 3 * steps

@@ -1,0 +1,350 @@
+"""Builds the synthetic datasets: which sets exist, how big they are, and an on-disk cache.
+
+The catalogue has one pretraining pool (base concepts of several domains in the
+canonical style), adaptation sets (new concepts and new domains: the stream) and
+zero-shot sets (the pool's concepts in other styles: retention). Generation is
+deterministic given the parameters and the run's seed: every split draws from
+its own random stream, derived from the seed and the dataset's name, so
+selecting a subset of sets or resizing one leaves the others unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import PIL
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fomo_host.components import BuildContext
+from fomo_host.data import ImageTextDataset, Role, TaskType, TensorSampleSet
+
+from .domains import (
+    ARROWS,
+    COUNTS,
+    DIGITS,
+    FLAGS,
+    GENERIC_CLASS_TEMPLATES,
+    LETTERS,
+    RELATIONS_DOMAIN,
+    SHAPES,
+    SWATCHES,
+    TEXTURES,
+    ConceptSpec,
+    Domain,
+)
+
+GENERATOR_VERSION = "1"
+"""Bump when generation changes in a way the source hash would not catch (it catches edits to this package)."""
+DEFAULT_IMAGE_SIZE = 32
+NAME_PREFIX = "synthetic-"
+Split = Literal["train", "test"]
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some concepts of one domain, drawn in one style."""
+
+    domain: Domain
+    concepts: tuple[ConceptSpec, ...]
+    style: str = "canonical"
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """What one dataset holds before it is drawn."""
+
+    key: str
+    role: Role
+    task: TaskType
+    parts: tuple[Part, ...]
+    templates: tuple[str, ...]
+    description: str
+
+    @property
+    def name(self) -> str:
+        return NAME_PREFIX + self.key
+
+    @property
+    def classnames(self) -> list[str]:
+        return [concept.classname for part in self.parts for concept in part.concepts]
+
+    @property
+    def splits(self) -> tuple[Split, ...]:
+        return ("test",) if self.role == "zero_shot" else ("train", "test")
+
+
+def _classification(key: str, role: Role, domain: Domain, concepts: tuple[ConceptSpec, ...], style: str,
+                    description: str) -> DatasetPlan:
+    parts = (Part(domain, concepts, style),)
+    return DatasetPlan(key, role, "classification", parts, domain.class_templates, description)
+
+
+POOL = DatasetPlan(
+    key="pool",
+    role="pretraining",
+    task="classification",
+    parts=tuple(Part(domain, domain.base) for domain in (SHAPES, SWATCHES, DIGITS, TEXTURES)),
+    templates=GENERIC_CLASS_TEMPLATES,
+    description="base concepts in the canonical style: 4 shapes x 4 colours, 4 colour swatches, digits 0-4, 4 textures",
+)
+
+ADAPTATION_PLANS: dict[str, DatasetPlan] = {
+    plan.key: plan
+    for plan in (
+        _classification("shapes-new", "adaptation", SHAPES, SHAPES.new, "canonical",
+                        "new shapes (star, heart, crescent, diamond) in the base colours"),
+        _classification("colours-new", "adaptation", SWATCHES, SWATCHES.new, "canonical",
+                        "swatches of new colours (purple, orange, pink, cyan, brown)"),
+        _classification("digits-new", "adaptation", DIGITS, DIGITS.new, "canonical", "digits 5-9"),
+        _classification("textures-new", "adaptation", TEXTURES, TEXTURES.new, "canonical",
+                        "new patterns (diagonal stripes, grid, zigzag, concentric rings)"),
+        _classification("letters", "adaptation", LETTERS, LETTERS.new, "canonical", "capital letters A-H"),
+        _classification("counts", "adaptation", COUNTS, COUNTS.new, "canonical", "one to six dots"),
+        _classification("arrows", "adaptation", ARROWS, ARROWS.new, "canonical", "arrows in eight directions"),
+        _classification("flags", "adaptation", FLAGS, FLAGS.new, "canonical",
+                        "tricolour flags, horizontal or vertical stripes"),
+        DatasetPlan("relations", "adaptation", "retrieval", (Part(RELATIONS_DOMAIN, ()),), (),
+                    "two base shapes left of, right of, above or below each other; one caption per test image"),
+    )
+}
+
+ZERO_SHOT_PLANS: dict[str, DatasetPlan] = {
+    plan.key: plan
+    for plan in (
+        _classification("shapes-outline", "zero_shot", SHAPES, SHAPES.base, "outline",
+                        "the pool's shapes drawn as outlines"),
+        _classification("shapes-clutter", "zero_shot", SHAPES, SHAPES.base, "clutter",
+                        "the pool's shapes on noisy, gradient or textured grey backgrounds, anywhere in the image"),
+        _classification("colours-noisy", "zero_shot", SWATCHES, SWATCHES.base, "noisy",
+                        "the pool's colours as washed-out, grainy patches on grey noise"),
+        _classification("digits-rotated", "zero_shot", DIGITS, DIGITS.base, "rotated",
+                        "digits 0-4 smaller, bolder and tilted 15-30 degrees"),
+        _classification("textures-shifted", "zero_shot", TEXTURES, TEXTURES.base, "shifted",
+                        "the pool's patterns finer or coarser, tilted, on grey"),
+    )
+}
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+class SyntheticParams(BaseModel):
+    """Settings of the synthetic datasets (sizes, subsets, seed offset, cache)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_size: int | None = Field(None, ge=8, le=512, description="side in pixels; None: the model's, else 32")
+    pool_train_per_class: int = Field(80, ge=1, le=10_000, description="training images per pool class")
+    train_per_class: int = Field(40, ge=1, le=10_000, description="training images per adaptation class")
+    test_per_class: int = Field(20, ge=1, le=10_000, description="test images per class, every set")
+    retrieval_train: int = Field(480, ge=1, le=100_000, description="training images of each retrieval set")
+    retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
+    captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
+    seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")
+    adaptation: list[str] | None = Field(None, min_length=1, description=f"adaptation sets to build; None: all of "
+                                         f"{', '.join(ADAPTATION_PLANS)}")
+    zero_shot: list[str] | None = Field(None, description=f"zero-shot sets to build; None: all of "
+                                        f"{', '.join(ZERO_SHOT_PLANS)}")
+    cache: bool = Field(True, description="keep generated tensors under the run's cache directory")
+
+    @field_validator("adaptation")
+    @classmethod
+    def _known_adaptation_sets(cls, keys: list[str] | None) -> list[str] | None:
+        return _check_keys(keys, ADAPTATION_PLANS, "adaptation")
+
+    @field_validator("zero_shot")
+    @classmethod
+    def _known_zero_shot_sets(cls, keys: list[str] | None) -> list[str] | None:
+        return _check_keys(keys, ZERO_SHOT_PLANS, "zero-shot")
+
+
+def _check_keys(keys: list[str] | None, known: dict[str, DatasetPlan], kind: str) -> list[str] | None:
+    """Accept set keys with or without the ``synthetic-`` prefix; reject unknown or repeated ones."""
+    if keys is None:
+        return None
+    normalised = [key.removeprefix(NAME_PREFIX) for key in keys]
+    unknown = [key for key in normalised if key not in known]
+    if unknown:
+        raise ValueError(f"unknown {kind} set(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"{kind} sets listed twice")
+    return normalised
+
+
+def selected_plans(params: SyntheticParams) -> list[DatasetPlan]:
+    """The pool, then the chosen adaptation and zero-shot sets in catalogue order."""
+    adaptation = params.adaptation if params.adaptation is not None else list(ADAPTATION_PLANS)
+    zero_shot = params.zero_shot if params.zero_shot is not None else list(ZERO_SHOT_PLANS)
+    return ([POOL] + [plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
+            + [plan for key, plan in ZERO_SHOT_PLANS.items() if key in zero_shot])
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+@dataclass
+class SplitArrays:
+    """A generated split before it becomes a :class:`TensorSampleSet`."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    captions: list[list[str]]
+
+    def to_sample_set(self) -> TensorSampleSet:
+        return TensorSampleSet(self.images, self.labels, self.captions)
+
+
+def split_rng(seed: int, plan: DatasetPlan, split: Split) -> np.random.Generator:
+    """The random stream of one split: depends on the seed, the set's name and the split only."""
+    return np.random.default_rng([seed % 2**64, zlib.crc32(plan.name.encode()), 0 if split == "train" else 1])
+
+
+def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, seed: int, image_size: int) -> SplitArrays:
+    """Draw every sample of one split, then shuffle so any prefix is a fair mix of classes."""
+    rng = split_rng(seed, plan, split)
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    captions: list[list[str]] = []
+    if plan.task == "retrieval":
+        (part,) = plan.parts
+        for _ in range(params.retrieval_train if split == "train" else params.retrieval_test):
+            image, fields = part.domain.sample(None, part.style, rng, image_size)
+            images.append(image)
+            labels.append(-1)
+            captions.append([part.domain.canonical_caption(None, fields)] if split == "test"
+                            else part.domain.captions(None, fields, rng, params.captions_per_sample))
+    else:
+        per_class = params.test_per_class if split == "test" else (
+            params.pool_train_per_class if plan.role == "pretraining" else params.train_per_class)
+        label = 0
+        for part in plan.parts:
+            for concept in part.concepts:
+                for _ in range(per_class):
+                    image, fields = part.domain.sample(concept, part.style, rng, image_size)
+                    images.append(image)
+                    labels.append(label)
+                    captions.append(part.domain.captions(concept, fields, rng, params.captions_per_sample))
+                label += 1
+    order = rng.permutation(len(images))
+    return SplitArrays(
+        images=torch.from_numpy(np.stack([images[i] for i in order])),
+        labels=torch.tensor([labels[i] for i in order], dtype=torch.int64),
+        captions=[captions[i] for i in order],
+    )
+
+
+def generate_all(plans: list[DatasetPlan], params: SyntheticParams, seed: int, image_size: int
+                 ) -> dict[str, dict[str, SplitArrays]]:
+    """Every split of every planned set, by set name then split."""
+    return {plan.name: {split: generate_split(plan, split, params, seed, image_size) for split in plan.splits}
+            for plan in plans}
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def code_fingerprint() -> str:
+    """A hash of this package's generating code and the libraries whose output it depends on."""
+    digest = hashlib.sha256(GENERATOR_VERSION.encode())
+    for module_file in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module_file.name.encode())
+        digest.update(module_file.read_bytes())
+    digest.update(f"pillow {PIL.__version__} numpy {np.__version__}".encode())
+    return digest.hexdigest()
+
+
+def cache_key(params: SyntheticParams, seed: int, image_size: int) -> str:
+    """The content hash naming a cache entry: parameters, seed, size and code."""
+    payload = {"params": params.model_dump(mode="json", exclude={"cache", "image_size"}), "seed": seed,
+               "image_size": image_size, "code": code_fingerprint()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _save(path: Path, arrays: dict[str, dict[str, SplitArrays]]) -> None:
+    """Write the cache entry atomically (a crash never leaves a half-written file under the final name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        name: {split: {"images": a.images, "labels": a.labels, "captions": a.captions} for split, a in splits.items()}
+        for name, splits in arrays.items()
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a cache entry is ordinary data
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _load(path: Path) -> dict[str, dict[str, SplitArrays]] | None:
+    """Read a cache entry, or None when it is missing or unreadable (then it is regenerated)."""
+    if not path.exists():
+        return None
+    try:
+        payload = torch.load(path, weights_only=True)
+        return {
+            name: {split: SplitArrays(**fields) for split, fields in splits.items()} for name, splits in payload.items()
+        }
+    except Exception:  # a corrupt or foreign file: regenerate rather than fail the run
+        return None
+
+
+def load_or_generate(
+    plans: list[DatasetPlan], params: SyntheticParams, seed: int, image_size: int, cache_dir: Path | None
+) -> dict[str, dict[str, SplitArrays]]:
+    """The generated splits, from the cache when an entry for exactly these inputs exists."""
+    path = None
+    if params.cache and cache_dir is not None:
+        path = Path(cache_dir) / "fomo-synthetic" / f"{cache_key(params, seed, image_size)}.pt"
+        cached = _load(path)
+        if cached is not None and all(plan.name in cached for plan in plans):
+            return cached
+    arrays = generate_all(plans, params, seed, image_size)
+    if path is not None:
+        _save(path, arrays)
+    return arrays
+
+
+# ----------------------------------------------------------------------------- factory
+
+
+def build_synthetic_datasets(params: SyntheticParams, context: BuildContext) -> list[ImageTextDataset]:
+    """Procedurally drawn image-text data in nine domains: a pretraining pool, adaptation and zero-shot sets."""
+    image_size = params.image_size or context.image_size or DEFAULT_IMAGE_SIZE
+    seed = context.seed + params.seed_offset
+    plans = selected_plans(params)
+    arrays = load_or_generate(plans, params, seed, image_size, context.cache_dir)
+    datasets = []
+    for plan in plans:
+        splits = arrays[plan.name]
+        datasets.append(ImageTextDataset(
+            name=plan.name,
+            role=plan.role,
+            task=plan.task,
+            classnames=plan.classnames,
+            templates=list(plan.templates),
+            train=splits["train"].to_sample_set() if "train" in splits else None,
+            test=splits["test"].to_sample_set(),
+            description=plan.description,
+            info={
+                "generator": "fomo-synthetic",
+                "domains": [part.domain.key for part in plan.parts],
+                "style": plan.parts[0].style,
+                "image_size": image_size,
+            },
+        ))
+    return datasets

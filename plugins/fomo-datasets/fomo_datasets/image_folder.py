@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, has_file_allowed_extension, make_dataset
 
 from fomo_host.components import BuildContext
 from fomo_host.data import ImageTextDataset
@@ -44,23 +44,34 @@ class ImageFolderParams(DatasetParams):
         return self
 
 
+def torchvision_folder() -> ModuleType:
+    """torchvision's ImageFolder helpers, imported on first use: importing torchvision takes seconds,
+    and the host loads every plugin whenever ``fomo-host`` starts."""
+    from torchvision.datasets import folder
+
+    return folder
+
+
 def class_folders(split_dir: Path) -> list[str]:
     """The class folders of a split; a missing split or a class folder without images is an error."""
     if not split_dir.is_dir():
         raise ValueError(f"{split_dir} is not a folder; expected <root>/<split>/<class>/<images>")
+    helpers = torchvision_folder()
     try:
-        classes, _ = find_classes(split_dir)
+        classes, _ = helpers.find_classes(split_dir)
     except FileNotFoundError:
         raise ValueError(f"{split_dir} has no class folders; expected <root>/<split>/<class>/<images>") from None
     empty = [name for name in classes if not _holds_an_image(split_dir / name)]
     if empty:
-        raise ValueError(f"class folder {split_dir / empty[0]} holds no images ({', '.join(IMG_EXTENSIONS)}); remove it or add images")
+        extensions = ", ".join(helpers.IMG_EXTENSIONS)
+        raise ValueError(f"class folder {split_dir / empty[0]} holds no images ({extensions}); remove it or add images")
     return classes
 
 
 def _holds_an_image(folder: Path) -> bool:
+    helpers = torchvision_folder()
     walk = os.walk(folder, followlinks=True)
-    return any(has_file_allowed_extension(name, IMG_EXTENSIONS) for _, _, files in walk for name in files)
+    return any(helpers.has_file_allowed_extension(name, helpers.IMG_EXTENSIONS) for _, _, files in walk for name in files)
 
 
 def read_class_names(path: Path) -> dict[str, str]:
@@ -102,7 +113,8 @@ def _build(params: ImageFolderParams, context: BuildContext) -> ImageTextDataset
     for split in splits:
         records = SplitRecords()
         split_index = {folder: index[folder] for folder in folders_by_split[split]}
-        for path, label in make_dataset(params.root / split, split_index, extensions=IMG_EXTENSIONS):
+        helpers = torchvision_folder()
+        for path, label in helpers.make_dataset(params.root / split, split_index, extensions=helpers.IMG_EXTENSIONS):
             records.add(Path(path), label, captions[label])
         built[split] = build_file_split(f"dataset {params.name!r} ({split})", records, context, params)
     description = f"image folders under {params.root}: {len(classnames)} classes"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,9 +42,14 @@ def reversed_if(ordered: Ordered, reverse: bool) -> Ordered:
 
 
 def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
-    path = value.expanduser()
-    if checks_files(info) and not path.is_file():
-        raise ValueError(f"{what} {str(value)!r} does not exist")
+    """``~`` and ``$VAR`` / ``${VAR}`` expanded; the file must exist (not checked under ``validate --schema-only``)."""
+    path = Path(os.path.expanduser(os.path.expandvars(str(value))))
+    if checks_files(info):
+        unset = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", str(path))
+        if unset:
+            raise ValueError(f"environment variable {unset.group(1)} in {str(value)!r} is not set")
+        if not path.is_file():
+            raise ValueError(f"{what} {str(value)!r} does not exist")
     return path
 
 

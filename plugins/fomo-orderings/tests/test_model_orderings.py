@@ -91,6 +91,15 @@ def test_frequency_orders_rare_to_frequent_from_json_or_csv(tmp_path):
     FrequencyParams.model_validate({"file": str(tmp_path / "none.json")}, context={"schema_only": True})
 
 
+def test_file_params_expand_environment_variables(tmp_path, monkeypatch):
+    (tmp_path / "counts.json").write_text("{}")
+    monkeypatch.setenv("FOMO_TEST_TABLES", str(tmp_path))
+    assert FrequencyParams(file="${FOMO_TEST_TABLES}/counts.json").file == tmp_path / "counts.json"
+    monkeypatch.delenv("FOMO_TEST_TABLES")
+    with pytest.raises(ValidationError, match="environment variable FOMO_TEST_TABLES"):
+        FrequencyParams(file="${FOMO_TEST_TABLES}/counts.json")
+
+
 def angle(degrees: float) -> list[float]:
     return [math.cos(math.radians(degrees)), math.sin(math.radians(degrees))]
 

@@ -45,6 +45,8 @@ def decode_image(source: Source, size: int) -> np.ndarray:
     side = min(width, height)
     if side == 0:
         raise UnreadableImage("empty image")
+    if width == height == size:
+        return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
     box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
     resized = rgb.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
     return np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)

@@ -1,0 +1,65 @@
+"""``fomo-host report``: plots and one self-contained HTML page for one or more run directories."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ..errors import FomoError
+from .common import load_host
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "report", help="draw trajectories, the A_KA-A_ZS plane, per-dataset heatmaps and lr schedules of runs, with an HTML page"
+    )
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (finished or in progress)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where the PNG files and index.html go (created if missing)")
+    parser.set_defaults(handler=command_report)
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "run"
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from ..reporting import plots
+    from ..reporting.html import write_page
+    from ..reporting.runs import load_runs
+    from ..reporting.schedules import run_schedule
+
+    runs = load_runs([Path(path) for path in args.run_dirs])
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FomoError(f"--out {out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    figures: dict[str, Path] = {}
+
+    figures["trajectories"] = out / "trajectories.png"
+    plots.draw_trajectories(runs, figures["trajectories"])
+    figures["plane"] = out / "plane.png"
+    plots.draw_plane(runs, figures["plane"])
+    heatmaps = {run.label: out / f"heatmap-{slug(run.label)}.png" for run in runs}
+    for run in runs:
+        plots.draw_heatmap(run, heatmaps[run.label])
+
+    host = load_host()
+    schedules = {}
+    for run in runs:
+        try:
+            schedules[run.label] = run_schedule(run, host)
+        except FomoError as exc:
+            notes.append(f"no learning-rate schedule for {run.label}: {exc}")
+    if schedules:
+        figures["schedule"] = out / "schedule.png"
+        plots.draw_schedules(schedules, runs, figures["schedule"])
+
+    page = out / "index.html"
+    write_page(runs, figures, heatmaps, notes, page)
+    for note in notes:
+        print(f"note: {note}")
+    for path in [*figures.values(), *heatmaps.values(), page]:
+        print(path)
+    return 0

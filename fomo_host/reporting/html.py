@@ -1,0 +1,127 @@
+"""One self-contained HTML page: the comparison table, the figures (embedded as base64 PNG) and each run's details."""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .runs import RunResult
+from .tables import COLUMNS, comparison_rows, format_cell
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { padding: 0.3em 0.6em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; } td.text, th.text { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.note { color: #666; font-size: 0.85em; } .incomplete { color: #a55; }
+"""
+
+TEXT_COLUMNS = {"run", "method", "tasks"}
+
+
+def image_tag(path: Path, alt: str) -> str:
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+
+
+def table(headings: list[str], rows: list[list[str]], text_columns: set[int] = frozenset({0})) -> str:
+    head = "".join(f'<th class="{"text" if i in text_columns else ""}">{html.escape(h)}</th>' for i, h in enumerate(headings))
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"text" if i in text_columns else ""}">{html.escape(cell)}</td>' for i, cell in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def number(value: Any, style: str = ".4f") -> str:
+    return format_cell(value, style)
+
+
+def comparison_table(runs: list[RunResult]) -> str:
+    rows = comparison_rows(runs)
+    cells = [[format_cell(row[key], style) for key, _, style in COLUMNS] for row in rows]
+    text = {i for i, (key, _, _) in enumerate(COLUMNS) if key in TEXT_COLUMNS}
+    return table([heading for _, heading, _ in COLUMNS], cells, text)
+
+
+def run_section(run: RunResult, heatmap: Path | None) -> str:
+    summary, budget = run.summary, run.budget
+    parts = [f"<h3>{html.escape(run.label)}</h3>"]
+    status = "" if run.complete else ' <span class="incomplete">(in progress or interrupted: no summary.json yet)</span>'
+    parts.append(
+        f'<p class="note">{html.escape(str(run.run_dir))}: method {html.escape(run.method)}, merger {html.escape(run.merger)}, '
+        f"{summary['tasks_done']}/{run.num_tasks} tasks, {summary['samples_seen']:,} samples seen{status}</p>"
+    )
+    if budget:
+        headings = ["budget given as", "steps/task", "samples/task", "GFLOPs/step", "end-of-task GFLOPs", "memory multiplier",
+                    "memory measure", "MAF/step", "MAF/task"]
+        cells = [
+            budget["given"],
+            f"{budget['steps_per_task']:,}",
+            f"{budget['samples_per_task']:,}",
+            number(budget["step_gflops"], ",.2f"),
+            number(budget["end_task_gflops"], ",.2f"),
+            number(budget["memory_multiplier"], ".3f"),
+            budget["memory_measure"],
+            number(budget["maf_per_step"], ",.2f"),
+            number(budget["maf_per_task"], ",.4g"),
+        ]
+        parts.append(table(headings, [cells]))
+    groups = summary["datasets"]
+    names = [n for n in groups["adaptation"] + groups["zero_shot"] if n in summary["final_scores"]]
+    names += [n for n in summary["final_scores"] if n not in names]
+    base_scores = run.records[0]["scores"]
+    forgetting = summary["forgetting"]["per_dataset"]
+    transfer = summary["backward_transfer"]["per_dataset"]
+    rows = []
+    for name in names:
+        scores = summary["trajectories"]["scores"][name]
+        group = "adaptation" if name in groups["adaptation"] else "zero-shot" if name in groups["zero_shot"] else "-"
+        rows.append([name, group, number(base_scores.get(name)), number(summary["final_scores"][name]),
+                     number(max(scores)), number(forgetting.get(name)), number(transfer.get(name), "+.4f")])
+    parts.append(table(["dataset", "set", "base", "final", "best", "forgetting", "BWT"], rows, {0, 1}))
+    if heatmap is not None:
+        parts.append(image_tag(heatmap, f"per-dataset scores of {run.label}"))
+    return "\n".join(parts)
+
+
+def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[str, Path], notes: list[str], path: Path) -> None:
+    """The report page, with every figure embedded so the file can be mailed or archived alone."""
+    sections = [
+        "<h2>Comparison</h2>",
+        '<p class="note">Ranked by final GM = sqrt(A_KA x A_ZS). "mean": over the evaluations after each task; '
+        '"auc": area under the trajectory from the base model to the last task, divided by the number of tasks; '
+        "ΔA_KA / ΔA_ZS: change from the base model (the stability-plasticity plane); forgetting: best earlier score minus "
+        "final score, mean over adaptation sets; BWT: final score minus the score right after a dataset was last trained, "
+        "mean over adaptation sets not trained in the final task.</p>",
+        comparison_table(runs),
+    ]
+    captions = {
+        "plane": "A_KA vs A_ZS: the path of each run through the stability-plasticity plane",
+        "trajectories": "A_KA, A_ZS and GM after each task",
+        "schedule": "Learning-rate schedules",
+    }
+    for key, caption in captions.items():
+        if key in figures:
+            sections += [f"<h2>{html.escape(caption)}</h2>", image_tag(figures[key], caption)]
+    sections.append("<h2>Runs</h2>")
+    sections += [run_section(run, heatmaps.get(run.label)) for run in runs]
+    if notes:
+        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
+    title = "fomo-host report: " + ", ".join(run.label for run in runs)
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        f'<p class="note">fomo-host {__version__}, {stamp}; {len(runs)} run(s).</p>\n' + "\n".join(sections) + "\n</body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+

@@ -1,0 +1,182 @@
+"""The report's figures (matplotlib, Agg backend): trajectories, the A_KA-A_ZS plane, per-dataset heatmaps, the lr schedule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import FomoError
+from .runs import RunResult
+
+DPI = 110
+
+
+def pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise FomoError("reports need matplotlib; install it with: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as module
+
+    return module
+
+
+@contextmanager
+def figure(path: Path, **options: Any) -> Iterator[tuple[Any, Any]]:
+    """A figure saved to ``path`` (and closed) when the block ends."""
+    plt = pyplot()
+    fig, axes = plt.subplots(**options)
+    try:
+        yield fig, axes
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+
+
+def colours(runs: list[RunResult]) -> dict[str, Any]:
+    """One colour per run, the same in every figure."""
+    plt = pyplot()
+    palette = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors
+    return {run.label: palette[index % len(palette)] for index, run in enumerate(runs)}
+
+
+def task_axis(axes: Any, num_tasks: int) -> None:
+    """x: the base model, then after task 1 .. T (integer ticks, thinned for long streams)."""
+    every = max(1, math.ceil((num_tasks + 1) / 12))
+    ticks = list(range(0, num_tasks + 1, every))
+    axes.set_xticks(ticks)
+    axes.set_xticklabels(["base" if tick == 0 else str(tick) for tick in ticks])
+    axes.set_xlim(-0.3, num_tasks + 0.3)
+    axes.set_xlabel("tasks done")
+
+
+def run_label(run: RunResult) -> str:
+    return run.label if run.label == run.method else f"{run.label} ({run.method})"
+
+
+def draw_trajectories(runs: list[RunResult], path: Path) -> None:
+    """A_KA, A_ZS and GM after each task, one line per run."""
+    palette = colours(runs)
+    num_tasks = max(run.num_tasks for run in runs)
+    with figure(path, ncols=3, figsize=(13, 4.2)) as (fig, axes):
+        titles = {"A_KA": "knowledge accumulation A_KA", "A_ZS": "zero-shot retention A_ZS", "GM": "geometric mean GM"}
+        for axis, key in zip(axes, ("A_KA", "A_ZS", "GM"), strict=True):
+            for run in runs:
+                trajectory = run.summary["trajectories"]
+                x = [task + 1 for task in trajectory["task"]]
+                axis.plot(x, trajectory[key], marker="o", markersize=3.5, linewidth=1.6, color=palette[run.label], label=run_label(run))
+            axis.set_title(titles[key], fontsize=11)
+            axis.set_ylabel(key)
+            task_axis(axis, num_tasks)
+            axis.grid(alpha=0.3)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(runs), 4), frameon=False, fontsize=9)
+        fig.suptitle("Trajectories over the stream", fontsize=12)
+        fig.tight_layout(rect=(0, 0.04 + 0.04 * math.ceil(len(runs) / 4), 1, 1))
+
+
+def draw_plane(runs: list[RunResult], path: Path) -> None:
+    """Every run's path through the (A_KA, A_ZS) plane: the base model, each task, the final point; GM isolines behind."""
+    palette = colours(runs)
+    xs = [value for run in runs for value in run.summary["trajectories"]["A_KA"] if not math.isnan(value)]
+    ys = [value for run in runs for value in run.summary["trajectories"]["A_ZS"] if not math.isnan(value)]
+    if not xs or not ys:
+        raise FomoError("the A_KA-A_ZS plot needs both adaptation and zero-shot datasets in the runs")
+    pad_x, pad_y = max(0.02, 0.12 * (max(xs) - min(xs))), max(0.02, 0.12 * (max(ys) - min(ys)))
+    x_range = (max(0.0, min(xs) - pad_x), min(1.0, max(xs) + pad_x))
+    y_range = (max(0.0, min(ys) - pad_y), min(1.0, max(ys) + pad_y))
+    with figure(path, figsize=(7.2, 6.2)) as (fig, axes):
+        import numpy as np
+
+        grid_x, grid_y = np.meshgrid(np.linspace(*x_range, 200), np.linspace(*y_range, 200))
+        isolines = axes.contour(grid_x, grid_y, np.sqrt(grid_x * grid_y), levels=8, colors="0.75", linewidths=0.7, linestyles="--")
+        axes.clabel(isolines, fmt="GM %.2f", fontsize=7, inline=True)
+        for run in runs:
+            trajectory = run.summary["trajectories"]
+            x, y, colour = trajectory["A_KA"], trajectory["A_ZS"], palette[run.label]
+            axes.plot(x, y, color=colour, linewidth=1.4, alpha=0.75, marker="o", markersize=3.5, label=run_label(run))
+            axes.plot(x[-1], y[-1], marker="*", markersize=14, color=colour, markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
+            if len(x) <= 13:  # number the tasks where they stay readable
+                for task, (px, py) in enumerate(zip(x[1:], y[1:], strict=True), start=1):
+                    axes.annotate(str(task), (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
+        base = runs[0].summary["trajectories"]
+        axes.plot(base["A_KA"][0], base["A_ZS"][0], marker="o", markersize=10, markerfacecolor="white", markeredgecolor="black",
+                  markeredgewidth=1.4, linestyle="none", label="base model", zorder=5)
+        axes.set_xlim(*x_range)
+        axes.set_ylim(*y_range)
+        axes.set_xlabel("knowledge accumulation A_KA (adaptation sets)")
+        axes.set_ylabel("zero-shot retention A_ZS (held-out sets)")
+        axes.set_title("Stability-plasticity: each run from the base model (○) to its final model (★)", fontsize=10.5)
+        axes.grid(alpha=0.25)
+        axes.legend(fontsize=8.5, loc="best", framealpha=0.9)
+        fig.tight_layout()
+
+
+def draw_heatmap(run: RunResult, path: Path) -> None:
+    """One run's score on every dataset after every task (adaptation sets above the line, zero-shot sets below)."""
+    trajectory = run.summary["trajectories"]
+    groups = run.summary["datasets"]
+    ordered = [name for name in groups["adaptation"] + groups["zero_shot"] if name in trajectory["scores"]]
+    ordered += [name for name in trajectory["scores"] if name not in ordered]
+    values = [trajectory["scores"][name] for name in ordered]
+    columns = ["base" if task < 0 else str(task + 1) for task in trajectory["task"]]
+    width = min(16.0, max(7.5, 3.5 + 0.55 * len(columns)))
+    height = min(14.0, 2.0 + 0.4 * len(ordered))
+    with figure(path, figsize=(width, height)) as (fig, axes):
+        image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(1e-9, max(max(row) for row in values)))
+        axes.set_xticks(range(len(columns)))
+        axes.set_xticklabels(columns)
+        axes.set_yticks(range(len(ordered)))
+        axes.set_yticklabels(ordered, fontsize=8.5)
+        axes.set_xlabel("tasks done")
+        if len(columns) * len(ordered) <= 400:
+            top = max(max(row) for row in values)
+            for i, row in enumerate(values):
+                for j, value in enumerate(row):
+                    axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value < 0.6 * top else "black")
+        adaptation = sum(1 for name in ordered if name in groups["adaptation"])
+        if 0 < adaptation < len(ordered):
+            axes.axhline(adaptation - 0.5, color="white", linewidth=2.5)
+        bar = fig.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+        bar.set_label("score", fontsize=9)
+        axes.set_title(
+            f"{run_label(run)}: score per dataset\n(top-1 accuracy, recall@5 for retrieval; adaptation sets above the white line, "
+            "zero-shot below)",
+            fontsize=9.5,
+        )
+        fig.tight_layout()
+
+
+LINE_STYLES = ("-", "--", "-.", ":")
+
+
+def draw_schedules(schedules: dict[str, tuple[list[float], int]], runs: list[RunResult], path: Path) -> None:
+    """The learning rate over each run's stream, against tasks done, so runs with different steps per task line up."""
+    palette = colours(runs)
+    num_tasks = max(math.ceil(len(rates) / steps) for rates, steps in schedules.values())
+    with figure(path, figsize=(11, 3.8)) as (fig, axes):
+        drawn = [run for run in runs if run.label in schedules]
+        for index, run in enumerate(drawn):
+            rates, steps = schedules[run.label]
+            # global step g holds [g, g + 1) / steps on the task axis; identical schedules stay visible through their line styles
+            x = [step / steps for step in range(len(rates) + 1)]
+            axes.plot(x, [*rates, rates[-1]], linewidth=1.5 if index == 0 else 1.3, linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+                      color=palette[run.label], label=f"{run_label(run)}: {steps:,} steps/task", drawstyle="steps-post")
+        for boundary in range(1, num_tasks):
+            axes.axvline(boundary, color="0.6", linewidth=0.6, linestyle=":")
+        axes.set_xlim(0, num_tasks)
+        axes.set_xticks(range(num_tasks + 1))
+        axes.set_xlabel("tasks done (each task's steps spread over its width)")
+        axes.set_ylabel("learning rate")
+        axes.set_ylim(bottom=0)
+        axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        axes.set_title("Learning-rate schedule over the stream", fontsize=11)
+        axes.grid(alpha=0.25)
+        rows = math.ceil(len(drawn) / 3)
+        fig.legend(*axes.get_legend_handles_labels(), loc="lower center", ncol=min(len(drawn), 3), frameon=False, fontsize=8.5)
+        fig.set_size_inches(11, 3.8 + 0.25 * rows)
+        fig.tight_layout(rect=(0, 0.01 + 0.05 * rows, 1, 1))

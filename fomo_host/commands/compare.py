@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 
@@ -17,7 +18,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def command_compare(args: argparse.Namespace) -> int:
     from ..reporting.runs import load_runs
-    from ..reporting.tables import COLUMNS, comparison_rows, format_cell
+    from ..reporting.tables import TERMINAL_COLUMNS, comparison_rows, format_cell
 
     rows = comparison_rows(load_runs([Path(path) for path in args.run_dirs]))
     if args.json:
@@ -28,11 +29,12 @@ def command_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="runs ranked by final GM (mean: over the evaluations after each task; auc: area per task)")
-    for key, heading, _ in COLUMNS:
-        table.add_column(heading, justify="left" if key in {"run", "method"} else "right")
+    table = Table(title="runs ranked by final GM (mean: over the evaluations after each task)")
+    for key, heading, _ in TERMINAL_COLUMNS:
+        table.add_column(heading, justify="left" if key in {"run", "method"} else "right", no_wrap=key not in {"run", "method"})
     for row in rows:
-        table.add_row(*(format_cell(row[key], style) for key, _, style in COLUMNS))
-    Console().print(table)
+        table.add_row(*(format_cell(row[key], style) for key, _, style in TERMINAL_COLUMNS))
+    # piped or captured output is not cut to 80 columns
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 

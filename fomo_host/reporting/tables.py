@@ -30,6 +30,8 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 """Final values, trajectory means (evaluations after each task), areas under the trajectories per task,
 the change from the base model, the mean forgetting and backward transfer on the adaptation sets, the budget."""
+TERMINAL_COLUMNS = [column for column in COLUMNS if column[0] not in {"A_KA_auc", "A_ZS_auc", "maf_per_task"}]
+"""The terminal table leaves out the areas and the MAF (in the JSON and the HTML page) to stay readable."""
 
 
 def comparison_rows(runs: list[RunResult]) -> list[dict[str, Any]]:

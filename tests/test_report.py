@@ -1,0 +1,156 @@
+"""``fomo-host report`` and ``fomo-host compare`` on hand-made run directories, and once on real tiny runs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from fomo_host.cli import main
+from fomo_host.reporting.runs import load_runs
+from fomo_host.reporting.tables import comparison_rows
+
+pytest.importorskip("matplotlib")
+
+SPEC = """
+[run]
+name = "{name}"
+batch_size = 8
+[model]
+name = "tiny-clip"
+[[data.sources]]
+name = "synthetic"
+[data]
+num_tasks = {num_tasks}
+[budget]
+maf_per_task = 100.0
+[method]
+name = "{method}"
+[scheduler]
+name = "cosine"
+params = {{ warmup = 0.25 }}
+"""
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_run(
+    directory: Path, method: str, a_ka: list[float], a_zs: list[float], steps: int, finished: bool = True, num_tasks: int | None = None
+) -> Path:
+    """A run directory as the engine writes it: spec.toml, results.jsonl (base model + one line per task), summary.json."""
+    directory.mkdir(parents=True)
+    num_tasks = num_tasks or len(a_ka) - 1
+    (directory / "spec.toml").write_text(SPEC.format(name=directory.name, num_tasks=num_tasks, method=method), encoding="utf-8")
+    budget = {"given": "maf_per_task", "steps_per_task": steps, "samples_per_task": 8 * steps, "maf_per_task": 99.0,
+              "gflops_per_step": 1.0, "maf_per_step": 99.0 / steps, "step_gflops": 1.0, "end_task_gflops": 0.0,
+              "memory_multiplier": 99.0 / steps, "memory_measure": "analytic", "batch_size": 8}
+    lines = []
+    for index, (ka, zs) in enumerate(zip(a_ka, a_zs, strict=True)):
+        task = index - 1
+        record = {
+            "task": task, "step": index * steps, "samples_seen": index * steps * 8, "subset_fraction": 1.0,
+            "scores": {"letters": ka - 0.05, "arrows": ka + 0.05, "shapes": zs}, "metrics": {},
+            "A_KA": ka, "A_ZS": zs, "GM": math.sqrt(ka * zs), "budget": budget,
+            "groups": {"adaptation": ["letters", "arrows"], "zero_shot": ["shapes"]},
+        }
+        if task >= 0:
+            record["task_datasets"] = {"letters" if task % 2 else "arrows": 2}
+        lines.append(json.dumps(record))
+    (directory / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if finished:
+        summary = {"run": {"name": directory.name, "num_tasks": num_tasks, "steps_per_task": steps}}
+        (directory / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[Path]:
+    return [
+        make_run(tmp_path / "steady", "finetune", [0.30, 0.40, 0.45, 0.50], [0.60, 0.58, 0.57, 0.56], steps=10),
+        make_run(tmp_path / "eager", "lora", [0.30, 0.50, 0.55, 0.60], [0.60, 0.45, 0.40, 0.35], steps=24),
+        make_run(tmp_path / "halfway", "ewc", [0.30, 0.33], [0.60, 0.60], steps=4, finished=False, num_tasks=3),
+    ]
+
+
+def test_compare_ranks_runs_by_final_gm(runs, capsys):
+    assert main(["compare", *map(str, runs), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["run"] for row in rows] == ["steady", "eager", "halfway"]  # final GM 0.529, 0.458, 0.445
+    steady = rows[0]
+    assert steady["GM"] == pytest.approx(math.sqrt(0.5 * 0.56))
+    assert steady["A_KA_mean"] == pytest.approx((0.40 + 0.45 + 0.50) / 3)
+    assert steady["delta_A_ZS"] == pytest.approx(-0.04)
+    assert steady["steps_per_task"] == 10 and steady["tasks"] == "3/3"
+    assert rows[2]["tasks"] == "1/3" and rows[2]["complete"] is False
+    assert main(["compare", *map(str, runs)]) == 0
+    table = capsys.readouterr().out
+    assert "steady" in table and "ranked by final GM" in table
+
+
+def test_report_writes_plots_and_one_self_contained_page(runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", *map(str, runs), "--out", str(out)]) == 0
+    expected = ["trajectories.png", "plane.png", "schedule.png", "heatmap-steady.png", "heatmap-eager.png", "heatmap-halfway.png"]
+    for name in expected:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    page = (out / "index.html").read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == len(expected)
+    assert all(base64.b64decode(image)[:8] == PNG_MAGIC for image in images)
+    assert "src=\"http" not in page and "<link" not in page  # nothing to fetch
+    for label in ("steady", "eager", "halfway"):
+        assert label in page
+    assert "in progress or interrupted" in page  # the run without summary.json
+    # ranked table first: steady (best GM) before eager
+    assert page.index(">steady<") < page.index(">eager<")
+
+
+def test_the_schedule_follows_the_steps_each_run_trained(runs):
+    from fomo_host.plugins import load_plugins
+    from fomo_host.reporting.schedules import run_schedule
+
+    steady, eager, _ = load_runs(runs)
+    rates, steps = run_schedule(eager, load_plugins())
+    assert steps == 24 and len(rates) == 24 * 3
+    # cosine with a 25% warmup: the peak (lr 1e-5, the optimizer default) at the end of the warmup of every task
+    assert max(rates) == pytest.approx(1e-5)
+    assert rates[5] == pytest.approx(1e-5) and rates[24 + 5] == pytest.approx(1e-5)
+    assert run_schedule(steady, load_plugins())[1] == 10
+
+
+def test_labels_stay_unique(tmp_path):
+    first = make_run(tmp_path / "a" / "run", "finetune", [0.3, 0.4], [0.6, 0.5], steps=2)
+    second = make_run(tmp_path / "b" / "run", "lora", [0.3, 0.4], [0.6, 0.5], steps=2)
+    assert [run.label for run in load_runs([first, second])] == ["a/run", "b/run"]
+    rows = comparison_rows(load_runs([first, second]))
+    assert {row["run"] for row in rows} == {"a/run", "b/run"}
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "missing")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "no evaluations yet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_on_real_tiny_runs(small_spec, tmp_path, capsys):
+    spec = small_spec(num_tasks=2, steps=2)
+    run_dirs = []
+    for method in ("finetune", "lora"):
+        run_dir = tmp_path / method
+        assert main(["run", str(spec), "--set", f"method.name={method}", "--output", str(run_dir), "--quiet"]) == 0
+        run_dirs.append(run_dir)
+    capsys.readouterr()
+    out = tmp_path / "report"
+    assert main(["report", *map(str, run_dirs), "--out", str(out)]) == 0
+    assert (out / "plane.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "schedule.png").is_file() and (out / "heatmap-lora.png").is_file()
+    assert main(["compare", *map(str, run_dirs), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["method"] for row in rows} == {"finetune", "lora"}
+    assert all(row["steps_per_task"] == 2 and row["maf_per_task"] > 0 for row in rows)

@@ -1,0 +1,1 @@
+"""CSV and TensorBoard loggers for fomo-host, written through the lifecycle hooks."""

@@ -115,11 +115,13 @@ def test_real_data_spec_runs_on_generated_files(user_files, tmp_path, validate):
     assert "top1" in base["metrics"]["satellite"] and "recall@5" in base["metrics"]["reports"]
     assert all("skipped_images" not in r for r in records[1:])
 
-    # a second build reads every split from the cache instead of decoding it again
+    # a second build reads every split from the cache instead of decoding it again (here with the stream
+    # ordered hard-to-easy by the base model's zero-shot accuracy on the generated test folders)
     cache = Path(user_files["FOMO_CACHE_DIR"]) / "fomo-datasets"
     entries = {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir()}
     assert len(entries) == 6  # pool; satellite train, test; reports train, test; held-out test
-    code, out, _ = validate(user_files, str(REAL_DATA), *overrides(*SMALL, *TOLERANT))
+    performance = ["data.ordering.name=performance", "data.ordering.params={reverse = true}"]
+    code, out, _ = validate(user_files, str(REAL_DATA), *overrides(*SMALL, *TOLERANT, *performance))
     assert code == 0 and "2 tasks x 3 steps" in out
     assert {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir()} == entries
 

@@ -44,7 +44,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,10 @@ REFERENCE_METHOD = "finetune"
 """The method whose peak memory is the multiplier's denominator (full fine-tuning)."""
 PROBE_CAPTION = "a photo of a thing"
 GIGA = 1e9
+
+
+class MeasurementError(FomoError):
+    """The method's step could not be run for measuring (plugin code that needs real values on the meta device)."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,17 @@ def steps_within(maf_per_task: float, cost: StepCost, memory_multiplier: float) 
     return steps
 
 
+def unmeasured_budget(spec: RunSpec) -> Budget:
+    """A budget in steps or samples whose compute could not be measured: the steps stand, the figures are NaN."""
+    nan = math.nan
+    cost = StepCost(step_gflops=nan, end_task_gflops=nan, peak_memory_bytes=0, memory_measure="none")
+    budget = derive_budget(spec, cost, cost)
+    return replace(budget, memory_multiplier=nan)
+
+
 def derive_budget(spec: RunSpec, cost: StepCost, reference: StepCost) -> Budget:
     """Steps per task from the spec's budget, with the measured cost recorded beside them."""
-    multiplier = cost.peak_memory_bytes / reference.peak_memory_bytes
+    multiplier = cost.peak_memory_bytes / reference.peak_memory_bytes if reference.peak_memory_bytes else math.nan
     budget, batch_size = spec.budget, spec.run.batch_size
     if budget.steps_per_task is not None:
         given, steps = "steps_per_task", budget.steps_per_task
@@ -164,9 +176,16 @@ def resolve_budget(
 
     ``device`` is where the run would train; it decides the ``auto`` memory measure.
     """
-    method = method or spec.method
-    cost, reference = measure_step_costs(host, spec, [method, ComponentRef(name=REFERENCE_METHOD)], memory_measure(spec, device), cache_dir)
-    return derive_budget(spec, cost, reference)
+    return resolve_budgets(host, spec, cache_dir, [method or spec.method], device)[0]
+
+
+def resolve_budgets(
+    host: PluginHost, spec: RunSpec, cache_dir: Path, methods: list[ComponentRef], device: torch.device | None = None
+) -> list[Budget]:
+    """:func:`resolve_budget` of several methods, measured on one build of the model."""
+    reference = ComponentRef(name=REFERENCE_METHOD)
+    *costs, reference_cost = measure_step_costs(host, spec, [*methods, reference], memory_measure(spec, device), cache_dir)
+    return [derive_budget(spec, cost, reference_cost) for cost in costs]
 
 
 def memory_measure(spec: RunSpec, device: torch.device | None = None) -> str:
@@ -205,28 +224,34 @@ def cost_key(host: PluginHost, spec: RunSpec, method: ComponentRef, measure: str
 
 def measure_step_costs(host: PluginHost, spec: RunSpec, methods: list[ComponentRef], measure: str, cache_dir: Path) -> list[StepCost]:
     """Each method's cost on the spec's model and batch, from the cache or measured now (and cached)."""
-    costs: dict[int, StepCost] = {}
-    missing: list[tuple[int, Path, dict[str, Any]]] = []
-    for index, method in enumerate(methods):
+    paths, keys = [], {}
+    for method in methods:
         key = cost_key(host, spec, method, measure)
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = cache_dir / "budget" / f"{method.name}-{digest}.json"
-        if path.is_file():
-            costs[index] = StepCost(**json.loads(path.read_text(encoding="utf-8"))["cost"])
-        else:
-            missing.append((index, path, key))
+        paths.append(path)
+        keys[path] = (method, key)
+    costs = {path: StepCost(**json.loads(path.read_text(encoding="utf-8"))["cost"]) for path in keys if path.is_file()}
+    missing = [path for path in keys if path not in costs]
     if missing:
         from .engine.runtime import preserved_rng
 
         with preserved_rng():
             built = build_bundle(host, spec, cache_dir)
-            for index, path, key in missing:
-                costs[index] = cost = measure_now(host, spec, methods[index], measure, built)
+            for path in missing:
+                method, key = keys[path]
+                try:
+                    costs[path] = cost = measure_now(host, spec, method, measure, built)
+                except FomoError:
+                    raise
+                except Exception as exc:  # plugin code run on meta tensors: value-dependent code cannot run there
+                    cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    raise MeasurementError(f"cannot measure method {method.name!r} on model {spec.model.name!r}: {cause}") from exc
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
                 temporary.write_text(json.dumps({"key": key, "cost": asdict(cost)}, indent=2, sort_keys=True, default=str) + "\n")
                 temporary.replace(path)
-    return [costs[index] for index in range(len(methods))]
+    return [costs[path] for path in paths]
 
 
 def measure_now(host: PluginHost, spec: RunSpec, method: ComponentRef, measure: str, built: ModelBundle) -> StepCost:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import types
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fomo_host import budget as budget_module
+from fomo_host import hookimpl
 from fomo_host.budget import (
+    MeasurementError,
     StepCost,
     StorageTally,
     derive_budget,
@@ -20,7 +24,9 @@ from fomo_host.budget import (
     measure_step_costs,
     resolve_budget,
     steps_within,
+    unmeasured_budget,
 )
+from fomo_host.components import UpdateMethod
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.spec import ComponentRef, build_spec
@@ -208,7 +214,7 @@ def test_measurements_are_cached(host, tmp_path, monkeypatch):
 
     monkeypatch.setattr(budget_module, "measure_now", no_measuring)
     assert measure_step_costs(host, spec, [ComponentRef(name="finetune")], "analytic", tmp_path) == [first]
-    with pytest.raises(AssertionError, match="measured again"):  # another batch is another key
+    with pytest.raises(MeasurementError, match="measured again"):  # another batch is another key
         measure_step_costs(host, tiny_spec(6), [ComponentRef(name="finetune")], "analytic", tmp_path)
 
 
@@ -216,6 +222,33 @@ def test_cuda_measure_needs_a_cuda_device(host, tmp_path):
     spec = tiny_spec(4, {"steps_per_task": 2, "memory_measure": "cuda"})
     with pytest.raises(SpecError, match="needs a CUDA device"):
         resolve_budget(host, spec, tmp_path, torch.device("cpu"))
+
+
+class ValueDependent(UpdateMethod):
+    """Full fine-tuning whose extra loss reads a value: meta tensors have none."""
+
+    def trainable_parameters(self, model, task):
+        return list(model.named_parameters())
+
+    def extra_loss(self, model, batch, output):
+        return None if output.contrastive_loss.detach().item() > 0 else output.contrastive_loss
+
+
+def test_a_method_the_meta_device_cannot_run_is_one_clear_error(tmp_path):
+    module = types.ModuleType("value_dependent")
+
+    @hookimpl
+    def register_methods(register):
+        register(name="value-dependent", factory=lambda params: ValueDependent(), description="reads a value")
+
+    module.register_methods = register_methods
+    host = load_plugins(extra=[("value-dependent", module)])
+    spec = tiny_spec(4, {"steps_per_task": 3}, method="value-dependent")
+    with pytest.raises(MeasurementError, match=r"cannot measure method 'value-dependent' on model 'tiny-clip': RuntimeError"):
+        resolve_budget(host, spec, tmp_path, torch.device("cpu"))
+    # a budget in steps still trains: its steps stand, the figures are unknown
+    unmeasured = unmeasured_budget(spec)
+    assert unmeasured.steps_per_task == 3 and math.isnan(unmeasured.maf_per_task) and unmeasured.memory_measure == "none"
 
 
 def test_spec_takes_exactly_one_budget():

@@ -36,13 +36,13 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 
 def command_budget(args: argparse.Namespace) -> int:
-    from ..budget import resolve_budget
+    from ..budget import resolve_budgets
     from ..engine.run import default_cache_dir
 
     host = load_host(quiet=args.json)
     spec = load_spec(Path(args.spec), list(args.set or []))
     methods = methods_to_measure(spec.method, args.methods)
-    budgets = [(method, resolve_budget(host, spec, default_cache_dir(), method=method)) for method in methods]
+    budgets = list(zip(methods, resolve_budgets(host, spec, default_cache_dir(), methods), strict=True))
     if args.json:
         rows = [{"method": method.name, "params": method.params, **budget.as_record()} for method, budget in budgets]
         print(json.dumps(rows, indent=2))

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from ..budget import Budget, resolve_budget
+from ..budget import Budget, MeasurementError, resolve_budget, unmeasured_budget
 from ..components import BuildContext, MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMethod
 from ..data import Concept, ImageTextDataset
 from ..errors import FomoError, SpecError
@@ -180,7 +180,14 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     # the main process measures the budget (or reads the cache) first, so that every process uses the same figures
     if not runtime.is_main:
         runtime.barrier()
-    budget = resolve_budget(host, spec, cache_dir, runtime.device)
+    try:
+        budget = resolve_budget(host, spec, cache_dir, runtime.device)
+    except MeasurementError as exc:
+        if spec.budget.maf_per_task is not None:
+            raise FomoError(f"budget.maf_per_task: {exc}; give steps_per_task or samples_per_task instead") from exc
+        # a budget in steps or samples does not need the figures: train, and record none
+        reporter.line(f"warning: {exc}; the run records no compute figures")
+        budget = unmeasured_budget(spec)
     if runtime.is_main:
         runtime.barrier()
     return Setup(spec, params, runtime, bundle, data, tasks, budget.steps_per_task, budget)

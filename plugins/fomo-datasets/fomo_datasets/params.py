@@ -55,12 +55,20 @@ class LoaderParams(BaseModel):
     workers: int = Field(default_factory=default_workers, ge=1, description="decoding threads (Pillow releases the GIL while decoding)")
 
 
-class DatasetParams(LoaderParams):
+class DatasetIdentity(LoaderParams):
     """One dataset's identity: its name in the run, what it is for and how it is evaluated."""
 
     name: str = Field(pattern=DATASET_NAME, description="the dataset's name in the run (stream concepts read 'name::class')")
     role: Role = Field(default="adaptation", description="pretraining (replay pool), adaptation (the stream) or zero_shot (retention)")
     task: TaskType = Field(default="classification", description="classification (zero-shot accuracy) or retrieval (recall@k)")
+
+    def needs(self, split: str) -> bool:
+        return split in NEEDED_SPLITS[self.role]
+
+
+class DatasetParams(DatasetIdentity):
+    """A dataset with classes: its identity and the zero-shot templates of its class names."""
+
     templates: list[str] = Field(
         default=["a photo of a {}."], min_length=1, description="zero-shot class templates, each with '{}' for the class name"
     )
@@ -69,9 +77,6 @@ class DatasetParams(LoaderParams):
     @classmethod
     def _templates_have_a_slot(cls, templates: list[str]) -> list[str]:
         return check_templates(templates)
-
-    def needs(self, split: str) -> bool:
-        return split in NEEDED_SPLITS[self.role]
 
 
 def check_templates(templates: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from fomo_host.data import ImageTextDataset
 from fomo_host.errors import FomoError
 
 from .cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
-from .params import DatasetParams, LoaderParams
+from .params import DatasetIdentity, LoaderParams
 
 SKIP_EXAMPLES = 20
 """How many skipped files a dataset's info lists by name (the count covers them all)."""
@@ -78,7 +78,7 @@ def build_file_split(label: str, records: SplitRecords, context: BuildContext, l
 
 
 def assemble(
-    identity: DatasetParams,
+    identity: DatasetIdentity,
     classnames: list[str],
     templates: list[str],
     splits: dict[str, BuiltSplit],

@@ -25,13 +25,13 @@ from fomo_host.errors import FomoError
 from fomo_host.spec import checks_files
 
 from .cache import ImageCache, Job, MemmapSampleSet, content_key, file_signature
-from .params import DatasetParams, expand_path
+from .params import DatasetIdentity, expand_path
 from .splits import BuiltSplit, assemble, check_skipped, image_size
 
 GLOB_CHARACTERS = set("*?[")
 
 
-class WebDatasetParams(DatasetParams):
+class WebDatasetParams(DatasetIdentity):
     role: Role = Field(default="pretraining", description="pretraining (the replay pool) by default")
     task: Literal["retrieval"] = Field(default="retrieval", description="image-text pairs without classes: retrieval only")
     shards: list[str] = Field(default=[], description="training shards: paths, globs ('pool/*.tar') or braces ('pool/{000..099}.tar')")
@@ -147,4 +147,4 @@ def build_webdataset(params: WebDatasetParams, context: BuildContext) -> list[Im
         if patterns:
             splits[split] = build_shard_split(params, split, context)
     description = f"WebDataset shards {', '.join(params.shards + params.test_shards)}"
-    return [assemble(params, [], params.templates, splits, description)]
+    return [assemble(params, [], [], splits, description)]

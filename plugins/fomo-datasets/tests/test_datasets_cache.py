@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import corrupt, save_picture
 from fomo_datasets import cache as cache_module
 from fomo_datasets.cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature
 from fomo_datasets.decoding import UnreadableImage, decode_image, ordered_map
+from fomo_datasets.testing import corrupt, save_picture
 from PIL import Image
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import COLOURS, corrupt, save_picture, write_image_folder, write_shards
+from fomo_datasets.testing import COLOURS, corrupt, save_picture, write_image_folder, write_shards
 
 from fomo_host.cli import main
 

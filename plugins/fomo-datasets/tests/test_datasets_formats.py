@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import COLOURS, DATA, corrupt, save_picture, write_image_folder, write_shards
 from fomo_datasets.caption_table import CaptionTableParams, build_caption_table
 from fomo_datasets.fomo_in_flux import FomoInFluxParams, build_fomo_in_flux
 from fomo_datasets.image_folder import ImageFolderParams, build_image_folder
+from fomo_datasets.testing import COLOURS, corrupt, save_picture, write_image_folder, write_shards
 from fomo_datasets.webdataset_pool import WebDatasetParams, build_webdataset
 from pydantic import ValidationError
 
 from fomo_host.data import Concept
 from fomo_host.errors import FomoError
 
+DATA = Path(__file__).parent / "data"
 SCHEMA_ONLY = {"schema_only": True}
 
 # ----------------------------------------------------------------------------- image-folder

@@ -155,6 +155,9 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
         built = _build(host, "dataset", source.name, params[f"data.sources.{index}"], context)
         datasets.extend(built)
     data = select_datasets(spec, datasets)
+    concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
+    if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
+        raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")
 
     if spec.model.warm_start is not None and warm:
         if not data.pretraining:
@@ -175,7 +178,6 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     context.datasets = data.by_name
     context.bundle = bundle
     ordering = _build(host, "ordering", spec.data.ordering.name, params["data.ordering"], context)
-    concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
     tasks = build_tasks(concepts, ordering, spec.data.num_tasks)
     # the main process measures the budget (or reads the cache) first, so that every process uses the same figures
     if not runtime.is_main:

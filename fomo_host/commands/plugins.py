@@ -27,6 +27,17 @@ def command_plugins(args: argparse.Namespace) -> int:
     for component in host.registry:
         entry = distributions[component.provider.distribution]
         entry["components"].setdefault(component.kind, []).append(component.name)
+    for record in host.plugins:
+        plugin = host.manager.get_plugin(f"{record.distribution}:{record.name}")
+        if plugin is None:
+            continue
+        observed = [
+            caller.name
+            for caller in host.manager.get_hookcallers(plugin) or []
+            if not caller.name.startswith("register_")
+        ]
+        if observed:
+            distributions[record.distribution].setdefault("hooks", []).extend(sorted(observed))
     rows = sorted(distributions.values(), key=lambda e: e["distribution"])
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -39,6 +50,8 @@ def command_plugins(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         parts = [f"{kind}: {', '.join(names)}" for kind, names in row["components"].items()]
+        if row.get("hooks"):
+            parts.append(f"hooks: {', '.join(row['hooks'])}")
         parts += [f"[red]error: {error}[/red]" for error in row["errors"]]
         table.add_row(row["distribution"], row["version"], "\n".join(parts) or "-")
     Console().print(table)

@@ -7,7 +7,7 @@ optimizer). With a budget of ``maf_per_task``, a method trains ``budget / MAF(m)
 FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode` over real training
 steps of the configured model, method and batch, run on the ``meta`` device: every operation
 runs with its true shapes but without computing anything, so a ViT-B-16 step at batch 512
-is counted on a CPU in seconds. A step is the forward pass, the contrastive loss, the
+is counted on a CPU (about 25 s on one core). A step is the forward pass, the contrastive loss, the
 method's extra loss, the backward pass and the optimizer step (GaLore's projections count);
 the method's end-of-task work (an EWC Fisher) is counted once per task and spread over the
 task's steps. Attention is counted as the fused kernels a GPU runs it with (FlashAttention,
@@ -28,9 +28,10 @@ Peak memory is measured in one of two ways (``budget.memory_measure``):
 
 ``auto`` picks ``cuda`` when the run would use a CUDA device, else ``analytic``.
 
-Both measurements run two short tasks: one step and the end-of-task work of task 0, then
-two steps of task 1, of which the second is measured (optimizer state exists, and a
-regulariser's anchors and importance are in place). Results are cached as JSON under the
+Both measurements follow the engine through two tasks: task 0's setup and end-of-task work
+(counted), then the first step of task 1 (counted and measured: a regulariser's anchors and
+importance are in place, the optimizer state is created in the step). A one-task stream
+measures the step of task 0 before its end-of-task work. Results are cached as JSON under the
 cache directory (``budget/``), keyed by model, method, batch, precision, optimizer and measure.
 """
 
@@ -423,7 +424,7 @@ class ProbeData:
 
 
 class Probe:
-    """Two short tasks of a method on a model, as the engine trains them, measuring the steps."""
+    """A method on a model through the start of a stream, as the engine trains it: one step and the end-of-task work measured."""
 
     def __init__(self, spec: RunSpec, bundle: ModelBundle, device: torch.device) -> None:
         self.spec, self.bundle, self.device = spec, bundle, device

@@ -38,7 +38,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def make_run(
-    directory: Path, method: str, a_ka: list[float], a_zs: list[float], steps: int, finished: bool = True, num_tasks: int | None = None
+    directory: Path,
+    method: str,
+    a_ka: list[float],
+    a_zs: list[float] | None,
+    steps: int,
+    finished: bool = True,
+    num_tasks: int | None = None,
 ) -> Path:
     """A run directory as the engine writes it: spec.toml, results.jsonl (base model + one line per task), summary.json."""
     directory.mkdir(parents=True)
@@ -48,13 +54,14 @@ def make_run(
               "gflops_per_step": 1.0, "maf_per_step": 99.0 / steps, "step_gflops": 1.0, "end_task_gflops": 0.0,
               "memory_multiplier": 99.0 / steps, "memory_measure": "analytic", "batch_size": 8}
     lines = []
-    for index, (ka, zs) in enumerate(zip(a_ka, a_zs, strict=True)):
+    for index, ka in enumerate(a_ka):
         task = index - 1
+        zs = a_zs[index] if a_zs is not None else math.nan
         record = {
             "task": task, "step": index * steps, "samples_seen": index * steps * 8, "subset_fraction": 1.0,
-            "scores": {"letters": ka - 0.05, "arrows": ka + 0.05, "shapes": zs}, "metrics": {},
+            "scores": {"letters": ka - 0.05, "arrows": ka + 0.05, **({"shapes": zs} if a_zs is not None else {})}, "metrics": {},
             "A_KA": ka, "A_ZS": zs, "GM": math.sqrt(ka * zs), "budget": budget,
-            "groups": {"adaptation": ["letters", "arrows"], "zero_shot": ["shapes"]},
+            "groups": {"adaptation": ["letters", "arrows"], "zero_shot": ["shapes"] if a_zs is not None else []},
         }
         if task >= 0:
             record["task_datasets"] = {"letters" if task % 2 else "arrows": 2}
@@ -127,6 +134,17 @@ def test_labels_stay_unique(tmp_path):
     assert [run.label for run in load_runs([first, second])] == ["a/run", "b/run"]
     rows = comparison_rows(load_runs([first, second]))
     assert {row["run"] for row in rows} == {"a/run", "b/run"}
+
+
+def test_runs_without_zero_shot_sets_are_reported_without_the_plane(tmp_path, capsys):
+    run = make_run(tmp_path / "no-zero-shot", "finetune", [0.3, 0.4, 0.5], None, steps=3)
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert "note: no A_KA-A_ZS plot" in capsys.readouterr().out
+    assert not (out / "plane.png").exists() and (out / "trajectories.png").is_file() and (out / "heatmap-no-zero-shot.png").is_file()
+    assert main(["compare", str(run), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["A_ZS"] is None and row["A_KA"] == pytest.approx(0.5)
 
 
 def test_report_errors_are_one_line(tmp_path, capsys):

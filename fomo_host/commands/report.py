@@ -39,8 +39,11 @@ def command_report(args: argparse.Namespace) -> int:
 
     figures["trajectories"] = out / "trajectories.png"
     plots.draw_trajectories(runs, figures["trajectories"])
-    figures["plane"] = out / "plane.png"
-    plots.draw_plane(runs, figures["plane"])
+    try:
+        plots.draw_plane(runs, out / "plane.png")
+        figures["plane"] = out / "plane.png"
+    except FomoError as exc:
+        notes.append(f"no A_KA-A_ZS plot: {exc}")
     heatmaps = {run.label: out / f"heatmap-{slug(run.label)}.png" for run in runs}
     for run in runs:
         plots.draw_heatmap(run, heatmaps[run.label])

@@ -126,17 +126,21 @@ def draw_heatmap(run: RunResult, path: Path) -> None:
     columns = ["base" if task < 0 else str(task + 1) for task in trajectory["task"]]
     width = min(16.0, max(7.5, 3.5 + 0.55 * len(columns)))
     height = min(14.0, 2.0 + 0.4 * len(ordered))
+    import numpy as np
+
+    top = float(np.nanmax(values)) if not np.all(np.isnan(values)) else 1.0
     with figure(path, figsize=(width, height)) as (fig, axes):
-        image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(1e-9, max(max(row) for row in values)))
+        image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(1e-9, top))
         axes.set_xticks(range(len(columns)))
         axes.set_xticklabels(columns)
         axes.set_yticks(range(len(ordered)))
         axes.set_yticklabels(ordered, fontsize=8.5)
         axes.set_xlabel("tasks done")
         if len(columns) * len(ordered) <= 400:
-            top = max(max(row) for row in values)
             for i, row in enumerate(values):
                 for j, value in enumerate(row):
+                    if math.isnan(value):
+                        continue
                     axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value < 0.6 * top else "black")
         adaptation = sum(1 for name in ordered if name in groups["adaptation"])
         if 0 < adaptation < len(ordered):

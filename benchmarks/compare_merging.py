@@ -3,7 +3,8 @@
 Runs each configuration as ``fomo-host run SPEC --set ...`` one after the other
 (each run is a few minutes on a CPU), then prints a markdown table of the final
 A_KA, A_ZS and GM, the trajectory mean of GM, and the command that reproduces
-each row. Runs already finished under ``--output`` are reused unless ``--fresh``.
+each row. A run already finished under ``--output`` is reused when its resolved
+spec is the one the command gives now (same spec file and overrides), unless ``--fresh``.
 
     python benchmarks/compare_merging.py [--spec specs/quickstart.toml] [--output runs/compare-merging]
                                          [--only ema zero-shot] [--set KEY=VALUE ...] [--fresh] [--list]
@@ -83,6 +84,14 @@ def read_summary(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def same_spec(run_dir: Path, spec: Path, overrides: list[str]) -> bool:
+    """Whether the finished run was made from what the spec file and overrides give now."""
+    from fomo_host.spec import load_spec
+
+    resolved = run_dir / "spec.toml"
+    return resolved.is_file() and load_spec(resolved).fingerprint() == load_spec(spec, overrides).fingerprint()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, default=Path("specs/quickstart.toml"))
@@ -107,11 +116,12 @@ def main() -> int:
     for configuration in chosen:
         run_dir = args.output / configuration.name
         arguments = command(args.spec, configuration, args.set, run_dir)
-        summary = None if args.fresh else read_summary(run_dir)
+        reusable = not args.fresh and same_spec(run_dir, args.spec, [*configuration.overrides, *args.set])
+        summary = read_summary(run_dir) if reusable else None
         seconds = None
         if summary is None:
             if run_dir.exists():
-                # an unfinished or stale run: start it over
+                # an unfinished run, or one made from another spec: start it over
                 subprocess.run(["rm", "-rf", str(run_dir)], check=True)
             print(f"running {configuration.name}: {shlex.join(arguments)}", file=sys.stderr, flush=True)
             seconds = run(arguments)
@@ -120,6 +130,8 @@ def main() -> int:
         rows.append((configuration, summary, seconds, arguments))
 
     base = rows[0][1]
+    if len({json.dumps([s[k]["base"] for k in ("A_KA", "A_ZS")]) for _, s, _, _ in rows}) > 1:
+        print("warning: the runs start from different base scores (the data or the base model changed between runs)\n")
     print(
         f"base model (before the stream): A_KA {base['A_KA']['base']:.4f}, A_ZS {base['A_ZS']['base']:.4f}, GM {base['GM']['base']:.4f}\n"
     )

@@ -38,9 +38,7 @@ def peak(v: float, minimum: float) -> float:
 
 class RsqrtMetaParams(ScheduleParams):
     warmup: StepsOrFraction = Field(default=0.1, gt=0, description="linear warmup: fraction of the task (< 1) or steps (>= 1)")
-    cooldown: StepsOrFraction = Field(
-        default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)"
-    )
+    cooldown: StepsOrFraction = Field(default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)")
     min_factor: float = Field(default=1e-3, ge=0, le=1, description="lr_min = lr0 * min_factor")
 
 
@@ -146,8 +144,7 @@ def cosine_autoregressive_scale(task: int, steps_per_task: int, warmup: int) -> 
 def _check_cosine_warmup(name: str, warmup: int, steps_per_task: int) -> None:
     if warmup >= steps_per_task:
         raise FomoError(
-            f"scheduler {name!r}: the warmup ({warmup} steps) fills the whole task of {steps_per_task} steps; "
-            "lower scheduler.params.warmup"
+            f"scheduler {name!r}: the warmup ({warmup} steps) fills the whole task of {steps_per_task} steps; lower scheduler.params.warmup"
         )
 
 

@@ -115,9 +115,7 @@ class Cosine:
 
 class RsqrtParams(ScheduleParams):
     warmup: StepsOrFraction = Field(default=0.1, gt=0, description="linear warmup: fraction of the task (< 1) or steps (>= 1)")
-    cooldown: StepsOrFraction = Field(
-        default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)"
-    )
+    cooldown: StepsOrFraction = Field(default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)")
     min_factor: float = Field(default=1e-3, ge=0, le=1, description="lr_min = lr0 * min_factor")
 
 

@@ -166,6 +166,7 @@ def test_report_on_real_tiny_runs(small_spec, tmp_path, capsys):
     capsys.readouterr()
     out = tmp_path / "report"
     assert main(["report", *map(str, run_dirs), "--out", str(out)]) == 0
+    assert str(out / "index.html") in capsys.readouterr().out
     assert (out / "plane.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "schedule.png").is_file() and (out / "heatmap-lora.png").is_file()
     assert main(["compare", *map(str, run_dirs), "--json"]) == 0

@@ -32,7 +32,7 @@ class Reporter:
             return
         if not self.interactive:
             started = time.perf_counter()
-            handle = BarHandle(None, None)
+            handle = BarHandle(None, None, plain=(self, description, total, started))
             yield handle
             note = f" ({handle.note})" if handle.note else ""
             self.line(f"{description}: {total} done in {time.perf_counter() - started:.1f}s{note}")
@@ -53,14 +53,28 @@ class Reporter:
 
 
 class BarHandle:
-    def __init__(self, progress: Progress | None, task: object) -> None:
+    """Advances a rich bar, or (off a terminal) prints a plain progress line every ``PLAIN_INTERVAL_S`` seconds."""
+
+    PLAIN_INTERVAL_S = 30.0
+
+    def __init__(self, progress: Progress | None, task: object, plain: tuple[Reporter, str, int, float] | None = None) -> None:
         self._progress = progress
         self._task = task
+        self._plain = plain
+        self._done = 0
+        self._last_line = plain[3] if plain else 0.0
         self.note = ""
 
     def advance(self, amount: int = 1, note: str | None = None) -> None:
         if note is not None:
             self.note = note
+        self._done += amount
+        if self._plain is not None:
+            now = time.perf_counter()
+            if now - self._last_line >= self.PLAIN_INTERVAL_S:
+                reporter, description, total, started = self._plain
+                reporter.line(f"{description}: {self._done}/{total} after {now - started:.0f}s")
+                self._last_line = now
         if self._progress is not None:
             kwargs = {"note": note} if note is not None else {}
             self._progress.update(self._task, advance=amount, **kwargs)  # type: ignore[arg-type]

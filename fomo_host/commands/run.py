@@ -53,9 +53,10 @@ def command_run(args: argparse.Namespace) -> int:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FomoError(f"{run_dir} exists and is not empty; pass --resume {run_dir} to continue it, or another --output")
     setup = prepare(host, spec, reporter)
+    device = setup.runtime.device
     reporter.line(
         f"run {run_dir}: {len(setup.tasks)} tasks x {setup.steps_per_task} steps, batch {spec.run.batch_size}, "
-        f"method {spec.method.name}, merger {spec.merger.name}, device {setup.runtime.device}"
+        f"method {spec.method.name}, merger {spec.merger.name}, device {device if device.type == 'cuda' else device.type}"
         + (f" x{setup.runtime.world_size}" if setup.runtime.world_size > 1 else "")
     )
     run = ContinualRun(host, setup, run_dir, reporter)

@@ -95,7 +95,7 @@ class LoRAParams(AdapterParams):
 
 
 class DoRAParams(LoRAParams):
-    pass
+    """DoRA takes LoRA's settings; the magnitude vector needs none."""
 
 
 class VeRAParams(AdapterParams):

@@ -1,8 +1,10 @@
 """Merging and meta learning-rate schedules against plain fine-tuning, on one spec (default: the quickstart).
 
 Runs each configuration as ``fomo-host run SPEC --set ...`` one after the other
-(each run is a few minutes on a CPU), then prints a markdown table of the final
-A_KA, A_ZS and GM, the trajectory mean of GM, and the command that reproduces
+(each run is a few minutes on a CPU), then prints a markdown table: the final
+A_KA, A_ZS and GM, the trajectory means of A_KA and A_ZS over the evaluations
+after each task, the lowest A_ZS on the way (a single final point can hide
+forgetting that happened earlier in the stream), and the command that reproduces
 each row. A run already finished under ``--output`` is reused when its resolved
 spec is the one the command gives now (same spec file and overrides), unless ``--fresh``.
 
@@ -79,6 +81,11 @@ def run(arguments: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def lowest_zero_shot(run_dir: Path) -> float:
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    return min(record["A_ZS"] for record in records if record["task"] >= 0)
+
+
 def read_summary(run_dir: Path) -> dict | None:
     path = run_dir / "summary.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -127,22 +134,23 @@ def main() -> int:
             seconds = run(arguments)
             summary = read_summary(run_dir)
             assert summary is not None, f"{run_dir}: no summary.json after the run"
-        rows.append((configuration, summary, seconds, arguments))
+        rows.append((configuration, summary, seconds, arguments, lowest_zero_shot(run_dir)))
 
     base = rows[0][1]
-    if len({json.dumps([s[k]["base"] for k in ("A_KA", "A_ZS")]) for _, s, _, _ in rows}) > 1:
+    if len({json.dumps([s[k]["base"] for k in ("A_KA", "A_ZS")]) for _, s, _, _, _ in rows}) > 1:
         print("warning: the runs start from different base scores (the data or the base model changed between runs)\n")
     print(
         f"base model (before the stream): A_KA {base['A_KA']['base']:.4f}, A_ZS {base['A_ZS']['base']:.4f}, GM {base['GM']['base']:.4f}\n"
     )
-    print("| configuration | final A_KA | final A_ZS | final GM | mean GM | minutes | command |")
-    print("|---|---|---|---|---|---|---|")
-    for configuration, summary, seconds, arguments in rows:
+    print("| configuration | final A_KA | final A_ZS | final GM | mean A_KA | mean A_ZS | lowest A_ZS | minutes | command |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for configuration, summary, seconds, arguments, lowest in rows:
         minutes = f"{seconds / 60:.1f}" if seconds is not None else "(reused)"
         shown = shlex.join([a for a in arguments if a != "--quiet"])
         print(
             f"| {configuration.description} | {summary['A_KA']['final']:.4f} | {summary['A_ZS']['final']:.4f} | "
-            f"{summary['GM']['final']:.4f} | {summary['GM']['mean']:.4f} | {minutes} | `{shown}` |"
+            f"{summary['GM']['final']:.4f} | {summary['A_KA']['mean']:.4f} | {summary['A_ZS']['mean']:.4f} | {lowest:.4f} | "
+            f"{minutes} | `{shown}` |"
         )
     return 0
 

@@ -14,8 +14,6 @@ from fomo_host.cli import main
 from fomo_host.reporting.runs import load_runs
 from fomo_host.reporting.tables import comparison_rows
 
-pytest.importorskip("matplotlib")
-
 SPEC = """
 [run]
 name = "{name}"

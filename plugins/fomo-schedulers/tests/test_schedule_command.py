@@ -69,7 +69,6 @@ def test_overrides_choose_the_scheduler(spec_file, capsys):
 
 
 def test_summary_table_and_plot(spec_file, tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     plot = tmp_path / "figures" / "lr.png"
     assert main(["schedule", str(spec_file), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out

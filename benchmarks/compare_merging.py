@@ -19,17 +19,10 @@ import json
 import shlex
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Configuration:
-    name: str
-    description: str
-    overrides: tuple[str, ...]
-
+# the method comparison's runner pieces: one way to build, run and read a comparison run
+from compare_methods import Configuration, command, read_summary, run
 
 CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration("finetune", "fine-tuning, no merge (cosine per task)", ()),
@@ -65,30 +58,9 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
 )
 
 
-def command(spec: Path, configuration: Configuration, extra: list[str], run_dir: Path) -> list[str]:
-    arguments = ["fomo-host", "run", str(spec)]
-    for override in (*configuration.overrides, *extra):
-        arguments += ["--set", override]
-    return [*arguments, "--output", str(run_dir), "--quiet"]
-
-
-def run(arguments: list[str]) -> float:
-    executable = Path(sys.executable).with_name("fomo-host")
-    started = time.perf_counter()
-    result = subprocess.run([str(executable), *arguments[1:]], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{shlex.join(arguments)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
-
-
 def lowest_zero_shot(run_dir: Path) -> float:
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     return min(record["A_ZS"] for record in records if record["task"] >= 0)
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    path = run_dir / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def same_spec(run_dir: Path, spec: Path, overrides: list[str]) -> bool:

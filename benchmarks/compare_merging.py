@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 # the method comparison's runner pieces: one way to build, run and read a comparison run
-from compare_methods import Configuration, command, read_summary, run
+from compare_methods import Configuration, command, read_summary, run, same_spec
 
 CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration("finetune", "fine-tuning, no merge (cosine per task)", ()),
@@ -61,14 +61,6 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
 def lowest_zero_shot(run_dir: Path) -> float:
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     return min(record["A_ZS"] for record in records if record["task"] >= 0)
-
-
-def same_spec(run_dir: Path, spec: Path, overrides: list[str]) -> bool:
-    """Whether the finished run was made from what the spec file and overrides give now."""
-    from fomo_host.spec import load_spec
-
-    resolved = run_dir / "spec.toml"
-    return resolved.is_file() and load_spec(resolved).fingerprint() == load_spec(spec, overrides).fingerprint()
 
 
 def main() -> int:

@@ -97,6 +97,14 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def same_spec(run_dir: Path, spec: Path, overrides: list[str]) -> bool:
+    """Whether the finished run was made from what the spec file and overrides give now."""
+    from fomo_host.spec import load_spec
+
+    resolved = run_dir / "spec.toml"
+    return resolved.is_file() and load_spec(resolved).fingerprint() == load_spec(spec, overrides).fingerprint()
+
+
 def trainable_fraction(spec_path: Path, overrides: list[str]) -> float:
     """Trained weights in a task / weights of the base model, on the spec's model (no warm start needed to count)."""
     import torch
@@ -145,7 +153,8 @@ def main() -> int:
         run_dir = args.output / configuration.name
         arguments = command(args.spec, configuration, args.set, run_dir)
         fraction = trainable_fraction(args.spec, [*configuration.overrides, *args.set])
-        summary = None if args.fresh else read_summary(run_dir)
+        reusable = not args.fresh and same_spec(run_dir, args.spec, [*configuration.overrides, *args.set])
+        summary = read_summary(run_dir) if reusable else None
         seconds = None
         if summary is None:
             if run_dir.exists():

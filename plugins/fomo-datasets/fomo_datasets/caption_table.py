@@ -10,10 +10,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset, TaskType
-from fomo_host.errors import FomoError
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, FomoError, ImageTextDataset, TaskType, checks_files
 
 from .params import DataPath, DatasetParams, user_errors
 from .splits import SplitRecords, assemble, build_file_split

@@ -18,9 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset, Role, TaskType
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, ImageTextDataset, Role, TaskType, checks_files
 
 from .params import DATASET_NAME, NEEDED_SPLITS, DataPath, DatasetParams, LoaderParams, check_templates, user_errors
 from .splits import SplitRecords, assemble, build_file_split

@@ -10,9 +10,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, ImageTextDataset, checks_files
 
 from .params import DataPath, DatasetParams, check_templates, user_errors
 from .splits import SplitRecords, assemble, build_file_split

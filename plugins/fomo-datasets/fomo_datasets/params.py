@@ -11,9 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from fomo_host.data import Role, TaskType
-from fomo_host.errors import FomoError
-from fomo_host.spec import checks_files
+from fomo_host.api import FomoError, Role, TaskType, checks_files
 
 UNSET_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

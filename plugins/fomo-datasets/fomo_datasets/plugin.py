@@ -1,6 +1,6 @@
 """Registers the dataset components for data on disk."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .caption_table import CaptionTableParams, build_caption_table
 from .fomo_in_flux import FomoInFluxParams, build_fomo_in_flux

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import torch
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset
-from fomo_host.errors import FomoError
+from fomo_host.api import BuildContext, FomoError, ImageTextDataset
 
 from .cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
 from .params import DatasetIdentity, LoaderParams

@@ -19,10 +19,7 @@ import webdataset
 from braceexpand import braceexpand
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset, Role
-from fomo_host.errors import FomoError
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, FomoError, ImageTextDataset, Role, checks_files
 
 from .cache import ImageCache, Job, MemmapSampleSet, content_key, file_signature
 from .params import DatasetIdentity, expand_path

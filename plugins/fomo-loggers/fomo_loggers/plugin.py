@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 from fomo_host.commands.common import is_main_process
 
 from .csv_logger import CSVLogger

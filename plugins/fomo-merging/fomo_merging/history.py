@@ -7,7 +7,7 @@ from typing import overload
 
 import torch
 
-from fomo_host.weights import WeightStore
+from fomo_host.api import WeightStore
 
 StateDict = dict[str, torch.Tensor]
 

@@ -1,7 +1,6 @@
 """Registers the merge schedules; each takes a merge operator and its params."""
 
-from fomo_host import hookimpl
-from fomo_host.registry import NoParams
+from fomo_host.api import NoParams, hookimpl
 
 from .schedules import (
     AllMergeParams,

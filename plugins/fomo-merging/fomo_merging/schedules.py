@@ -29,8 +29,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from fomo_host.components import MergeDecision, MergeInputs, Merger
-from fomo_host.registry import NoParams
+from fomo_host.api import MergeDecision, MergeInputs, Merger, NoParams
 
 from .history import LazyModels
 from .operator_params import TWO_MODEL_OPERATORS, WEIGHTED_OPERATORS, OperatorParams, build_operator

@@ -9,9 +9,7 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fomo_host.components import EvaluationContext, Metric, ModelBundle
-from fomo_host.data import ImageTextDataset, SampleSet
-from fomo_host.model_inputs import prepare_images
+from fomo_host.api import EvaluationContext, ImageTextDataset, Metric, ModelBundle, SampleSet, prepare_images
 
 
 def _batches(indices: torch.Tensor, batch_size: int) -> list[torch.Tensor]:

@@ -1,6 +1,6 @@
 """Registers the evaluation metrics."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .metrics import RetrievalRecall, RetrievalRecallParams, ZeroShotAccuracy, ZeroShotAccuracyParams
 

@@ -9,9 +9,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.model import CLIP
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.components import BuildContext, ModelBundle
-from fomo_host.errors import FomoError
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, FomoError, ModelBundle, checks_files
 
 
 class OpenCLIPParams(BaseModel):

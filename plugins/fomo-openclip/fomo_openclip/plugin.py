@@ -1,6 +1,6 @@
 """Registers the open_clip model components."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .models import OpenCLIPParams, TinyCLIPParams, build_open_clip, build_tiny_clip
 

@@ -10,9 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from fomo_host.components import TaskInfo, UpdateMethod
-from fomo_host.engine.training import OptimizerFactory
-from fomo_host.errors import FomoError
+from fomo_host.api import FomoError, OptimizerFactory, TaskInfo, UpdateMethod
 
 BLOCK_MARKER = ".resblocks."
 

@@ -1,6 +1,6 @@
 """Registers GaLore."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .galore import GaLore, GaLoreParams
 

@@ -14,10 +14,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from fomo_host.components import BuildContext, ModelBundle
-from fomo_host.data import Concept, ImageTextDataset
-from fomo_host.errors import FomoError
-from fomo_host.model_inputs import prepare_images
+from fomo_host.api import BuildContext, Concept, FomoError, ImageTextDataset, ModelBundle, prepare_images
 
 from .orderings import Ordered, OrderingParams, reversed_if
 

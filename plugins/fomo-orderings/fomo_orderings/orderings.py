@@ -18,10 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import Concept
-from fomo_host.errors import FomoError
-from fomo_host.spec import checks_files
+from fomo_host.api import BuildContext, Concept, FomoError, checks_files
 
 Ordered = list[Concept] | list[list[Concept]]
 

@@ -1,6 +1,6 @@
 """Registers the stream orderings."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .model_orderings import PerformanceOrdering, PerformanceParams, SimilarityOrdering, SimilarityParams
 from .orderings import (

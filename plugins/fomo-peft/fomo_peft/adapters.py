@@ -34,8 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 from torch.nn.utils import parametrize
 
-from fomo_host.components import StateDict, TaskData, TaskInfo, UpdateMethod
-from fomo_host.errors import FomoError
+from fomo_host.api import FomoError, StateDict, TaskData, TaskInfo, UpdateMethod
 
 ADAPTER = "default"
 Target = Literal["attn", "c_fc", "c_proj"]

@@ -1,6 +1,6 @@
 """Registers the adapter methods."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .adapters import DoRA, DoRAParams, LoRA, LoRAParams, VeRA, VeRAParams
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from fomo_host.components import StepOutput, TaskInfo, TrainBatch, UpdateMethod
+from fomo_host.api import StepOutput, TaskInfo, TrainBatch, UpdateMethod
 
 
 class DistillationParams(BaseModel):

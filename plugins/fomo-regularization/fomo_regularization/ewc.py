@@ -8,7 +8,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from fomo_host.components import StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
+from fomo_host.api import StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
 
 from .penalty import QuadraticPenalty, average_gradients
 

@@ -1,6 +1,6 @@
 """Registers the regularisation methods."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .distillation import Distillation, DistillationParams
 from .ewc import EWC, EWCParams

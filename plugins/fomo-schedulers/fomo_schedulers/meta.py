@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from fomo_host.errors import FomoError
+from fomo_host.api import FomoError
 
 from .schedules import (
     ScheduleParams,

@@ -1,6 +1,6 @@
 """Registers the learning-rate schedulers: per task, and meta schedules across tasks."""
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .meta import (
     CosineAutoregressive,

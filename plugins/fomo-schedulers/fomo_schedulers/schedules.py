@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fomo_host.errors import FomoError
+from fomo_host.api import FomoError
 
 # A fraction times S lands a hair above an integer in floating point (0.07 * 100 =
 # 7.000000000000001); without this slack ceil() would add a whole step.

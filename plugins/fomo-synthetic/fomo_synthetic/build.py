@@ -24,8 +24,7 @@ import PIL
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fomo_host.components import BuildContext
-from fomo_host.data import ImageTextDataset, Role, TaskType, TensorSampleSet
+from fomo_host.api import BuildContext, ImageTextDataset, Role, TaskType, TensorSampleSet
 
 from .domains import (
     ARROWS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fomo_host import hookimpl
+from fomo_host.api import hookimpl
 
 from .build import SyntheticParams, build_synthetic_datasets
 

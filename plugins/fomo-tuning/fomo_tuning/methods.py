@@ -12,9 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from fomo_host.components import TaskInfo, UpdateMethod
-from fomo_host.errors import FomoError
-from fomo_host.registry import NoParams
+from fomo_host.api import FomoError, NoParams, TaskInfo, UpdateMethod
 
 IMAGE_TOWER_PREFIX = "visual."
 TEMPERATURE_NAMES = frozenset({"logit_scale", "logit_bias"})

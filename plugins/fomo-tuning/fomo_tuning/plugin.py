@@ -1,7 +1,6 @@
 """Registers the tuning methods."""
 
-from fomo_host import hookimpl
-from fomo_host.registry import NoParams
+from fomo_host.api import NoParams, hookimpl
 
 from .methods import BitFit, FineTune, LNFit, LockedImage, LockedText, LockedTowerParams, SubsetParams
 

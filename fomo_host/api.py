@@ -1,0 +1,71 @@
+"""The public surface of fomo-host: everything a plugin may import, and nothing else.
+
+Plugins (first-party ones included) import from this module only; every other
+module of ``fomo_host`` is internal and may change without notice::
+
+    from fomo_host.api import UpdateMethod, TaskInfo, hookimpl
+"""
+
+from __future__ import annotations
+
+from .components import (
+    BuildContext,
+    EvaluationContext,
+    MergeDecision,
+    MergeInputs,
+    Merger,
+    Metric,
+    ModelBundle,
+    Ordering,
+    Scheduler,
+    StateDict,
+    StepOutput,
+    TaskData,
+    TaskInfo,
+    TrainBatch,
+    UpdateMethod,
+)
+from .data import Concept, ImageTextDataset, Role, SampleSet, TaskType, TensorSampleSet
+from .engine.training import OptimizerFactory
+from .errors import FomoError, PluginError, SpecError
+from .hookspecs import PROJECT_NAME, hookimpl
+from .model_inputs import prepare_images
+from .registry import NoParams
+from .spec import checks_files
+from .weights import WeightStore, load_weights, save_weights
+
+__all__ = [
+    "PROJECT_NAME",
+    "BuildContext",
+    "Concept",
+    "EvaluationContext",
+    "FomoError",
+    "ImageTextDataset",
+    "MergeDecision",
+    "MergeInputs",
+    "Merger",
+    "Metric",
+    "ModelBundle",
+    "NoParams",
+    "OptimizerFactory",
+    "Ordering",
+    "PluginError",
+    "Role",
+    "SampleSet",
+    "Scheduler",
+    "SpecError",
+    "StateDict",
+    "StepOutput",
+    "TaskData",
+    "TaskInfo",
+    "TaskType",
+    "TensorSampleSet",
+    "TrainBatch",
+    "UpdateMethod",
+    "WeightStore",
+    "checks_files",
+    "hookimpl",
+    "load_weights",
+    "prepare_images",
+    "save_weights",
+]

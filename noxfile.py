@@ -1,8 +1,8 @@
 """Test matrix: each plugin alone with the host, everything together, lint, and the measured comparisons.
 
-    nox -s lint
-    nox -s "plugin(fomo-metrics)"     # host + that plugin + the plugins its tests declare
-    nox -s all                        # host and every plugin, every test
+nox -s lint
+nox -s "plugin(fomo-metrics)"     # host + that plugin + the plugins its tests declare
+nox -s all                        # host and every plugin, every test
 """
 
 from __future__ import annotations

@@ -166,6 +166,7 @@ def main() -> int:
         rows.append((configuration, fraction, summary, seconds, arguments))
 
     base = rows[0][2]
+
     def base_scores(summary: dict[str, Any]) -> tuple[float, float]:
         return summary["A_KA"]["base"], summary["A_ZS"]["base"]
 
@@ -174,8 +175,7 @@ def main() -> int:
         # the same spec must give the same base model and data; otherwise the rows are not comparable
         print(f"warning: the base model's scores differ from {rows[0][0].name}'s in {', '.join(moved)}; rerun those with --fresh\n")
     print(
-        f"base model (before the stream): A_KA {base['A_KA']['base']:.4f}, A_ZS {base['A_ZS']['base']:.4f}, "
-        f"GM {base['GM']['base']:.4f}\n"
+        f"base model (before the stream): A_KA {base['A_KA']['base']:.4f}, A_ZS {base['A_ZS']['base']:.4f}, GM {base['GM']['base']:.4f}\n"
     )
     print("| method | trained weights | final A_KA | final A_ZS | final GM | mean GM | dA_KA | dA_ZS | minutes |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -343,9 +343,9 @@ def fused_attention() -> Iterator[None]:
                 bias = attn_mask.to(query.dtype)
             bias = bias.expand(query.shape[0], query.shape[1], query.shape[2], key.shape[2])
         backward = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value))
-        return torch.ops.aten._scaled_dot_product_efficient_attention(
-            query, key, value, bias, backward, dropout_p, is_causal, scale=scale
-        )[0]
+        return torch.ops.aten._scaled_dot_product_efficient_attention(query, key, value, bias, backward, dropout_p, is_causal, scale=scale)[
+            0
+        ]
 
     functional.scaled_dot_product_attention = attention
     try:

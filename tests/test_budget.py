@@ -262,7 +262,7 @@ def test_budget_command_lists_methods(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
     spec.write_text(
         '[run]\nbatch_size = 8\n[model]\nname = "tiny-clip"\n[[data.sources]]\nname = "synthetic"\n'
-        '[data]\nnum_tasks = 3\n[budget]\nmaf_per_task = 40.0\n',
+        "[data]\nnum_tasks = 3\n[budget]\nmaf_per_task = 40.0\n",
         encoding="utf-8",
     )
     assert main(["budget", str(spec), "--methods", "finetune,lora,bitfit", "--json"]) == 0

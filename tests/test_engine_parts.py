@@ -105,7 +105,10 @@ def test_aggregate_and_summary_follow_the_definitions():
     ]
     summary = summarise(records)
     assert {key: summary["A_KA"][key] for key in ("base", "final", "mean", "change")} == {
-        "base": 0.1, "final": 0.5, "mean": pytest.approx(0.4), "change": pytest.approx(0.4)
+        "base": 0.1,
+        "final": 0.5,
+        "mean": pytest.approx(0.4),
+        "change": pytest.approx(0.4),
     }
     assert summary["tasks_done"] == 2 and summary["final_scores"] == {"a": 1}
 

@@ -48,17 +48,34 @@ def make_run(
     directory.mkdir(parents=True)
     num_tasks = num_tasks or len(a_ka) - 1
     (directory / "spec.toml").write_text(SPEC.format(name=directory.name, num_tasks=num_tasks, method=method), encoding="utf-8")
-    budget = {"given": "maf_per_task", "steps_per_task": steps, "samples_per_task": 8 * steps, "maf_per_task": 99.0,
-              "gflops_per_step": 1.0, "maf_per_step": 99.0 / steps, "step_gflops": 1.0, "end_task_gflops": 0.0,
-              "memory_multiplier": 99.0 / steps, "memory_measure": "analytic", "batch_size": 8}
+    budget = {
+        "given": "maf_per_task",
+        "steps_per_task": steps,
+        "samples_per_task": 8 * steps,
+        "maf_per_task": 99.0,
+        "gflops_per_step": 1.0,
+        "maf_per_step": 99.0 / steps,
+        "step_gflops": 1.0,
+        "end_task_gflops": 0.0,
+        "memory_multiplier": 99.0 / steps,
+        "memory_measure": "analytic",
+        "batch_size": 8,
+    }
     lines = []
     for index, ka in enumerate(a_ka):
         task = index - 1
         zs = a_zs[index] if a_zs is not None else math.nan
         record = {
-            "task": task, "step": index * steps, "samples_seen": index * steps * 8, "subset_fraction": 1.0,
-            "scores": {"letters": ka - 0.05, "arrows": ka + 0.05, **({"shapes": zs} if a_zs is not None else {})}, "metrics": {},
-            "A_KA": ka, "A_ZS": zs, "GM": math.sqrt(ka * zs), "budget": budget,
+            "task": task,
+            "step": index * steps,
+            "samples_seen": index * steps * 8,
+            "subset_fraction": 1.0,
+            "scores": {"letters": ka - 0.05, "arrows": ka + 0.05, **({"shapes": zs} if a_zs is not None else {})},
+            "metrics": {},
+            "A_KA": ka,
+            "A_ZS": zs,
+            "GM": math.sqrt(ka * zs),
+            "budget": budget,
             "groups": {"adaptation": ["letters", "arrows"], "zero_shot": ["shapes"] if a_zs is not None else []},
         }
         if task >= 0:
@@ -105,7 +122,7 @@ def test_report_writes_plots_and_one_self_contained_page(runs, tmp_path, capsys)
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == len(expected)
     assert all(base64.b64decode(image)[:8] == PNG_MAGIC for image in images)
-    assert "src=\"http" not in page and "<link" not in page  # nothing to fetch
+    assert 'src="http' not in page and "<link" not in page  # nothing to fetch
     for label in ("steady", "eager", "halfway"):
         assert label in page
     assert "in progress or interrupted" in page  # the run without summary.json

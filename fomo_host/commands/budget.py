@@ -55,8 +55,7 @@ def command_budget(args: argparse.Namespace) -> int:
     architecture = spec.model.params.get("architecture")
     model = spec.model.name + (f" {architecture}" if architecture else "")
     table = Table(
-        title=f"compute per task: {model}, batch {spec.run.batch_size}, precision {spec.run.precision}, "
-        f"budget.{given} = {value:,}"
+        title=f"compute per task: {model}, batch {spec.run.batch_size}, precision {spec.run.precision}, budget.{given} = {value:,}"
     )
     columns = ("method", "GFLOPs/step", "end-of-task GFLOPs", "memory multiplier", "MAF/step", "steps/task", "samples/task", "MAF/task")
     for column in columns:

@@ -37,4 +37,3 @@ def command_compare(args: argparse.Namespace) -> int:
     # piped or captured output is not cut to 80 columns
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
-

@@ -31,11 +31,7 @@ def command_plugins(args: argparse.Namespace) -> int:
         plugin = host.manager.get_plugin(f"{record.distribution}:{record.name}")
         if plugin is None:
             continue
-        observed = [
-            caller.name
-            for caller in host.manager.get_hookcallers(plugin) or []
-            if not caller.name.startswith("register_")
-        ]
+        observed = [caller.name for caller in host.manager.get_hookcallers(plugin) or [] if not caller.name.startswith("register_")]
         if observed:
             distributions[record.distribution].setdefault("hooks", []).extend(sorted(observed))
     rows = sorted(distributions.values(), key=lambda e: e["distribution"])

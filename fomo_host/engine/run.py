@@ -1,10 +1,10 @@
 """The continual loop of a whole run (DESIGN §3).
 
-    build model (theta_0) -> evaluate theta_0 (task -1)
-    for each task: mixed batches -> method setup -> train -> end-of-task work
-                   -> merger decides train-from and deploy weights
-                   -> evaluate deploy weights -> record -> checkpoint
-    -> summary
+build model (theta_0) -> evaluate theta_0 (task -1)
+for each task: mixed batches -> method setup -> train -> end-of-task work
+               -> merger decides train-from and deploy weights
+               -> evaluate deploy weights -> record -> checkpoint
+-> summary
 """
 
 from __future__ import annotations
@@ -206,8 +206,7 @@ class ContinualRun:
         self.scheduler = _build(host, "scheduler", spec.scheduler.name, params["scheduler"])
         self.merger = _build(host, "merger", spec.merger.name, params["merger"])
         self.metrics: list[tuple[str, Metric]] = [
-            (ref.name, _build(host, "metric", ref.name, params[f"evaluation.metrics.{i}"]))
-            for i, ref in enumerate(spec.evaluation.metrics)
+            (ref.name, _build(host, "metric", ref.name, params[f"evaluation.metrics.{i}"])) for i, ref in enumerate(spec.evaluation.metrics)
         ]
         self.plan: list[EvaluationSet] = plan_evaluation(setup.data.adaptation + setup.data.zero_shot, self.metrics)
         self.adaptation_names = [d.name for d in setup.data.adaptation]

@@ -61,8 +61,17 @@ def run_section(run: RunResult, heatmap: Path | None) -> str:
         f"{summary['tasks_done']}/{run.num_tasks} tasks, {summary['samples_seen']:,} samples seen{status}</p>"
     )
     if budget:
-        headings = ["budget given as", "steps/task", "samples/task", "GFLOPs/step", "end-of-task GFLOPs", "memory multiplier",
-                    "memory measure", "MAF/step", "MAF/task"]
+        headings = [
+            "budget given as",
+            "steps/task",
+            "samples/task",
+            "GFLOPs/step",
+            "end-of-task GFLOPs",
+            "memory multiplier",
+            "memory measure",
+            "MAF/step",
+            "MAF/task",
+        ]
         cells = [
             budget["given"],
             f"{budget['steps_per_task']:,}",
@@ -85,8 +94,17 @@ def run_section(run: RunResult, heatmap: Path | None) -> str:
     for name in names:
         scores = summary["trajectories"]["scores"][name]
         group = "adaptation" if name in groups["adaptation"] else "zero-shot" if name in groups["zero_shot"] else "-"
-        rows.append([name, group, number(base_scores.get(name)), number(summary["final_scores"][name]),
-                     number(max(scores)), number(forgetting.get(name)), number(transfer.get(name), "+.4f")])
+        rows.append(
+            [
+                name,
+                group,
+                number(base_scores.get(name)),
+                number(summary["final_scores"][name]),
+                number(max(scores)),
+                number(forgetting.get(name)),
+                number(transfer.get(name), "+.4f"),
+            ]
+        )
     parts.append(table(["dataset", "set", "base", "final", "best", "forgetting", "BWT"], rows, {0, 1}))
     if heatmap is not None:
         parts.append(image_tag(heatmap, f"per-dataset scores of {run.label}"))
@@ -124,4 +142,3 @@ def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[s
         f'<p class="note">fomo-host {__version__}, {stamp}; {len(runs)} run(s).</p>\n' + "\n".join(sections) + "\n</body></html>\n"
     )
     path.write_text(page, encoding="utf-8")
-

@@ -104,8 +104,18 @@ def draw_plane(runs: list[RunResult], path: Path) -> None:
                 for task, (px, py) in enumerate(zip(x[1:], y[1:], strict=True), start=1):
                     axes.annotate(str(task), (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
         base = runs[0].summary["trajectories"]
-        axes.plot(base["A_KA"][0], base["A_ZS"][0], marker="o", markersize=10, markerfacecolor="white", markeredgecolor="black",
-                  markeredgewidth=1.4, linestyle="none", label="base model", zorder=5)
+        axes.plot(
+            base["A_KA"][0],
+            base["A_ZS"][0],
+            marker="o",
+            markersize=10,
+            markerfacecolor="white",
+            markeredgecolor="black",
+            markeredgewidth=1.4,
+            linestyle="none",
+            label="base model",
+            zorder=5,
+        )
         axes.set_xlim(*x_range)
         axes.set_ylim(*y_range)
         axes.set_xlabel("knowledge accumulation A_KA (adaptation sets)")
@@ -168,8 +178,15 @@ def draw_schedules(schedules: dict[str, tuple[list[float], int]], runs: list[Run
             rates, steps = schedules[run.label]
             # global step g holds [g, g + 1) / steps on the task axis; identical schedules stay visible through their line styles
             x = [step / steps for step in range(len(rates) + 1)]
-            axes.plot(x, [*rates, rates[-1]], linewidth=1.5 if index == 0 else 1.3, linestyle=LINE_STYLES[index % len(LINE_STYLES)],
-                      color=palette[run.label], label=f"{run_label(run)}: {steps:,} steps/task", drawstyle="steps-post")
+            axes.plot(
+                x,
+                [*rates, rates[-1]],
+                linewidth=1.5 if index == 0 else 1.3,
+                linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+                color=palette[run.label],
+                label=f"{run_label(run)}: {steps:,} steps/task",
+                drawstyle="steps-post",
+            )
         for boundary in range(1, num_tasks):
             axes.axvline(boundary, color="0.6", linewidth=0.6, linestyle=":")
         axes.set_xlim(0, num_tasks)

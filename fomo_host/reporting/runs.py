@@ -68,9 +68,7 @@ def load_run(run_dir: Path, label: str | None = None) -> RunResult:
 def load_runs(run_dirs: list[Path]) -> list[RunResult]:
     """Every run, labelled by its directory name (with its parent's where two names collide)."""
     names = [path.resolve().name for path in run_dirs]
-    labels = [
-        f"{path.resolve().parent.name}/{name}" if names.count(name) > 1 else name for path, name in zip(run_dirs, names, strict=True)
-    ]
+    labels = [f"{path.resolve().parent.name}/{name}" if names.count(name) > 1 else name for path, name in zip(run_dirs, names, strict=True)]
     if len(set(labels)) < len(labels):
         duplicate = next(label for label in labels if labels.count(label) > 1)
         raise FomoError(f"run {duplicate!r} is given twice")

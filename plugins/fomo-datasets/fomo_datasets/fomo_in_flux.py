@@ -142,8 +142,14 @@ def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: Bui
     if dataset.task == "classification" and not classnames:
         raise ValueError(f"no class names in the info files of {dataset.name}; give task = 'retrieval' for an image-caption set")
     templates = dataset.templates or [primer_template(infos)]
-    identity = DatasetParams(name=dataset.name, role=dataset.role, task=dataset.task, templates=templates,
-                             max_skipped_fraction=params.max_skipped_fraction, workers=params.workers)
+    identity = DatasetParams(
+        name=dataset.name,
+        role=dataset.role,
+        task=dataset.task,
+        templates=templates,
+        max_skipped_fraction=params.max_skipped_fraction,
+        workers=params.workers,
+    )
     built = {}
     for split, info in infos.items():
         records = SplitRecords()

@@ -105,8 +105,10 @@ def shard_jobs(shards: list[Path], params: WebDatasetParams) -> Iterator[Job]:
                 else:
                     yield Job(name, image, meta=captions)
         except Exception as exc:  # tarfile and webdataset raise several kinds for a damaged shard
-            raise FomoError(f"dataset {params.name!r}: shard {shard} is not a readable tar file ({exc.args[0]}); "
-                            "re-create it or leave it out of the shards") from None
+            raise FomoError(
+                f"dataset {params.name!r}: shard {shard} is not a readable tar file ({exc.args[0]}); "
+                "re-create it or leave it out of the shards"
+            ) from None
 
 
 def build_shard_split(params: WebDatasetParams, split: str, context: BuildContext) -> BuiltSplit:

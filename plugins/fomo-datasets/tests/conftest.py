@@ -46,4 +46,3 @@ def fomo_in_flux(tmp_path: Path) -> Path:
             save_picture(root / key, list(COLOURS.values())[value["target"] % len(COLOURS)], n)
     (info / "DTD_classnames.json").write_text((DATA / "fomo_in_flux" / "DTD_classnames.json").read_text())
     return root
-

@@ -130,8 +130,15 @@ def test_caption_table_jsonl_with_classes_and_a_root(tmp_path, context):
     test = tmp_path / "tables" / "test.jsonl"
     test.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[1]) + "\n")
     params = CaptionTableParams(
-        name="things", task="classification", train=table, test=test, root=root,
-        image_column="file", caption_column="text", class_column="label", templates=["a photo of a {} thing."],
+        name="things",
+        task="classification",
+        train=table,
+        test=test,
+        root=root,
+        image_column="file",
+        caption_column="text",
+        class_column="label",
+        templates=["a photo of a {} thing."],
     )
     (dataset,) = build_caption_table(params, context())
     assert dataset.classnames == ["green", "red"] and dataset.train.labels.tolist() == [1, 0, 1, 0]

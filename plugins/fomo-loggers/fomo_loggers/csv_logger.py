@@ -43,8 +43,11 @@ class CSVLogger:
 
     def task_end(self, task: int, steps: int, mean_loss: float) -> None:
         concepts = self._concepts.pop(task, [])
-        append_row(self.tasks, TASK_COLUMNS, {"task": task, "steps": steps, "mean_loss": mean_loss,
-                                               "num_concepts": len(concepts), "concepts": ";".join(concepts)})
+        append_row(
+            self.tasks,
+            TASK_COLUMNS,
+            {"task": task, "steps": steps, "mean_loss": mean_loss, "num_concepts": len(concepts), "concepts": ";".join(concepts)},
+        )
 
     def evaluation(self, record: dict[str, Any]) -> None:
         row = flatten(record)

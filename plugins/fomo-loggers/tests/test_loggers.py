@@ -11,9 +11,7 @@ from fomo_loggers import plugin
 from fomo_host.plugins import load_plugins
 from fomo_host.spec import build_spec
 
-SPEC = build_spec(
-    {"model": {"name": "tiny-clip"}, "data": {"sources": [{"name": "synthetic"}]}, "budget": {"steps_per_task": 2}}
-)
+SPEC = build_spec({"model": {"name": "tiny-clip"}, "data": {"sources": [{"name": "synthetic"}]}, "budget": {"steps_per_task": 2}})
 
 
 def record(task: int, a_ka: float) -> dict:

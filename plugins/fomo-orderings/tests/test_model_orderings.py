@@ -148,8 +148,13 @@ def test_model_orderings_on_the_synthetic_data_with_the_tiny_clip(tmp_path):
     bundle = openclip.build_tiny_clip(openclip.TinyCLIPParams(), None)
     context = BuildContext(seed=0, cache_dir=tmp_path, image_size=bundle.image_size)
     params = synthetic.SyntheticParams(
-        train_per_class=2, test_per_class=3, pool_train_per_class=1, retrieval_train=8, retrieval_test=8,
-        adaptation=["letters", "arrows", "relations"], zero_shot=[],
+        train_per_class=2,
+        test_per_class=3,
+        pool_train_per_class=1,
+        retrieval_train=8,
+        retrieval_test=8,
+        adaptation=["letters", "arrows", "relations"],
+        zero_shot=[],
     )
     datasets = synthetic.build_synthetic_datasets(params, context)
     context.datasets, context.bundle = {d.name: d for d in datasets}, bundle

@@ -84,8 +84,10 @@ class AdapterParams(BaseModel):
     @model_validator(mode="after")
     def _no_dropout_on_attention(self) -> AdapterParams:
         if self.dropout > 0 and "attn" in self.targets:
-            raise ValueError("dropout acts on the input of c_fc / c_proj adapters; attention adapters update the weight itself, "
-                             "so use dropout = 0 or leave attn out of targets")
+            raise ValueError(
+                "dropout acts on the input of c_fc / c_proj adapters; attention adapters update the weight itself, "
+                "so use dropout = 0 or leave attn out of targets"
+            )
         return self
 
 

@@ -31,8 +31,9 @@ def feature_distance(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tens
 
 def logit_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """KL(teacher || student) of the softmax over each row, averaged over rows."""
-    return F.kl_div(F.log_softmax(student_logits.float(), dim=-1), F.log_softmax(teacher_logits.float(), dim=-1),
-                    reduction="batchmean", log_target=True)
+    return F.kl_div(
+        F.log_softmax(student_logits.float(), dim=-1), F.log_softmax(teacher_logits.float(), dim=-1), reduction="batchmean", log_target=True
+    )
 
 
 class Distillation(UpdateMethod):

@@ -84,8 +84,7 @@ class DatasetPlan:
         return ("test",) if self.role == "zero_shot" else ("train", "test")
 
 
-def _classification(key: str, role: Role, domain: Domain, concepts: tuple[ConceptSpec, ...], style: str,
-                    description: str) -> DatasetPlan:
+def _classification(key: str, role: Role, domain: Domain, concepts: tuple[ConceptSpec, ...], style: str, description: str) -> DatasetPlan:
     parts = (Part(domain, concepts, style),)
     return DatasetPlan(key, role, "classification", parts, domain.class_templates, description)
 
@@ -102,36 +101,57 @@ POOL = DatasetPlan(
 ADAPTATION_PLANS: dict[str, DatasetPlan] = {
     plan.key: plan
     for plan in (
-        _classification("shapes-new", "adaptation", SHAPES, SHAPES.new, "canonical",
-                        "new shapes (star, heart, crescent, diamond) in the base colours"),
-        _classification("colours-new", "adaptation", SWATCHES, SWATCHES.new, "canonical",
-                        "swatches of new colours (purple, orange, pink, cyan, brown)"),
+        _classification(
+            "shapes-new", "adaptation", SHAPES, SHAPES.new, "canonical", "new shapes (star, heart, crescent, diamond) in the base colours"
+        ),
+        _classification(
+            "colours-new", "adaptation", SWATCHES, SWATCHES.new, "canonical", "swatches of new colours (purple, orange, pink, cyan, brown)"
+        ),
         _classification("digits-new", "adaptation", DIGITS, DIGITS.new, "canonical", "digits 5-9"),
-        _classification("textures-new", "adaptation", TEXTURES, TEXTURES.new, "canonical",
-                        "new patterns (diagonal stripes, grid, zigzag, concentric rings)"),
+        _classification(
+            "textures-new",
+            "adaptation",
+            TEXTURES,
+            TEXTURES.new,
+            "canonical",
+            "new patterns (diagonal stripes, grid, zigzag, concentric rings)",
+        ),
         _classification("letters", "adaptation", LETTERS, LETTERS.new, "canonical", "capital letters A-H"),
         _classification("counts", "adaptation", COUNTS, COUNTS.new, "canonical", "one to six dots"),
         _classification("arrows", "adaptation", ARROWS, ARROWS.new, "canonical", "arrows in eight directions"),
-        _classification("flags", "adaptation", FLAGS, FLAGS.new, "canonical",
-                        "tricolour flags, horizontal or vertical stripes"),
-        DatasetPlan("relations", "adaptation", "retrieval", (Part(RELATIONS_DOMAIN, ()),), (),
-                    "two base shapes left of, right of, above or below each other; one caption per test image"),
+        _classification("flags", "adaptation", FLAGS, FLAGS.new, "canonical", "tricolour flags, horizontal or vertical stripes"),
+        DatasetPlan(
+            "relations",
+            "adaptation",
+            "retrieval",
+            (Part(RELATIONS_DOMAIN, ()),),
+            (),
+            "two base shapes left of, right of, above or below each other; one caption per test image",
+        ),
     )
 }
 
 ZERO_SHOT_PLANS: dict[str, DatasetPlan] = {
     plan.key: plan
     for plan in (
-        _classification("shapes-outline", "zero_shot", SHAPES, SHAPES.base, "outline",
-                        "the pool's shapes drawn as outlines"),
-        _classification("shapes-clutter", "zero_shot", SHAPES, SHAPES.base, "clutter",
-                        "the pool's shapes on noisy, gradient or textured grey backgrounds, anywhere in the image"),
-        _classification("colours-noisy", "zero_shot", SWATCHES, SWATCHES.base, "noisy",
-                        "the pool's colours as washed-out, grainy patches on grey noise"),
-        _classification("digits-rotated", "zero_shot", DIGITS, DIGITS.base, "rotated",
-                        "digits 0-4 smaller, bolder and tilted 15-30 degrees"),
-        _classification("textures-shifted", "zero_shot", TEXTURES, TEXTURES.base, "shifted",
-                        "the pool's patterns finer or coarser, tilted, on grey"),
+        _classification("shapes-outline", "zero_shot", SHAPES, SHAPES.base, "outline", "the pool's shapes drawn as outlines"),
+        _classification(
+            "shapes-clutter",
+            "zero_shot",
+            SHAPES,
+            SHAPES.base,
+            "clutter",
+            "the pool's shapes on noisy, gradient or textured grey backgrounds, anywhere in the image",
+        ),
+        _classification(
+            "colours-noisy", "zero_shot", SWATCHES, SWATCHES.base, "noisy", "the pool's colours as washed-out, grainy patches on grey noise"
+        ),
+        _classification(
+            "digits-rotated", "zero_shot", DIGITS, DIGITS.base, "rotated", "digits 0-4 smaller, bolder and tilted 15-30 degrees"
+        ),
+        _classification(
+            "textures-shifted", "zero_shot", TEXTURES, TEXTURES.base, "shifted", "the pool's patterns finer or coarser, tilted, on grey"
+        ),
     )
 }
 
@@ -152,10 +172,10 @@ class SyntheticParams(BaseModel):
     retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
     captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
     seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")
-    adaptation: list[str] | None = Field(None, min_length=1, description=f"adaptation sets to build; None: all of "
-                                         f"{', '.join(ADAPTATION_PLANS)}")
-    zero_shot: list[str] | None = Field(None, description=f"zero-shot sets to build; None: all of "
-                                        f"{', '.join(ZERO_SHOT_PLANS)}")
+    adaptation: list[str] | None = Field(
+        None, min_length=1, description=f"adaptation sets to build; None: all of {', '.join(ADAPTATION_PLANS)}"
+    )
+    zero_shot: list[str] | None = Field(None, description=f"zero-shot sets to build; None: all of {', '.join(ZERO_SHOT_PLANS)}")
     cache: bool = Field(True, description="keep generated tensors under the run's cache directory")
 
     @field_validator("adaptation")
@@ -186,8 +206,11 @@ def selected_plans(params: SyntheticParams) -> list[DatasetPlan]:
     """The pool, then the chosen adaptation and zero-shot sets in catalogue order."""
     adaptation = params.adaptation if params.adaptation is not None else list(ADAPTATION_PLANS)
     zero_shot = params.zero_shot if params.zero_shot is not None else list(ZERO_SHOT_PLANS)
-    return ([POOL] + [plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
-            + [plan for key, plan in ZERO_SHOT_PLANS.items() if key in zero_shot])
+    return (
+        [POOL]
+        + [plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
+        + [plan for key, plan in ZERO_SHOT_PLANS.items() if key in zero_shot]
+    )
 
 
 # ----------------------------------------------------------------------------- generation
@@ -222,11 +245,17 @@ def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, see
             image, fields = part.domain.sample(None, part.style, rng, image_size)
             images.append(image)
             labels.append(-1)
-            captions.append([part.domain.canonical_caption(None, fields)] if split == "test"
-                            else part.domain.captions(None, fields, rng, params.captions_per_sample))
+            captions.append(
+                [part.domain.canonical_caption(None, fields)]
+                if split == "test"
+                else part.domain.captions(None, fields, rng, params.captions_per_sample)
+            )
     else:
-        per_class = params.test_per_class if split == "test" else (
-            params.pool_train_per_class if plan.role == "pretraining" else params.train_per_class)
+        per_class = (
+            params.test_per_class
+            if split == "test"
+            else (params.pool_train_per_class if plan.role == "pretraining" else params.train_per_class)
+        )
         label = 0
         for part in plan.parts:
             for concept in part.concepts:
@@ -244,11 +273,9 @@ def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, see
     )
 
 
-def generate_all(plans: list[DatasetPlan], params: SyntheticParams, seed: int, image_size: int
-                 ) -> dict[str, dict[str, SplitArrays]]:
+def generate_all(plans: list[DatasetPlan], params: SyntheticParams, seed: int, image_size: int) -> dict[str, dict[str, SplitArrays]]:
     """Every split of every planned set, by set name then split."""
-    return {plan.name: {split: generate_split(plan, split, params, seed, image_size) for split in plan.splits}
-            for plan in plans}
+    return {plan.name: {split: generate_split(plan, split, params, seed, image_size) for split in plan.splits} for plan in plans}
 
 
 # ----------------------------------------------------------------------------- cache
@@ -266,8 +293,12 @@ def code_fingerprint() -> str:
 
 def cache_key(params: SyntheticParams, seed: int, image_size: int) -> str:
     """The content hash naming a cache entry: parameters, seed, size and code."""
-    payload = {"params": params.model_dump(mode="json", exclude={"cache", "image_size"}), "seed": seed,
-               "image_size": image_size, "code": code_fingerprint()}
+    payload = {
+        "params": params.model_dump(mode="json", exclude={"cache", "image_size"}),
+        "seed": seed,
+        "image_size": image_size,
+        "code": code_fingerprint(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -295,9 +326,7 @@ def _load(path: Path) -> dict[str, dict[str, SplitArrays]] | None:
         return None
     try:
         payload = torch.load(path, weights_only=True)
-        return {
-            name: {split: SplitArrays(**fields) for split, fields in splits.items()} for name, splits in payload.items()
-        }
+        return {name: {split: SplitArrays(**fields) for split, fields in splits.items()} for name, splits in payload.items()}
     except Exception:  # a corrupt or foreign file: regenerate rather than fail the run
         return None
 
@@ -330,20 +359,22 @@ def build_synthetic_datasets(params: SyntheticParams, context: BuildContext) -> 
     datasets = []
     for plan in plans:
         splits = arrays[plan.name]
-        datasets.append(ImageTextDataset(
-            name=plan.name,
-            role=plan.role,
-            task=plan.task,
-            classnames=plan.classnames,
-            templates=list(plan.templates),
-            train=splits["train"].to_sample_set() if "train" in splits else None,
-            test=splits["test"].to_sample_set(),
-            description=plan.description,
-            info={
-                "generator": "fomo-synthetic",
-                "domains": [part.domain.key for part in plan.parts],
-                "style": plan.parts[0].style,
-                "image_size": image_size,
-            },
-        ))
+        datasets.append(
+            ImageTextDataset(
+                name=plan.name,
+                role=plan.role,
+                task=plan.task,
+                classnames=plan.classnames,
+                templates=list(plan.templates),
+                train=splits["train"].to_sample_set() if "train" in splits else None,
+                test=splits["test"].to_sample_set(),
+                description=plan.description,
+                info={
+                    "generator": "fomo-synthetic",
+                    "domains": [part.domain.key for part in plan.parts],
+                    "style": plan.parts[0].style,
+                    "image_size": image_size,
+                },
+            )
+        )
     return datasets

@@ -42,8 +42,14 @@ BASE_SHAPES = ("circle", "square", "triangle", "cross")
 NEW_SHAPES = ("star", "heart", "crescent", "diamond")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ARROW_DIRECTIONS: dict[str, float] = {
-    "right": 0.0, "up-right": 45.0, "up": 90.0, "up-left": 135.0,
-    "left": 180.0, "down-left": 225.0, "down": 270.0, "down-right": 315.0,
+    "right": 0.0,
+    "up-right": 45.0,
+    "up": 90.0,
+    "up-left": 135.0,
+    "left": 180.0,
+    "down-left": 225.0,
+    "down": 270.0,
+    "down-right": 315.0,
 }
 PATTERN_CLASSNAMES: dict[str, str] = {
     "horizontal stripes": "horizontal stripe pattern",
@@ -60,7 +66,10 @@ PATTERN_PERIOD_SCALE: dict[str, float] = {"polka dots": 2.0, "grid": 2.0, "rings
 BASE_PATTERNS = ("horizontal stripes", "vertical stripes", "checkerboard", "polka dots")
 NEW_PATTERNS = ("diagonal stripes", "grid", "zigzag", "rings")
 FLAG_COLOURS = (
-    ("red", "white", "blue"), ("green", "white", "red"), ("black", "red", "yellow"), ("blue", "yellow", "green"),
+    ("red", "white", "blue"),
+    ("green", "white", "red"),
+    ("black", "red", "yellow"),
+    ("blue", "yellow", "green"),
 )
 RELATIONS = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -97,8 +106,7 @@ class Domain:
     styles: tuple[str, ...]
     draw: DrawFunction
 
-    def sample(self, concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-               ) -> tuple[np.ndarray, Fields]:
+    def sample(self, concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
         """Draw one image of ``concept`` in ``style``: uint8 ``[3, S, S]`` and its caption fields."""
         if style not in self.styles:
             raise ValueError(f"domain {self.key!r} has no style {style!r} (it has {', '.join(self.styles)})")
@@ -153,8 +161,9 @@ def clutter_background(canvas: Canvas, rng: np.random.Generator) -> str:
         other = int(np.clip(grey + rng.choice([-1, 1]) * rng.integers(50, 90), 0, 255))
         pixels = drawing.gradient_background(side, (grey,) * 3, (other,) * 3, float(rng.uniform(0, 360)))
     else:
-        mask = drawing.pattern_mask(pick(rng, (*BASE_PATTERNS, *NEW_PATTERNS)), side, float(rng.uniform(0.06, 0.12)),
-                                    float(rng.uniform(0, 90)))
+        mask = drawing.pattern_mask(
+            pick(rng, (*BASE_PATTERNS, *NEW_PATTERNS)), side, float(rng.uniform(0.06, 0.12)), float(rng.uniform(0, 90))
+        )
         pixels = drawing.two_colour_pattern(mask, (grey + 35,) * 3, (grey,) * 3)
     canvas.paint_array(pixels, smooth=kind == "gradient")
     return kind
@@ -173,8 +182,7 @@ def place_centre(rng: np.random.Generator, extent: float, jitter: float | None) 
 # ----------------------------------------------------------------------------- shapes
 
 
-def draw_shape(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-               ) -> tuple[np.ndarray, Fields]:
+def draw_shape(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """A coloured shape: filled on black (canonical), outlined (``outline``) or on a busy background (``clutter``)."""
     assert concept is not None
     canvas = Canvas(image_size)
@@ -193,16 +201,13 @@ def draw_shape(concept: ConceptSpec | None, style: str, rng: np.random.Generator
         mask = drawing.outline_of(mask, round(canvas.px(float(rng.uniform(0.05, 0.075)))))
         fill = "outlined"
     canvas.paint(mask, colour)
-    fields = {"size": "small" if radius < 0.29 else "large", "position": position_words(*centre),
-              "background": background, "fill": fill}
+    fields = {"size": "small" if radius < 0.29 else "large", "position": position_words(*centre), "background": background, "fill": fill}
     return canvas.finish(rng, pixel_noise=3.0), fields
 
 
 def shape_concepts(shapes: tuple[str, ...], colours: tuple[str, ...]) -> tuple[ConceptSpec, ...]:
     """Every colour-shape combination, e.g. ``red circle``."""
-    return tuple(
-        ConceptSpec(f"{colour} {shape}", {"shape": shape, "colour": colour}) for shape in shapes for colour in colours
-    )
+    return tuple(ConceptSpec(f"{colour} {shape}", {"shape": shape, "colour": colour}) for shape in shapes for colour in colours)
 
 
 SHAPES = Domain(
@@ -228,8 +233,7 @@ SHAPES = Domain(
 # ----------------------------------------------------------------------------- colour swatches
 
 
-def draw_swatch(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-                ) -> tuple[np.ndarray, Fields]:
+def draw_swatch(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """The whole image in one colour with soft shading; ``noisy``: a washed-out patch of it on grey noise, grainy."""
     assert concept is not None
     canvas = Canvas(image_size)
@@ -276,8 +280,7 @@ SWATCHES = Domain(
 # ----------------------------------------------------------------------------- glyphs (digits, letters)
 
 
-def draw_glyph(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-               ) -> tuple[np.ndarray, Fields]:
+def draw_glyph(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """A large upright character (canonical), or a smaller, bolder one tilted 15-30 degrees (``rotated``)."""
     assert concept is not None
     canvas = Canvas(image_size)
@@ -342,8 +345,7 @@ LETTERS = Domain(
 # ----------------------------------------------------------------------------- textures
 
 
-def draw_texture(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-                 ) -> tuple[np.ndarray, Fields]:
+def draw_texture(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """A two-colour periodic pattern: colour on black (canonical), or finer/coarser, tilted, on grey (``shifted``)."""
     assert concept is not None
     pattern = concept.attributes["pattern"]
@@ -389,8 +391,7 @@ TEXTURES = Domain(
 # ----------------------------------------------------------------------------- counts
 
 
-def draw_count(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-               ) -> tuple[np.ndarray, Fields]:
+def draw_count(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """``count`` same-coloured dots scattered without overlap."""
     assert concept is not None
     count = int(concept.attributes["count"])
@@ -429,8 +430,7 @@ COUNTS = Domain(
 # ----------------------------------------------------------------------------- arrows
 
 
-def draw_arrow(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-               ) -> tuple[np.ndarray, Fields]:
+def draw_arrow(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """A solid arrow pointing in one of eight directions."""
     assert concept is not None
     canvas = Canvas(image_size)
@@ -465,8 +465,7 @@ ARROWS = Domain(
 # ----------------------------------------------------------------------------- flags
 
 
-def draw_flag(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-              ) -> tuple[np.ndarray, Fields]:
+def draw_flag(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """A tricolour flag on a pole against a grey sky; stripes run horizontally or vertically."""
     assert concept is not None
     grey = int(rng.integers(90, 140))
@@ -493,8 +492,7 @@ FLAGS = Domain(
     description="a three-striped flag; the class is its colours in order and the stripe direction",
     base=(),
     new=tuple(
-        ConceptSpec(f"{orientation} {' '.join(colours)} flag",
-                    {"colours": " ".join(colours), "orientation": orientation})
+        ConceptSpec(f"{orientation} {' '.join(colours)} flag", {"colours": " ".join(colours), "orientation": orientation})
         for colours in FLAG_COLOURS
         for orientation in ("horizontal", "vertical")
     ),
@@ -515,8 +513,7 @@ FLAGS = Domain(
 # ----------------------------------------------------------------------------- spatial relations (retrieval)
 
 
-def draw_relation(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int
-                  ) -> tuple[np.ndarray, Fields]:
+def draw_relation(concept: ConceptSpec | None, style: str, rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, Fields]:
     """Two different coloured shapes, one left of / right of / above / below the other."""
     canvas = Canvas(image_size)
     first = (pick(rng, BASE_COLOURS), pick(rng, BASE_SHAPES))
@@ -533,8 +530,7 @@ def draw_relation(concept: ConceptSpec | None, style: str, rng: np.random.Genera
         centre = (along[index], across[index]) if horizontal else (across[index], along[index])
         mask = drawing.shape_mask(canvas, shape, centre, radius, float(rng.uniform(-10, 10)))
         canvas.paint(mask, drawing.jitter_colour(COLOURS[colour_name], rng))
-    fields = {"first": " ".join(first), "second": " ".join(second),
-              "relation": relation, "inverse": RELATIONS[relation]}
+    fields = {"first": " ".join(first), "second": " ".join(second), "relation": relation, "inverse": RELATIONS[relation]}
     return canvas.finish(rng, pixel_noise=3.0), fields
 
 
@@ -557,7 +553,6 @@ RELATIONS_DOMAIN = Domain(
 
 
 DOMAINS: dict[str, Domain] = {
-    domain.key: domain
-    for domain in (SHAPES, SWATCHES, DIGITS, LETTERS, TEXTURES, COUNTS, ARROWS, FLAGS, RELATIONS_DOMAIN)
+    domain.key: domain for domain in (SHAPES, SWATCHES, DIGITS, LETTERS, TEXTURES, COUNTS, ARROWS, FLAGS, RELATIONS_DOMAIN)
 }
 """Every domain by key."""

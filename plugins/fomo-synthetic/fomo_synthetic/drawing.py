@@ -131,10 +131,7 @@ def rotate_points(points: Sequence[Point], centre: Point, degrees: float) -> lis
 def regular_polygon(centre: Point, radius: float, sides: int, rotation: float = 0.0) -> list[Point]:
     """Vertices of a regular polygon, the first one pointing up before rotation."""
     cx, cy = centre
-    vertices = [
-        (cx + radius * math.sin(2 * math.pi * k / sides), cy - radius * math.cos(2 * math.pi * k / sides))
-        for k in range(sides)
-    ]
+    vertices = [(cx + radius * math.sin(2 * math.pi * k / sides), cy - radius * math.cos(2 * math.pi * k / sides)) for k in range(sides)]
     return rotate_points(vertices, centre, rotation) if rotation else vertices
 
 
@@ -166,7 +163,18 @@ def cross_polygon(centre: Point, radius: float, arm: float = 0.36) -> list[Point
     cx, cy = centre
     a, r = radius * arm, radius
     outline = [
-        (-a, -r), (a, -r), (a, -a), (r, -a), (r, a), (a, a), (a, r), (-a, r), (-a, a), (-r, a), (-r, -a), (-a, -a),
+        (-a, -r),
+        (a, -r),
+        (a, -a),
+        (r, -a),
+        (r, a),
+        (a, a),
+        (a, r),
+        (-a, r),
+        (-a, a),
+        (-r, a),
+        (-r, -a),
+        (-a, -a),
     ]
     return [(cx + x, cy + y) for x, y in outline]
 
@@ -184,8 +192,12 @@ def shape_mask(canvas: Canvas, shape: str, centre: Point, radius: float, rotatio
         "square": lambda: regular_polygon(centre, radius * 1.3, 4, 45.0),
         "triangle": lambda: [(x, y + 0.2 * radius) for x, y in regular_polygon(centre, radius * 1.2, 3)],
         "cross": lambda: cross_polygon(centre, radius),
-        "diamond": lambda: [(centre[0], centre[1] - 1.15 * radius), (centre[0] + 0.8 * radius, centre[1]),
-                            (centre[0], centre[1] + 1.15 * radius), (centre[0] - 0.8 * radius, centre[1])],
+        "diamond": lambda: [
+            (centre[0], centre[1] - 1.15 * radius),
+            (centre[0] + 0.8 * radius, centre[1]),
+            (centre[0], centre[1] + 1.15 * radius),
+            (centre[0] - 0.8 * radius, centre[1]),
+        ],
         "star": lambda: star_polygon(centre, radius * 1.2),
         "heart": lambda: heart_polygon(centre, radius * 1.1),
         "hexagon": lambda: regular_polygon(centre, radius * 1.1, 6, 30.0),
@@ -215,8 +227,12 @@ def arrow_mask(canvas: Canvas, centre: Point, length: float, direction_degrees: 
     half, shaft, head = length / 2, thickness / 2, length * 0.42
     head_half_width = max(thickness * 1.6, length * 0.3)
     pointing_right = [
-        (cx - half, cy - shaft), (cx + half - head, cy - shaft), (cx + half - head, cy - head_half_width),
-        (cx + half, cy), (cx + half - head, cy + head_half_width), (cx + half - head, cy + shaft),
+        (cx - half, cy - shaft),
+        (cx + half - head, cy - shaft),
+        (cx + half - head, cy - head_half_width),
+        (cx + half, cy),
+        (cx + half - head, cy + head_half_width),
+        (cx + half - head, cy + shaft),
         (cx - half, cy + shaft),
     ]
     return polygon_mask(canvas, rotate_points(pointing_right, centre, direction_degrees))
@@ -228,9 +244,7 @@ def glyph_font(size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size_px)
 
 
-def glyph_mask(
-    canvas: Canvas, text: str, centre: Point, height: float, rotation: float = 0.0, stroke: float = 0.0
-) -> Image.Image:
+def glyph_mask(canvas: Canvas, text: str, centre: Point, height: float, rotation: float = 0.0, stroke: float = 0.0) -> Image.Image:
     """A text glyph centred at ``centre``, ``height`` tall (normalised), rotated and optionally emboldened."""
     mask = canvas.blank_mask()
     font = glyph_font(max(6, round(canvas.px(height))))

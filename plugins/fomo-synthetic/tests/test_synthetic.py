@@ -20,8 +20,7 @@ SMALL = dict(pool_train_per_class=4, train_per_class=3, test_per_class=2, retrie
 """Sizes small enough to build the whole catalogue in well under a second."""
 
 
-def build(seed: int = 0, cache_dir: Path | None = None, context_image_size: int | None = None, **overrides: Any
-          ) -> list[ImageTextDataset]:
+def build(seed: int = 0, cache_dir: Path | None = None, context_image_size: int | None = None, **overrides: Any) -> list[ImageTextDataset]:
     """Build with small sizes; ``overrides`` are parameters, the other arguments the build context."""
     settings: dict[str, Any] = dict(SMALL, cache=cache_dir is not None) | overrides
     context = BuildContext(seed=seed, cache_dir=cache_dir or Path("/nonexistent"), image_size=context_image_size)
@@ -120,8 +119,7 @@ def flat(datasets: list[ImageTextDataset]) -> list[tuple[str, torch.Tensor, torc
 
 
 def assert_same(first: list[ImageTextDataset], second: list[ImageTextDataset]) -> None:
-    for (name_a, images_a, labels_a, captions_a), (name_b, images_b, labels_b, captions_b) in zip(
-            flat(first), flat(second), strict=True):
+    for (name_a, images_a, labels_a, captions_a), (name_b, images_b, labels_b, captions_b) in zip(flat(first), flat(second), strict=True):
         assert name_a == name_b
         assert torch.equal(images_a, images_b) and torch.equal(labels_a, labels_b) and captions_a == captions_b
 
@@ -219,22 +217,25 @@ def test_captions_fit_the_text_context() -> None:
 # ----------------------------------------------------------------------------- parameters
 
 
-@pytest.mark.parametrize("bad", [
-    dict(train_per_class=0),
-    dict(test_per_class=-3),
-    dict(pool_train_per_class=0),
-    dict(image_size=4),
-    dict(captions_per_sample=0),
-    dict(captions_per_sample=9),
-    dict(retrieval_test=2),
-    dict(seed_offset=-1),
-    dict(adaptation=[]),
-    dict(adaptation=["letters", "letters"]),
-    dict(adaptation=["no-such-set"]),
-    dict(zero_shot=["shapes-new"]),
-    dict(unknown_setting=1),
-    dict(train_per_class="many"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(train_per_class=0),
+        dict(test_per_class=-3),
+        dict(pool_train_per_class=0),
+        dict(image_size=4),
+        dict(captions_per_sample=0),
+        dict(captions_per_sample=9),
+        dict(retrieval_test=2),
+        dict(seed_offset=-1),
+        dict(adaptation=[]),
+        dict(adaptation=["letters", "letters"]),
+        dict(adaptation=["no-such-set"]),
+        dict(zero_shot=["shapes-new"]),
+        dict(unknown_setting=1),
+        dict(train_per_class="many"),
+    ],
+)
 def test_params_reject_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SyntheticParams(**bad)

@@ -26,15 +26,20 @@ from .components import (
     UpdateMethod,
 )
 from .data import Concept, ImageTextDataset, Role, SampleSet, TaskType, TensorSampleSet
+from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
 from .engine.training import OptimizerFactory
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
 from .model_inputs import prepare_images
+from .paths import UserPath, expand_path
 from .registry import NoParams
 from .spec import checks_files
 from .weights import WeightStore, load_weights, save_weights
 
 __all__ = [
+    "OPEN_CLIP_ARCHITECTURE",
+    "OPEN_CLIP_CONFIG",
+    "OPEN_CLIP_PREPROCESS",
     "PROJECT_NAME",
     "BuildContext",
     "Concept",
@@ -62,8 +67,10 @@ __all__ = [
     "TensorSampleSet",
     "TrainBatch",
     "UpdateMethod",
+    "UserPath",
     "WeightStore",
     "checks_files",
+    "expand_path",
     "hookimpl",
     "load_weights",
     "prepare_images",

@@ -35,6 +35,10 @@ class ComponentRef(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", "keep_deployed")
+"""run.* keys that change nothing a run computes: a run may be resumed with other values of them."""
+
+
 class RunSection(StrictModel):
     name: str = Field(default="run", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     seed: int = Field(default=0, ge=0)
@@ -45,6 +49,14 @@ class RunSection(StrictModel):
     """Force the CPU even where an accelerator is present."""
     loggers: list[str] = Field(default_factory=list)
     """Loggers to turn on (e.g. ["csv", "tensorboard"]); each must be provided by an installed plugin."""
+    log_every_steps: int = Field(default=10, ge=1)
+    """How often (in optimizer steps) the training loss and learning rate reach the loggers; the loss is read
+    from the device only then."""
+    label: str | None = Field(default=None, min_length=1)
+    """How reports and figures name the run (legends, tables); default: the run directory's name."""
+    keep_deployed: bool = False
+    """Keep the deployed weights of every task under weights/ (for ``fomo-host export --task N``); the last
+    task's are always kept."""
 
 
 class WarmStart(StrictModel):
@@ -179,10 +191,11 @@ class RunSpec(StrictModel):
         return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
 
     def fingerprint(self) -> str:
-        """A hash of everything that determines the run's results (not where it is written, nor what logs it)."""
+        """A hash of everything that determines the run's results (not where it is written, what logs it, what it keeps,
+        nor how it is named in reports)."""
         content = self.model_dump(mode="json")
-        content["run"].pop("output_dir", None)
-        content["run"].pop("loggers", None)
+        for key in RESULT_NEUTRAL_RUN_KEYS:
+            content["run"].pop(key, None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -11,19 +11,26 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 StateDict = dict[str, torch.Tensor]
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-def save_weights(weights: StateDict, path: Path) -> None:
-    """Write ``weights`` to ``path`` atomically (temp file, then rename)."""
+def save_weights(weights: StateDict, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``weights`` (and safetensors' string ``metadata``) to ``path`` atomically (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()}
-    save_file(_untie(contiguous), str(temporary))
+    save_file(_untie(contiguous), str(temporary), metadata=metadata)
     os.replace(temporary, path)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file (empty when it has none), without reading its tensors."""
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> StateDict:

@@ -56,6 +56,12 @@ def fomo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def small_spec_text() -> str:
+    """The small embedded spec as a template (``num_tasks``, ``steps``), for fixtures wider than one test."""
+    return SMALL_SPEC
+
+
 @pytest.fixture
 def small_spec(tmp_path: Path):
     """Write the small embedded spec with a given stream length; returns its path."""

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from ..budget import Budget, MeasurementError, resolve_budget, unmeasured_budget
 from ..components import BuildContext, MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMethod
 from ..data import Concept, ImageTextDataset
+from ..deployed import DeployedWeights
 from ..errors import FomoError, SpecError
 from ..model_inputs import TokenCache
 from ..plugins import PluginHost
@@ -31,7 +32,7 @@ from ..results import aggregate, append_record, read_records, summarise, truncat
 from ..spec import RunSpec, validate_components
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import Checkpoint
-from .evaluation import EvaluationSet, evaluate, plan_evaluation
+from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
 from .mixture import MixedBatches, Pool, Segment
 from .runtime import Runtime, derive_seed, preserved_rng, seed_everything
 from .stream import build_tasks
@@ -205,15 +206,14 @@ class ContinualRun:
         self.method: UpdateMethod = _build(host, "method", spec.method.name, params["method"])
         self.scheduler = _build(host, "scheduler", spec.scheduler.name, params["scheduler"])
         self.merger = _build(host, "merger", spec.merger.name, params["merger"])
-        self.metrics: list[tuple[str, Metric]] = [
-            (ref.name, _build(host, "metric", ref.name, params[f"evaluation.metrics.{i}"])) for i, ref in enumerate(spec.evaluation.metrics)
-        ]
+        self.metrics: list[tuple[str, Metric]] = build_metrics(host, spec, params)
         self.plan: list[EvaluationSet] = plan_evaluation(setup.data.adaptation + setup.data.zero_shot, self.metrics)
         self.adaptation_names = [d.name for d in setup.data.adaptation]
         self.zero_shot_names = [d.name for d in setup.data.zero_shot]
         self.tokens = TokenCache(self.bundle)
         self.store = WeightStore(run_dir / "weights")
         self.num_tasks = len(setup.tasks)
+        self.deployed = DeployedWeights(run_dir, spec, self.bundle, self.num_tasks)
 
     # ------------------------------------------------------------------ the loop
 
@@ -235,7 +235,7 @@ class ContinualRun:
             if runtime.is_main:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / SPEC_FILE).write_text(spec.to_toml(), encoding="utf-8")
-                save_weights(base, self.run_dir / "weights" / "base.safetensors")
+                save_weights(base, self.run_dir / "weights" / "base.safetensors", self.deployed.metadata(0))
             runtime.barrier()
 
         # a method's prepare may draw random numbers (adapter initialisation): seed it, so that it does not
@@ -295,6 +295,8 @@ class ContinualRun:
             )
             last = task == self.num_tasks - 1
             record = self._evaluate_and_record(eval_model, deploy, task, global_step, samples_seen, full=last, mean_loss=mean_loss)
+            if runtime.is_main:
+                self.deployed.save(deploy, task + 1)
             self.reporter.line(
                 f"task {task + 1}/{self.num_tasks}: loss {mean_loss:.3f}  "
                 f"A_KA {record['A_KA']:.4f}  A_ZS {record['A_ZS']:.4f}  GM {record['GM']:.4f}"

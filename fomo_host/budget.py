@@ -422,6 +422,11 @@ class ProbeData:
         with self._autocast():
             return forward_loss(model, batch).contrastive_loss
 
+    def sample_losses(self, model: nn.Module, batch: TrainBatch) -> Iterator[torch.Tensor]:
+        from .engine.training import sample_losses
+
+        return sample_losses(model, batch, self._autocast)
+
 
 class Probe:
     """A method on a model through the start of a stream, as the engine trains it: one step and the end-of-task work measured."""
@@ -502,6 +507,7 @@ class Probe:
                 total = output.contrastive_loss if extra is None else output.contrastive_loss + extra
             total.backward()
             del output, extra, total
+            method.after_backward(model)
             grad_clip = self.spec.optimizer.grad_clip
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(trainable, grad_clip)

@@ -119,13 +119,23 @@ class TaskData(Protocol):
         """The training loss (contrastive, with the learnable temperature) on a batch."""
         ...
 
+    def sample_losses(self, model: nn.Module, batch: TrainBatch) -> Iterator[torch.Tensor]:
+        """Each of this process's samples' share of the batch's contrastive loss, one scalar at a time (per-sample gradients).
+
+        A sample's share is half the cross-entropy of its image's row plus half that of its
+        caption's column of the global batch's logit matrix; it is differentiable through the
+        sample's own image and caption, the other samples entering as fixed candidates.
+        """
+        ...
+
 
 class UpdateMethod(abc.ABC):
     """Decides what is trained and how.
 
     The engine calls, in order: :meth:`prepare` once, then per task
     :meth:`trainable_parameters`, :meth:`build_optimizer`, per step
-    :meth:`extra_loss` and :meth:`after_optimizer_step`, and :meth:`end_task`.
+    :meth:`extra_loss`, :meth:`after_backward` and :meth:`after_optimizer_step`,
+    and :meth:`end_task`.
     Weights move in and out of the method through :meth:`export_weights` and
     :meth:`import_weights`, which always speak the base model's parameter names,
     so mergers and checkpoints see full weights whatever the method wraps.
@@ -149,8 +159,15 @@ class UpdateMethod(abc.ABC):
         """A term added to the contrastive loss (a regulariser), or None."""
         return None
 
+    def after_backward(self, model: nn.Module) -> None:
+        """Called after every backward pass, before gradient clipping and the optimizer step.
+
+        ``.grad`` holds the gradient of the contrastive loss plus :meth:`extra_loss`, unscaled
+        (mixed precision) and not yet clipped: the raw gradient a path integral needs.
+        """
+
     def after_optimizer_step(self, model: nn.Module) -> None:
-        """Called after every optimizer step (path integrals, projections)."""
+        """Called after every optimizer step, once the gradients are cleared (path integrals, projections)."""
 
     def end_task(self, model: nn.Module, task: TaskInfo, data: TaskData) -> None:
         """End-of-task work (Fisher information, importance, merging an adapter)."""

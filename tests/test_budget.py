@@ -135,10 +135,13 @@ def test_fused_attention_counts_the_recomputed_scores():
 def test_end_of_task_work_is_counted_and_memory_orders_the_methods(host, cache):
     spec = tiny_spec(8)
     methods = [ComponentRef(name=name) for name in ("finetune", "lora", "ewc")]
-    finetune, lora, ewc = measure_step_costs(host, spec, methods, "analytic", cache)
-    # EWC's Fisher: fisher_batches (8) forward and backward passes of the loss, as many FLOPs as 8 training steps
+    methods.append(ComponentRef(name="ewc", params={"fisher": "batch"}))
+    finetune, lora, ewc, ewc_batch = measure_step_costs(host, spec, methods, "analytic", cache)
+    # EWC's batch Fisher: fisher_batches (8) forward and backward passes of the loss, as many FLOPs as 8 training steps;
+    # the per-sample Fisher adds one forward pass of each batch (the candidates) to the samples' forward and backward passes
     assert ewc.step_gflops == pytest.approx(finetune.step_gflops)
-    assert ewc.end_task_gflops == pytest.approx(8 * finetune.step_gflops)
+    assert ewc_batch.end_task_gflops == pytest.approx(8 * finetune.step_gflops)
+    assert ewc.end_task_gflops == pytest.approx(8 * finetune.step_gflops * 4 / 3, rel=0.01)
     assert lora.end_task_gflops == 0 and lora.step_gflops < finetune.step_gflops
     # LoRA keeps no gradients or optimizer state of the base weights; EWC keeps anchors and a Fisher
     assert lora.peak_memory_bytes < finetune.peak_memory_bytes < ewc.peak_memory_bytes

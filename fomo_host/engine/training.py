@@ -6,6 +6,7 @@ and are read once per task (or when the progress display refreshes).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from torch import nn
 from ..components import ModelBundle, StepOutput, TrainBatch, UpdateMethod
 from ..model_inputs import TokenCache, prepare_images
 from ..spec import Mixture, OptimizerSection
-from .loss import contrastive_loss
+from .loss import contrastive_loss, contrastive_sample_loss, gather_features
 from .mixture import MixedBatches, Pool
 from .runtime import Runtime
 
@@ -93,6 +94,26 @@ def forward_loss(model: nn.Module, batch: TrainBatch) -> StepOutput:
     return StepOutput(image_features, text_features, logit_scale, loss)
 
 
+def sample_losses(
+    model: nn.Module, batch: TrainBatch, autocast: Callable[[], contextlib.AbstractContextManager[Any]], rank: int = 0
+) -> Iterator[torch.Tensor]:
+    """Each sample's share of the global batch's contrastive loss (:func:`contrastive_sample_loss`), one at a time.
+
+    The batch's features are computed once without gradients (and gathered across processes) as
+    the candidates; each sample is then run alone, so its loss is differentiable through its own
+    image and caption only and a per-sample gradient costs one single-sample backward pass.
+    ``rank`` places this process's samples in the global batch.
+    """
+    with torch.no_grad(), autocast():
+        image_features, text_features = model(batch.images, batch.tokens)[:2]
+        image_features, text_features = gather_features(image_features), gather_features(text_features)
+    offset = rank * len(batch.images)
+    for index in range(len(batch.images)):
+        with autocast():
+            image_feature, text_feature, logit_scale = model(batch.images[index : index + 1], batch.tokens[index : index + 1])[:3]
+            yield contrastive_sample_loss(image_feature, text_feature, logit_scale, image_features, text_features, offset + index)
+
+
 def clamp_logit_scale(model: nn.Module) -> None:
     scale = getattr(model, "logit_scale", None)
     if isinstance(scale, torch.Tensor):
@@ -134,6 +155,8 @@ class StepLoop:
                 scaler.unscale_(self.optimizer)
             else:
                 total.backward()
+            if self.method is not None:
+                self.method.after_backward(self.model)
             if self.optimizer_spec.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(trainable, self.optimizer_spec.grad_clip)
             if scaler is not None:
@@ -171,3 +194,6 @@ class TaskDataAccess:
     def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
         with self._runtime.autocast():
             return forward_loss(model, batch).contrastive_loss
+
+    def sample_losses(self, model: nn.Module, batch: TrainBatch) -> Iterator[torch.Tensor]:
+        return sample_losses(model, batch, self._runtime.autocast, self._runtime.rank)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +10,7 @@ from torch import nn
 
 from fomo_host.api import StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
 
-from .penalty import QuadraticPenalty, average_gradients
+from .penalty import QuadraticPenalty, average_gradients, sum_over_processes
 
 
 class EWCParams(BaseModel):
@@ -19,14 +19,38 @@ class EWCParams(BaseModel):
     strength: float = Field(default=1.0, ge=0, alias="lambda", description="weight of the penalty lambda/2 * sum F (theta - theta*)^2")
     gamma: float = Field(default=1.0, ge=0, le=1, description="decay of the accumulated Fisher before each task's is added (online EWC)")
     fisher_batches: int = Field(default=8, ge=1, description="batches of the task's data the Fisher is estimated on")
+    fisher: Literal["per-sample", "batch"] = Field(
+        default="per-sample",
+        description="per-sample: the empirical Fisher, the mean over samples of each sample's squared gradient; "
+        "batch: the mean over batches of the squared batch-mean gradient (smaller by about the batch size, so lambda is not comparable)",
+    )
 
 
-def fisher_diagonal(model: nn.Module, data: TaskData, batches: int) -> dict[str, torch.Tensor]:
-    """The empirical Fisher's diagonal: the mean over batches of the squared gradient of the training loss.
+def empirical_fisher(model: nn.Module, data: TaskData, batches: int) -> dict[str, torch.Tensor]:
+    """The empirical Fisher's diagonal: the mean over samples of the squared gradient of each sample's loss.
 
-    The contrastive loss is defined per batch (every sample's term depends on the
-    others), so the gradient is taken per batch, not per sample.
+    A sample's loss is its share of the contrastive loss (its image's row and its caption's
+    column of the batch's logit matrix, :meth:`TaskData.sample_losses`), differentiated through
+    its own image and caption. Every process takes its own samples; sums and counts are added up
+    across processes.
     """
+    named = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
+    parameters = [parameter for _, parameter in named]
+    fisher = [torch.zeros_like(parameter) for parameter in parameters]
+    count = 0
+    for batch in data.batches(batches):
+        for loss in data.sample_losses(model, batch):
+            gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
+            for total, gradient in zip(fisher, gradients, strict=True):
+                if gradient is not None:
+                    total.addcmul_(gradient, gradient)
+            count += 1
+    count = sum_over_processes(fisher, count)
+    return {name: total.div_(count) for (name, _), total in zip(named, fisher, strict=True)}
+
+
+def batch_fisher(model: nn.Module, data: TaskData, batches: int) -> dict[str, torch.Tensor]:
+    """The mean over batches of the squared gradient of the batch's loss (each process holds the global batch's gradient)."""
     named = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
     parameters = [parameter for _, parameter in named]
     fisher = {name: torch.zeros_like(parameter) for name, parameter in named}
@@ -46,8 +70,10 @@ def fisher_diagonal(model: nn.Module, data: TaskData, batches: int) -> dict[str,
 class EWC(UpdateMethod):
     """Online EWC (Kirkpatrick et al. 2017; Schwarz et al. 2018): full fine-tuning plus a quadratic penalty weighted by the Fisher.
 
-    After each task the Fisher's diagonal is estimated on that task's data with
-    the training loss; the accumulated Fisher becomes gamma * F_old + F_task.
+    After each task the Fisher's diagonal is estimated on that task's data: by default the
+    empirical Fisher (mean of per-sample squared gradients, :func:`empirical_fisher`), or the
+    mean squared batch gradient (``fisher = "batch"``). The accumulated Fisher becomes
+    gamma * F_old + F_task.
     """
 
     def __init__(self, params: EWCParams) -> None:
@@ -65,7 +91,8 @@ class EWC(UpdateMethod):
 
     def end_task(self, model: nn.Module, task: TaskInfo, data: TaskData) -> None:
         self.penalty.release()
-        fisher = fisher_diagonal(model, data, self.params.fisher_batches)
+        estimate = empirical_fisher if self.params.fisher == "per-sample" else batch_fisher
+        fisher = estimate(model, data, self.params.fisher_batches)
         accumulated = self.penalty.importance
         for name, value in fisher.items():
             accumulated[name] = value if name not in accumulated else accumulated[name].to(value.device).mul_(self.params.gamma).add_(value)

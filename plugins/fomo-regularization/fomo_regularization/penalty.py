@@ -18,13 +18,15 @@ class QuadraticPenalty:
     def __init__(self) -> None:
         self.importance: dict[str, torch.Tensor] = {}
         self._terms: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
+        self._term_of: dict[int, int] = {}
 
     def anchor(self, named: list[tuple[str, nn.Parameter]]) -> None:
         """Start a task: anchor every weighted parameter at its current value."""
-        self._terms = []
+        self._terms, self._term_of = [], {}
         for name, parameter in named:
             if name in self.importance:
                 weight = self.importance[name] = self.importance[name].to(parameter.device)
+                self._term_of[id(parameter)] = len(self._terms)
                 self._terms.append((parameter, weight, parameter.detach().clone()))
 
     def __call__(self) -> torch.Tensor | None:
@@ -32,9 +34,18 @@ class QuadraticPenalty:
             return None
         return torch.stack([(weight * (parameter - anchor).square()).sum() for parameter, weight, anchor in self._terms]).sum()
 
+    @torch.no_grad()
+    def gradient(self, parameter: nn.Parameter) -> torch.Tensor | None:
+        """The penalty's gradient at one parameter, ``2 weight (theta - anchor)``; None where the parameter has no weight."""
+        index = self._term_of.get(id(parameter))
+        if index is None:
+            return None
+        _, weight, anchor = self._terms[index]
+        return 2 * weight * (parameter - anchor)
+
     def release(self) -> None:
         """Drop the anchors at the end of a task."""
-        self._terms = []
+        self._terms, self._term_of = [], {}
 
 
 def average_gradients(parameters: list[nn.Parameter]) -> None:
@@ -52,3 +63,14 @@ def average_gradients(parameters: list[nn.Parameter]) -> None:
             parameter.grad = torch.zeros_like(parameter)
         dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)  # gloo has no AVG
         parameter.grad.div_(world)
+
+
+def sum_over_processes(tensors: list[torch.Tensor], count: int) -> int:
+    """Sum ``tensors`` in place and ``count`` over processes (identity with one); returns the total count."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return count
+    for tensor in tensors:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    total = torch.tensor([count], dtype=torch.float64, device=tensors[0].device if tensors else None)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return int(total.item())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,10 +23,12 @@ class SIParams(BaseModel):
 class SI(UpdateMethod):
     """Synaptic Intelligence (Zenke et al. 2017): full fine-tuning plus a quadratic penalty weighted by path-integral importance.
 
-    During a task each parameter accumulates omega = -sum_steps g * (change in
-    the step), with g the gradient the optimizer stepped on. At the task's end
-    Omega += max(0, omega / ((theta_end - theta_start)^2 + xi)); a negative
-    value would reward drifting away, so it counts as zero.
+    During a task each parameter accumulates omega = -sum_steps g * (change in the step), where g
+    is the gradient of the task loss alone (the contrastive loss: not the SI penalty's share, and
+    not clipped) and the change is what the optimizer actually did. At the task's end
+    Omega = max(0, Omega + omega / ((theta_end - theta_start)^2 + xi)): as in the authors' code
+    (ganguli-lab/pathint), the clamp applies to the accumulated importance, so a task with negative
+    omega lowers an importance earlier tasks built up instead of counting as zero.
     """
 
     def __init__(self, params: SIParams) -> None:
@@ -36,6 +37,7 @@ class SI(UpdateMethod):
         self._named: list[tuple[str, nn.Parameter]] = []
         self._start: dict[str, torch.Tensor] = {}
         self._before_step: dict[str, torch.Tensor] = {}
+        self._task_gradient: dict[str, torch.Tensor] = {}
         self._path_integral: dict[str, torch.Tensor] = {}
 
     def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
@@ -43,33 +45,35 @@ class SI(UpdateMethod):
         self.penalty.anchor(self._named)
         self._start = {name: parameter.detach().clone() for name, parameter in self._named}
         self._before_step = {name: torch.empty_like(parameter) for name, parameter in self._named}
+        self._task_gradient = {name: torch.zeros_like(parameter) for name, parameter in self._named}
         self._path_integral = {name: torch.zeros_like(parameter) for name, parameter in self._named}
         return self._named
-
-    def build_optimizer(
-        self, parameters: list[tuple[str, nn.Parameter]], default: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
-    ) -> torch.optim.Optimizer:
-        optimizer = super().build_optimizer(parameters, default)
-        # the engine clears gradients before after_optimizer_step, so the path integral is taken
-        # around the optimizer's step itself, where the gradient it steps on is still there
-        optimizer.register_step_pre_hook(lambda *_: self._remember_weights())
-        optimizer.register_step_post_hook(lambda *_: self._integrate())
-        return optimizer
-
-    @torch.no_grad()
-    def _remember_weights(self) -> None:
-        for name, parameter in self._named:
-            self._before_step[name].copy_(parameter)
-
-    @torch.no_grad()
-    def _integrate(self) -> None:
-        for name, parameter in self._named:
-            if parameter.grad is not None:
-                self._path_integral[name].addcmul_(parameter.grad, parameter.detach() - self._before_step[name], value=-1.0)
 
     def extra_loss(self, model: nn.Module, batch: TrainBatch, output: StepOutput) -> torch.Tensor | None:
         total = self.penalty()
         return None if total is None else self.params.c * total
+
+    @torch.no_grad()
+    def after_backward(self, model: nn.Module) -> None:
+        # .grad is the gradient of task loss + c * penalty; the penalty's part is known in closed form,
+        # so the task loss's own gradient costs no second backward pass
+        for name, parameter in self._named:
+            gradient = self._task_gradient[name]
+            if parameter.grad is None:
+                gradient.zero_()
+            else:
+                gradient.copy_(parameter.grad)
+                penalty_gradient = self.penalty.gradient(parameter)
+                if penalty_gradient is not None:
+                    gradient.sub_(penalty_gradient, alpha=self.params.c)
+                # a step that mixed precision skips for overflow changes nothing: its inf must not become inf * 0
+                gradient.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+            self._before_step[name].copy_(parameter)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, model: nn.Module) -> None:
+        for name, parameter in self._named:
+            self._path_integral[name].addcmul_(self._task_gradient[name], parameter - self._before_step[name], value=-1.0)
 
     @torch.no_grad()
     def end_task(self, model: nn.Module, task: TaskInfo, data: TaskData) -> None:
@@ -77,9 +81,10 @@ class SI(UpdateMethod):
         importance = self.penalty.importance
         for name, parameter in self._named:
             change = parameter.detach() - self._start[name]
-            omega = (self._path_integral[name] / (change.square() + self.params.xi)).clamp_(min=0)
-            importance[name] = omega if name not in importance else importance[name].to(omega.device).add_(omega)
-        self._named, self._start, self._before_step, self._path_integral = [], {}, {}, {}
+            omega = self._path_integral[name] / (change.square() + self.params.xi)
+            accumulated = omega if name not in importance else importance[name].to(omega.device).add_(omega)
+            importance[name] = accumulated.clamp_(min=0)
+        self._named, self._start, self._before_step, self._task_gradient, self._path_integral = [], {}, {}, {}, {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"omega": dict(self.penalty.importance)}

@@ -18,6 +18,15 @@ from fomo_host.components import BuildContext, StepOutput, TaskInfo, TrainBatch
 TASK = TaskInfo(index=0, num_tasks=2, steps=3, concepts=[])
 
 
+def line_model(weight: float, bias: float) -> nn.Linear:
+    """f(x) = weight * x + bias: two parameters."""
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(weight)
+        model.bias.fill_(bias)
+    return model
+
+
 class RegressionData:
     """A TaskData over fixed regression batches: the 'images' are inputs, the 'tokens' targets."""
 
@@ -31,6 +40,44 @@ class RegressionData:
     def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
         return (model(batch.images) - batch.tokens).square().mean()
 
+    def sample_losses(self, model: nn.Module, batch: TrainBatch) -> Iterator[torch.Tensor]:
+        for index in range(len(batch.images)):
+            yield (model(batch.images[index : index + 1]) - batch.tokens[index : index + 1]).square().mean()
+
+
+class LineData(RegressionData):
+    """Two batches of two (x, y) samples each, for f(x) = w x + b."""
+
+    def __init__(self) -> None:
+        self.items = [
+            TrainBatch(torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [1.0]])),
+            TrainBatch(torch.tensor([[-1.0], [0.0]]), torch.tensor([[0.0], [2.0]])),
+        ]
+
+
+def test_ewc_fisher_is_the_mean_of_per_sample_squared_gradients():
+    """At (w, b) = (1, 0) the residuals w x + b - y are -2, 1 | -1, -2; per-sample gradients (2 r x, 2 r) are
+    (-4, -4), (4, 2) | (2, -2), (0, -4)."""
+    model = line_model(1.0, 0.0)
+    method = EWC(EWCParams.model_validate({"fisher_batches": 2}))
+    method.trainable_parameters(model, TASK)
+    method.end_task(model, TASK, LineData())
+    fisher = method.state_dict()["fisher"]
+    assert float(fisher["weight"]) == pytest.approx((16 + 16 + 4 + 0) / 4)
+    assert float(fisher["bias"]) == pytest.approx((16 + 4 + 4 + 16) / 4)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_ewc_batch_fisher_squares_the_batch_mean_gradient():
+    """The same samples: batch-mean gradients (0, -1) and (1, -3), squared and averaged over the two batches."""
+    model = line_model(1.0, 0.0)
+    method = EWC(EWCParams.model_validate({"fisher_batches": 2, "fisher": "batch"}))
+    method.trainable_parameters(model, TASK)
+    method.end_task(model, TASK, LineData())
+    fisher = method.state_dict()["fisher"]
+    assert float(fisher["weight"]) == pytest.approx((0 + 1) / 2)
+    assert float(fisher["bias"]) == pytest.approx((1 + 9) / 2)
+
 
 def squared_gradients(model: nn.Module, data: RegressionData, count: int) -> dict[str, torch.Tensor]:
     total = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
@@ -43,10 +90,10 @@ def squared_gradients(model: nn.Module, data: RegressionData, count: int) -> dic
     return total
 
 
-def test_ewc_fisher_is_the_mean_squared_gradient_decayed_across_tasks():
+def test_ewc_batch_fisher_is_the_mean_squared_gradient_decayed_across_tasks():
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    method = EWC(EWCParams.model_validate({"lambda": 2.0, "gamma": 0.5, "fisher_batches": 3}))
+    method = EWC(EWCParams.model_validate({"lambda": 2.0, "gamma": 0.5, "fisher_batches": 3, "fisher": "batch"}))
     first, second = RegressionData(1), RegressionData(2)
     method.trainable_parameters(model, TASK)
     assert method.extra_loss(model, None, None) is None  # type: ignore[arg-type]  # nothing to hold on to yet
@@ -81,42 +128,96 @@ def test_ewc_params_use_the_name_lambda():
         EWCParams.model_validate({"strength": 3.0})
 
 
-def test_si_importance_is_the_path_integral_over_the_squared_change():
-    torch.manual_seed(0)
-    model = nn.Linear(3, 2)
-    method = SI(SIParams(c=1.0, xi=0.01))
+def si_step(method: SI, model: nn.Module, optimizer: torch.optim.Optimizer, x: float, y: float, grad_clip: float) -> None:
+    """One training step in the order the engine takes it: loss + extra loss, backward, after_backward, clip, step."""
+    loss = (model(torch.tensor([[x]])) - y).square().sum()
+    extra = method.extra_loss(model, None, None)  # type: ignore[arg-type]
+    (loss if extra is None else loss + extra).backward()
+    method.after_backward(model)
+    torch.nn.utils.clip_grad_norm_(list(model.parameters()), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    method.after_optimizer_step(model)
+
+
+def test_si_path_integral_uses_the_unclipped_task_loss_gradient_alone():
+    """Two SGD steps (lr 0.1, clip 1) on (w x + b - y)^2 at x = 1, y = 3 from (w, b) = (1, 0), with an SI penalty
+    c = 0.5, Omega = (1, 2) already in place: worked out step by step with plain floats."""
+    c, xi, lr, omega_before = 0.5, 0.1, 0.1, {"weight": 1.0, "bias": 2.0}
+    model = line_model(1.0, 0.0)
+    method = SI(SIParams(c=c, xi=xi))
+    method.load_state_dict(
+        {"omega": {name: torch.full((1, 1) if name == "weight" else (1,), value) for name, value in omega_before.items()}}
+    )
     named = method.trainable_parameters(model, TASK)
-    start = {name: p.detach().clone() for name, p in named}
-    optimizer = method.build_optimizer(named, lambda groups: torch.optim.SGD(groups, lr=0.1))
-    data = RegressionData(3)
-    path = {name: torch.zeros_like(p) for name, p in named}
-    for batch in data.batches(3):
-        optimizer.zero_grad()
-        data.loss(model, batch).backward()
-        for name, p in named:  # plain SGD: the step is -lr * g, so -g * step = lr * g^2
-            path[name] += 0.1 * p.grad.square()
-        optimizer.step()
-    method.end_task(model, TASK, data)
+    optimizer = torch.optim.SGD([p for _, p in named], lr=lr)
+
+    w, b = 1.0, 0.0
+    path = {"weight": 0.0, "bias": 0.0}
+    path_of_the_stepped_gradient = {"weight": 0.0, "bias": 0.0}
+    for _ in range(2):
+        residual = w + b - 3.0
+        task = {"weight": 2 * residual, "bias": 2 * residual}  # d/dw and d/db of (w + b - 3)^2
+        penalty = {"weight": c * 2 * omega_before["weight"] * (w - 1.0), "bias": c * 2 * omega_before["bias"] * (b - 0.0)}
+        total = {name: task[name] + penalty[name] for name in task}
+        norm = (total["weight"] ** 2 + total["bias"] ** 2) ** 0.5
+        step = {name: -lr * total[name] * min(1.0, 1.0 / norm) for name in total}  # clipped to norm 1
+        for name in path:
+            path[name] += -task[name] * step[name]
+            path_of_the_stepped_gradient[name] += step[name] * step[name] / lr
+        w, b = w + step["weight"], b + step["bias"]
+        si_step(method, model, optimizer, 1.0, 3.0, grad_clip=1.0)
+    assert float(model.weight.detach()) == pytest.approx(w) and float(model.bias.detach()) == pytest.approx(b)
+
+    method.end_task(model, TASK, None)  # type: ignore[arg-type]
     omega = method.state_dict()["omega"]
-    for name, p in named:
-        expected = path[name] / ((p.detach() - start[name]).square() + 0.01)
-        torch.testing.assert_close(omega[name], expected)
+    expected_weight = omega_before["weight"] + path["weight"] / ((w - 1.0) ** 2 + xi)
+    expected_bias = omega_before["bias"] + path["bias"] / ((b - 0.0) ** 2 + xi)
+    assert float(omega["weight"]) == pytest.approx(expected_weight, rel=1e-5)
+    assert float(omega["bias"]) == pytest.approx(expected_bias, rel=1e-5)
+    # the gradient the optimizer stepped on (task + penalty, clipped) would give a path integral ten times smaller
+    assert path["weight"] > 5 * path_of_the_stepped_gradient["weight"]
+
+
+def test_si_penalty_holds_the_task_start_weighted_by_the_importance():
+    model = line_model(1.0, 0.0)
+    method = SI(SIParams(c=3.0))
+    method.load_state_dict({"omega": {"weight": torch.full((1, 1), 2.0), "bias": torch.full((1,), 0.5)}})
     method.trainable_parameters(model, TASK)
     with torch.no_grad():
+        model.weight.add_(0.1)
         model.bias.add_(0.2)
-    torch.testing.assert_close(method.extra_loss(model, None, None), (omega["bias"] * 0.2**2).sum())  # type: ignore[arg-type]
+    # c * (Omega_w dw^2 + Omega_b db^2) = 3 * (2 * 0.01 + 0.5 * 0.04)
+    assert float(method.extra_loss(model, None, None)) == pytest.approx(3.0 * (2.0 * 0.01 + 0.5 * 0.04))  # type: ignore[arg-type]
 
 
-def test_si_counts_negative_importance_as_zero():
-    model = nn.Linear(1, 1, bias=False)
-    method = SI(SIParams())
+def test_si_clamps_the_accumulated_importance_not_each_task():
+    """A task whose path integral is negative (a step up the task loss) lowers the importance; only the sum is kept >= 0."""
+    model = line_model(1.0, 0.0)
+    method = SI(SIParams(c=0.0, xi=1.0))
+    method.load_state_dict({"omega": {"weight": torch.full((1, 1), 1.0), "bias": torch.full((1,), 0.1)}})
     named = method.trainable_parameters(model, TASK)
-    optimizer = method.build_optimizer(named, lambda groups: torch.optim.SGD(groups, lr=0.1))
-    model.weight.grad = torch.ones_like(model.weight)
-    optimizer.param_groups[0]["lr"] = -0.1  # a step up the gradient
-    optimizer.step()
+    optimizer = torch.optim.SGD([p for _, p in named], lr=0.05)
+    optimizer.param_groups[0]["lr"] = -0.05  # a step up the gradient
+    si_step(method, model, optimizer, 1.0, 3.0, grad_clip=100.0)
+    # gradient (-4, -4), step (-0.2, -0.2): omega = -(-4)(-0.2) = -0.8 each, over (0.2^2 + 1) = 1.04
     method.end_task(model, TASK, None)  # type: ignore[arg-type]
-    assert float(method.state_dict()["omega"]["weight"]) == 0.0
+    omega = method.state_dict()["omega"]
+    assert float(omega["weight"]) == pytest.approx(1.0 - 0.8 / 1.04)
+    assert float(omega["bias"]) == 0.0  # 0.1 - 0.77 clamps to 0
+
+
+def test_si_ignores_a_step_skipped_for_overflow():
+    model = line_model(1.0, 0.0)
+    method = SI(SIParams())
+    method.trainable_parameters(model, TASK)
+    model.weight.grad = torch.full((1, 1), float("inf"))
+    model.bias.grad = torch.full((1,), float("nan"))
+    method.after_backward(model)
+    model.weight.grad = model.bias.grad = None  # the scaler skipped the step: nothing moved
+    method.after_optimizer_step(model)
+    method.end_task(model, TASK, None)  # type: ignore[arg-type]
+    assert all(float(value) == 0.0 for value in method.state_dict()["omega"].values())
 
 
 def clip() -> nn.Module:

@@ -21,7 +21,7 @@ OPERATOR_KEYS: dict[str, frozenset[str]] = {
     "interpolation": frozenset(),
     "slerp": frozenset(),
     "task-arithmetic": frozenset({"scaling"}),
-    "ties": frozenset({"density", "scaling"}),
+    "ties": frozenset({"density", "trim", "scaling"}),
     "dare": frozenset({"drop", "seed", "combine", "scaling"}),
     "breadcrumbs": frozenset({"drop_largest", "drop_smallest", "combine", "scaling"}),
     "magmax": frozenset({"scaling"}),
@@ -32,7 +32,7 @@ OPERATOR_KEYS: dict[str, frozenset[str]] = {
 WEIGHTED_OPERATORS = frozenset({"interpolation", "slerp"})
 """Operators that take per-model weights (a schedule's ``weight``)."""
 
-TWO_MODEL_OPERATORS = frozenset({"slerp", "model-stock"})
+TWO_MODEL_OPERATORS = frozenset({"slerp"})
 """Operators defined for exactly two models."""
 
 _SPELLING = {"scaling": "lambda"}
@@ -52,7 +52,10 @@ class OperatorParams(BaseModel):
 
     operator: OperatorName = Field(default="interpolation", description="the merge operator")
     scaling: float = Field(default=1.0, alias="lambda", description="lambda: scale of the merged task vector")
-    density: float = Field(default=0.2, gt=0, le=1, description="ties: share of each task vector kept (top |tau|)")
+    density: float = Field(default=0.2, gt=0, le=1, description="ties: share of each task vector kept (its int(density * n) largest |tau|)")
+    trim: Literal["per-tensor", "global"] = Field(
+        default="per-tensor", description="ties: keep the top entries of each tensor (peft, mergekit) or of the whole task vector"
+    )
     drop: float = Field(default=0.5, ge=0, lt=1, description="dare: probability p of dropping an entry (survivors x 1/(1-p))")
     seed: int = Field(default=0, ge=0, description="dare: seed of the drop masks")
     combine: Literal["linear", "ties"] = Field(default="linear", description="dare, breadcrumbs: sum the task vectors or TIES-merge them")
@@ -101,7 +104,7 @@ def _apply(
     if name == "task-arithmetic":
         return operators.task_arithmetic(base, models, params.scaling)
     if name == "ties":
-        return operators.ties(base, models, params.density, params.scaling)
+        return operators.ties(base, models, params.density, params.scaling, params.trim)
     if name == "dare":
         return operators.dare(base, models, params.drop, params.seed, params.combine, params.scaling, model_ids)
     if name == "breadcrumbs":

@@ -162,7 +162,8 @@ def _elect_and_merge(base: StateDict, models: Models, scaling: float, sparsify: 
 
     Two passes over ``models``: the first sums the sparsified task vectors to elect
     sign(sum_i tau_i) per entry, the second averages the nonzero entries that agree
-    with it. An entry whose sum is exactly 0 elects no sign and stays at theta_0.
+    with it. An entry whose sum is exactly 0 elects +1, as peft and mergekit do; an
+    entry no model kept stays at theta_0.
     """
     keys = merged_keys(base)
     sign_sum = {key: torch.zeros_like(base[key], dtype=_work_dtype(base[key])) for key in keys}
@@ -170,7 +171,7 @@ def _elect_and_merge(base: StateDict, models: Models, scaling: float, sparsify: 
         sparse = sparsify(index, model)
         for key in keys:
             sign_sum[key] += sparse(key, task_vector(model, base, key))
-    elected = {key: torch.sign(total) for key, total in sign_sum.items()}
+    elected = {key: torch.where(total >= 0, 1.0, -1.0).to(total.dtype) for key, total in sign_sum.items()}
     del sign_sum
     agreeing_sum = {key: torch.zeros_like(sign) for key, sign in elected.items()}
     agreeing_count = {key: torch.zeros_like(sign) for key, sign in elected.items()}
@@ -190,36 +191,72 @@ def _elect_and_merge(base: StateDict, models: Models, scaling: float, sparsify: 
 # ----------------------------------------------------------------------------- TIES
 
 
-def top_magnitude_threshold(model: StateDict, base: StateDict, density: float) -> float:
-    """The k-th largest |tau| over all merged entries of one model, k = round(density * entries).
+def keep_largest(magnitudes: torch.Tensor, keep: int) -> torch.Tensor:
+    """A mask of exactly ``keep`` entries of a flat tensor: the largest, equal values taken in index order."""
+    kept = torch.zeros(magnitudes.numel(), dtype=torch.bool, device=magnitudes.device)
+    if keep > 0:
+        kept[torch.argsort(magnitudes, descending=True, stable=True)[:keep]] = True
+    return kept
 
-    Entries with |tau| >= threshold are kept (ties at the threshold are all kept);
-    ``inf`` when k = 0 (nothing kept).
+
+def global_trim_plan(model: StateDict, base: StateDict, density: float) -> tuple[float, dict[str, int]]:
+    """Global trimming of one task vector: the threshold (the k-th largest |tau| over every merged entry,
+    k = int(density * entries)) and, per key, how many entries equal to it are kept.
+
+    Entries above the threshold are all kept; of those equal to it, the first ones in key order
+    and then index order, so that exactly k entries survive. ``inf`` when k = 0 (nothing kept).
     """
-    magnitudes = torch.cat([task_vector(model, base, key).abs().flatten() for key in merged_keys(base)])
-    keep = round(density * magnitudes.numel())
+    keys = merged_keys(base)
+    magnitudes = torch.cat([task_vector(model, base, key).abs().flatten() for key in keys])
+    keep = int(density * magnitudes.numel())
     if keep == 0:
-        return math.inf
-    return float(torch.kthvalue(magnitudes.cpu(), magnitudes.numel() - keep + 1).values)
+        return math.inf, {}
+    threshold = float(torch.kthvalue(magnitudes.cpu(), magnitudes.numel() - keep + 1).values)
+    remaining = keep - int((magnitudes > threshold).sum())
+    equal_quota: dict[str, int] = {}
+    for key in keys:
+        equal = int((task_vector(model, base, key).abs() == threshold).sum())
+        equal_quota[key] = min(equal, remaining)
+        remaining -= equal_quota[key]
+    return threshold, equal_quota
 
 
-def ties(base: StateDict, models: Models, density: float = 0.2, scaling: float = 1.0) -> StateDict:
+def ties(base: StateDict, models: Models, density: float = 0.2, scaling: float = 1.0, trim: str = "per-tensor") -> StateDict:
     """TIES-merging (Yadav et al., 2023): trim, elect sign, disjoint mean, then theta_0 + lambda tau.
 
-    Each task vector keeps its top ``density`` share of entries by magnitude over the
-    whole model (one global threshold per task vector, as in the paper); the rest is
-    set to 0. Then see :func:`_elect_and_merge` (two passes over ``models``).
+    Each task vector keeps its int(density * n) entries of largest magnitude (exactly that many;
+    equal magnitudes are taken in index order), the rest set to 0: per tensor, n the tensor's
+    entries (``trim = "per-tensor"``, as peft and mergekit trim), or over the whole model, n all
+    merged entries (``trim = "global"``, one threshold per task vector). Then see
+    :func:`_elect_and_merge` (two passes over ``models``; an exact sign tie elects +1).
     """
     _check(models)
-    thresholds: dict[int, float] = {}
+    if trim not in ("per-tensor", "global"):
+        raise ValueError(f"unknown trim {trim!r}; use 'per-tensor' or 'global'")
 
-    def trim(index: int, model: StateDict) -> Callable[[str, torch.Tensor], torch.Tensor]:
-        if index not in thresholds:
-            thresholds[index] = top_magnitude_threshold(model, base, density)
-        threshold = thresholds[index]
-        return lambda key, tau: torch.where(tau.abs() >= threshold, tau, torch.zeros_like(tau))
+    def trim_per_tensor(index: int, model: StateDict) -> Callable[[str, torch.Tensor], torch.Tensor]:
+        def sparse(key: str, tau: torch.Tensor) -> torch.Tensor:
+            kept = keep_largest(tau.abs().flatten(), int(density * tau.numel())).view(tau.shape)
+            return torch.where(kept, tau, torch.zeros_like(tau))
 
-    return _elect_and_merge(base, models, scaling, trim)
+        return sparse
+
+    plans: dict[int, tuple[float, dict[str, int]]] = {}
+
+    def trim_globally(index: int, model: StateDict) -> Callable[[str, torch.Tensor], torch.Tensor]:
+        if index not in plans:
+            plans[index] = global_trim_plan(model, base, density)
+        threshold, equal_quota = plans[index]
+
+        def sparse(key: str, tau: torch.Tensor) -> torch.Tensor:
+            magnitude = tau.abs()
+            equal = (magnitude == threshold).flatten()
+            first_equal = (equal & (torch.cumsum(equal, 0) <= equal_quota.get(key, 0))).view(tau.shape)
+            return torch.where((magnitude > threshold) | first_equal, tau, torch.zeros_like(tau))
+
+        return sparse
+
+    return _elect_and_merge(base, models, scaling, trim_per_tensor if trim == "per-tensor" else trim_globally)
 
 
 # ----------------------------------------------------------------------------- DARE
@@ -340,26 +377,42 @@ def magmax(base: StateDict, models: Models, scaling: float = 1.0) -> StateDict:
 
 
 def model_stock(base: StateDict, models: Models) -> StateDict:
-    """Model Stock (Jang et al., 2024) for two fine-tuned models, per tensor.
+    """Model Stock (Jang et al., 2024) for N fine-tuned models, per tensor.
 
-    With cos the cosine between tau_a and tau_b, t = 2 cos / (1 + cos) and the result
-    is t (theta_a + theta_b)/2 + (1 - t) theta_0 = theta_0 + t (tau_a + tau_b)/2.
-    A zero task vector gives no angle to measure: that tensor is the plain average
-    (t = 1). Opposite task vectors (1 + cos <= 1e-12) give t = 0: theta_0.
+    With cos the mean pairwise cosine between the task vectors tau_i, t = N cos / (1 + (N-1) cos)
+    and the result is t mean_i theta_i + (1 - t) theta_0 = theta_0 + t mean_i tau_i (for two models,
+    t = 2 cos / (1 + cos)). The mean pairwise cosine comes from one pass over ``models``: with
+    u_i = tau_i / |tau_i|, sum_{i<j} cos_ij = (|sum_i u_i|^2 - N) / 2. One model is its own centre
+    (t = 1). A tensor where some task vector is zero gives no angle to measure: it is the plain
+    average (t = 1). Unit vectors summing to zero (1 + (N-1) cos <= 1e-12) give t = 0: theta_0.
     """
-    _check(models, exactly=2)
-    first, second = models[0], models[1]
+    _check(models)
+    keys = merged_keys(base)
+    total = {key: torch.zeros_like(base[key], dtype=_work_dtype(base[key])) for key in keys}
+    unit_total = {key: torch.zeros_like(value) for key, value in total.items()}
+    has_zero: dict[str, bool] = dict.fromkeys(keys, False)
+    newest: StateDict = {}
+    for model in models:
+        for key in keys:
+            tau = task_vector(model, base, key)
+            norm = tau.norm()
+            if norm == 0:
+                has_zero[key] = True
+            else:
+                unit_total[key] += tau / norm
+            total[key] += tau
+        newest = model
+    count = len(models)
     merged = {}
-    for key in merged_keys(base):
-        a, b = task_vector(first, base, key), task_vector(second, base, key)
-        norm_a, norm_b = a.norm(), b.norm()
-        if norm_a == 0 or norm_b == 0:
+    for key in keys:
+        if count == 1 or has_zero[key]:
             ratio = 1.0
         else:
-            cosine = float((a * b).sum() / (norm_a * norm_b))
-            ratio = 2 * cosine / (1 + cosine) if 1 + cosine > 1e-12 else 0.0
-        merged[key] = base[key].to(a.dtype) + ratio * (a + b) / 2
-    return _finish(base, second, merged)
+            cosine = (float(unit_total[key].square().sum()) - count) / (count * (count - 1))
+            denominator = 1 + (count - 1) * cosine
+            ratio = count * cosine / denominator if denominator > 1e-12 else 0.0
+        merged[key] = base[key].to(total[key].dtype) + ratio * total[key] / count
+    return _finish(base, newest, merged)
 
 
 # ----------------------------------------------------------------------------- LiNeS

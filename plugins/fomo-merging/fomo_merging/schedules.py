@@ -76,7 +76,7 @@ class FinetunedMergeParams(RunningMergeParams):
     @model_validator(mode="after")
     def _two_finetuned(self) -> FinetunedMergeParams:
         if self.operator == "model-stock":
-            raise ValueError("model-stock needs two fine-tuned models; this schedule merges one with theta_0")
+            raise ValueError("model-stock measures angles between fine-tuned models; this schedule merges one with theta_0")
         return self
 
 

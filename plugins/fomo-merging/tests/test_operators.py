@@ -70,16 +70,55 @@ def test_task_arithmetic():
     assert flat(merged) == pytest.approx([1.25, 0.0, 1.15, 3.0, 1.1, 3.45])
 
 
-def test_ties_trim_elect_disjoint_mean():
-    # density 0.5: each task vector keeps its 3 largest |tau| over both tensors
-    #   tau1 -> [3, 0, 0, -2, 0, 2.5]; tau2 -> [-4, 2, 0, 0, 0, 3]; tau3 -> [1.5, -3, 0, 5, 0, 0]
-    # sums [0.5, -1, 0, 3, 0, 5.5] elect signs [+, -, none, +, none, +]
-    # agreeing means: [(3 + 1.5)/2, -3, 0, 5, 0, (2.5 + 3)/2]
+def test_ties_trims_per_tensor_by_default():
+    # density 0.5: tensor a (4 entries) keeps int(0.5 * 4) = 2 entries of each task vector, tensor b (2) keeps 1
+    #   tau1 -> a [3, 0, 0, -2], b [0, 2.5]; tau2 -> a [-4, 2, 0, 0], b [0, 3]; tau3 -> a [0, -3, 0, 5], b [0, -0.6]
+    # sums a [-1, -1, 0, 3], b [0, 4.9] elect [-, -, +, +], [+, +] (an exact 0 elects +, as peft does)
+    # agreeing means: a [-4, -3, nothing kept, 5], b [nothing kept, (2.5 + 3)/2]
     merged = ties(BASE, MODELS, density=0.5, scaling=1.0)
-    assert flat(merged) == pytest.approx([1 + 2.25, 1 - 3, 1, 6, 1, 1 + 2.75])
+    assert flat(merged) == pytest.approx([1 - 4, 1 - 3, 1, 6, 1, 1 + 2.75])
     scaled = ties(BASE, MODELS, density=0.5, scaling=0.5)
-    assert flat(scaled) == pytest.approx([1 + 1.125, 1 - 1.5, 1, 3.5, 1, 1 + 1.375])
+    assert flat(scaled) == pytest.approx([1 - 2, 1 - 1.5, 1, 3.5, 1, 1 + 1.375])
     assert merged["steps"].tolist() == [30]
+
+
+def test_ties_global_trim_keeps_the_largest_over_the_whole_task_vector():
+    # density 0.5: each task vector keeps its int(0.5 * 6) = 3 largest |tau| over both tensors
+    #   tau1 -> [3, 0, 0, -2, 0, 2.5]; tau2 -> [-4, 2, 0, 0, 0, 3]; tau3 -> [1.5, -3, 0, 5, 0, 0]
+    # sums [0.5, -1, 0, 3, 0, 5.5] elect signs [+, -, +, +, +, +]
+    # agreeing means: [(3 + 1.5)/2, -3, nothing kept, 5, nothing kept, (2.5 + 3)/2]
+    merged = ties(BASE, MODELS, density=0.5, scaling=1.0, trim="global")
+    assert flat(merged) == pytest.approx([1 + 2.25, 1 - 3, 1, 6, 1, 1 + 2.75])
+    with pytest.raises(ValueError, match="unknown trim"):
+        ties(BASE, MODELS, trim="layer")
+
+
+def test_ties_keeps_exactly_int_density_n_entries_and_elects_plus_on_a_sign_tie():
+    base = {"w": torch.zeros(4)}
+    # equal magnitudes at the cut: exactly int(0.5 * 4) = 2 survive, the first in index order
+    approx(ties(base, [{"w": torch.tensor([1.0, -1.0, 1.0, 0.5])}], density=0.5)["w"], [1.0, -1.0, 0.0, 0.0])
+    # int(0.7 * 4) = 2 entries, not round(2.8) = 3
+    approx(ties(base, [{"w": torch.tensor([4.0, 3.0, 2.0, 1.0])}], density=0.7)["w"], [4.0, 3.0, 0.0, 0.0])
+    # +2 and -2 cancel: the sign election picks +1, so the entry takes +2 (the mean of the agreeing entries)
+    approx(ties(base, [{"w": torch.tensor([2.0, 1.0, 0, 0])}, {"w": torch.tensor([-2.0, 3.0, 0, 0])}], density=1.0)["w"], [2.0, 2.0, 0, 0])
+    # global: |tau| = [1, 0.5 | 1, 1], keep 2: the equal values are taken in key order, then index order
+    two = {"a": torch.zeros(2), "b": torch.zeros(2)}
+    merged = ties(two, [{"a": torch.tensor([1.0, 0.5]), "b": torch.tensor([-1.0, 1.0])}], density=0.5, trim="global")
+    approx(merged["a"], [1.0, 0.0])
+    approx(merged["b"], [-1.0, 0.0])
+
+
+def test_ties_matches_peft_per_tensor():
+    from peft.utils.merge_utils import ties as peft_ties
+
+    generator = torch.Generator().manual_seed(0)
+    base = {"w": torch.randn(6, 5, generator=generator), "b": torch.randn(7, generator=generator)}
+    models = [{key: value + torch.randn(value.shape, generator=generator) for key, value in base.items()} for _ in range(3)]
+    merged = ties(base, models, density=0.4)
+    for key in base:
+        taus = [model[key] - base[key] for model in models]
+        expected = base[key] + peft_ties(taus, torch.ones(3), density=0.4)
+        torch.testing.assert_close(merged[key], expected)
 
 
 def test_ties_full_density_is_sign_aware_mean():
@@ -111,7 +150,7 @@ def test_slerp_is_relative_to_the_base():
     approx(slerp(base, [sd(w=[11.0, 10.0]), sd(w=[10.0, 11.0])], [0.5, 0.5])["w"], [10 + math.sqrt(0.5)] * 2)
 
 
-def test_model_stock_ratio():
+def test_model_stock_ratio_of_two_models():
     base = sd(w=[0.0, 0.0])
     # 60 degrees: cos 0.5 -> t = 2 * 0.5 / 1.5 = 2/3; centre (1.5, sqrt(3)/2)
     merged = model_stock(base, [sd(w=[2.0, 0.0]), sd(w=[1.0, math.sqrt(3)])])
@@ -120,8 +159,19 @@ def test_model_stock_ratio():
     approx(model_stock(base, [sd(w=[1.0, 0.0]), sd(w=[1.0, 1.0])])["w"], [0.828427, 0.414214])
     # orthogonal -> t = 0: theta_0
     approx(model_stock(base, [sd(w=[1.0, 0.0]), sd(w=[0.0, 1.0])])["w"], [0.0, 0.0])
-    with pytest.raises(ValueError, match="exactly 2"):
-        model_stock(base, [base, base, base])
+
+
+def test_model_stock_ratio_of_three_models():
+    base = sd(w=[0.0, 0.0])
+    # directions (1, 0), (0, 1), (1, 1)/sqrt 2: pairwise cosines 0, 1/sqrt 2, 1/sqrt 2, mean c = sqrt(2)/3
+    # t = 3c / (1 + 2c) = 0.727922; mean task vector ((1 + 0 + 2)/3, (0 + 1 + 2)/3) = (1, 1)
+    t = 3 * (math.sqrt(2) / 3) / (1 + 2 * math.sqrt(2) / 3)
+    approx(model_stock(base, [sd(w=[1.0, 0.0]), sd(w=[0.0, 1.0]), sd(w=[2.0, 2.0])])["w"], [t, t])
+    # three collinear task vectors: c = 1, t = 1, the plain average
+    approx(model_stock(base, [sd(w=[1.0, 1.0]), sd(w=[2.0, 2.0]), sd(w=[3.0, 3.0])])["w"], [2.0, 2.0])
+    # one model is its own centre; a zero task vector among them gives the plain average
+    approx(model_stock(base, [sd(w=[1.0, 3.0])])["w"], [1.0, 3.0])
+    approx(model_stock(base, [base, sd(w=[3.0, 0.0]), sd(w=[0.0, 3.0])])["w"], [1.0, 1.0])
 
 
 def test_dare_drops_and_rescales_with_a_seed():
@@ -170,9 +220,9 @@ def test_breadcrumbs_ties_combine():
     first = {"w": torch.tensor([1.0, 2.0, 3.0, 4.0])}
     second = {"w": torch.tensor([-1.0, -2.0, 6.0, 9.0])}
     # drop 1 smallest and 1 largest per tensor: first -> [0, 2, 3, 0]; second -> [0, -2, 6, 0]
-    # entry 1: sum 0 elects no sign -> 0; entry 2: mean(3, 6) = 4.5
+    # entry 1: sum 0 elects + -> 2; entry 2: mean(3, 6) = 4.5
     merged = breadcrumbs(base, [first, second], drop_largest=0.25, drop_smallest=0.25, combine="ties")
-    approx(merged["w"], [0.0, 0.0, 4.5, 0.0])
+    approx(merged["w"], [0.0, 2.0, 4.5, 0.0])
 
 
 def test_block_depths_per_tower():
@@ -218,7 +268,7 @@ ALL_OPERATORS = [
     lambda base, models: breadcrumbs(base, models, 0.1, 0.3),
     lambda base, models: magmax(base, models),
     lambda base, models: slerp(base, models[:2]),
-    lambda base, models: model_stock(base, models[:2]),
+    lambda base, models: model_stock(base, models),
     lambda base, models: lines(base, interpolate(base, models), 0.5, 0.5),
 ]
 
@@ -239,7 +289,7 @@ def test_inputs_are_never_modified(merge):
     merged = merge(base, models)
     for original, state in zip(before, [base, *models], strict=True):
         assert all(torch.equal(original[k], state[k]) for k in state)
-    newest = models[-1] if merge is not ALL_OPERATORS[7] and merge is not ALL_OPERATORS[8] else models[1]
+    newest = models[-1] if merge is not ALL_OPERATORS[7] else models[1]
     assert torch.equal(merged["counter"], newest["counter"])
     assert merged["counter"].data_ptr() != newest["counter"].data_ptr()
     assert all(merged[k].data_ptr() != base[k].data_ptr() for k in base)

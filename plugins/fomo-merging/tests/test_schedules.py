@@ -99,7 +99,8 @@ def test_offline_ties_equals_one_ties_merge_of_every_checkpoint(store):
     merger = OfflineMerge(AllMergeParams(operator="ties", density=0.5))
     decisions = run_tasks(merger, store, base, models)
     last = decisions[-1].deploy
-    assert torch.cat([last["a"], last["b"]]).tolist() == pytest.approx([3.25, -2.0, 1.0, 6.0, 1.0, 3.75])
+    # per-tensor TIES of the three (worked out in test_operators.py::test_ties_trims_per_tensor_by_default)
+    assert torch.cat([last["a"], last["b"]]).tolist() == pytest.approx([-3.0, -2.0, 1.0, 6.0, 1.0, 3.75])
     expected = ties(base, models[:2], density=0.5)
     assert all(torch.equal(decisions[1].deploy[k], expected[k]) for k in expected)
 
@@ -188,9 +189,10 @@ def test_running_merges_keep_only_two_files(store):
         (RunningMergeParams, {"operator": "task-arithmetic", "density": 0.3}, "density does not apply"),
         (AllMergeParams, {"operator": "slerp"}, "merges two models"),
         (AllMergeParams, {"weight": 0.5}, "Extra inputs are not permitted"),
-        (FinetunedMergeParams, {"operator": "model-stock"}, "two fine-tuned models"),
+        (FinetunedMergeParams, {"operator": "model-stock"}, "between fine-tuned models"),
         (GeneralMergeParams, {"init": "base", "deploy": "all", "weight": 0.2}, "weight does not apply here"),
-        (GeneralMergeParams, {"init": "all", "deploy": "latest", "operator": "model-stock"}, "merges two models"),
+        (GeneralMergeParams, {"init": "all", "deploy": "latest", "operator": "slerp"}, "merges two models"),
+        (AllMergeParams, {"operator": "dare", "trim": "global"}, "trim does not apply to operator 'dare'"),
         (AllMergeParams, {"operator": "breadcrumbs", "drop_largest": 0.5, "drop_smallest": 0.5}, "drops everything"),
         (AllMergeParams, {"operator": "ties", "density": 0}, "greater than 0"),
         (AllMergeParams, {"operator": "dare", "drop": 1.0}, "less than 1"),
@@ -218,3 +220,8 @@ def test_each_process_writes_its_own_files(tmp_path, monkeypatch):
     assert set(main_store.keys()) == {
         *(f"merge-{kind}-{task:04d}{suffix}" for kind in ("running", "task") for task in (0, 1) for suffix in ("", "-rank1"))
     }
+
+
+def test_model_stock_merges_every_checkpoint():
+    assert AllMergeParams.model_validate({"operator": "model-stock"}).operator == "model-stock"
+    assert GeneralMergeParams.model_validate({"init": "all", "deploy": "all", "operator": "model-stock"}).deploy == "all"

@@ -46,10 +46,24 @@ def truncate_records(run_dir: Path, keep: int) -> None:
 
 
 AGGREGATES = ("A_KA", "A_ZS", "GM")
-BACKWARD_TRANSFER_DEFINITION = (
-    "mean over adaptation datasets last trained before the final task of "
-    "(score after the final task - score after the last task that trained on the dataset)"
-)
+DEFINITIONS = {
+    "mean": "mean over the evaluations after each task; the base model's evaluation is not included",
+    "auc": "area under the trajectory by the trapezoidal rule over the task axis, from the base model's evaluation "
+    "(task -1, included) to the last task done, divided by the number of tasks it spans",
+    "best": "the highest value of any evaluation, the base model's included",
+    "change": "final value minus the base model's",
+    "forgetting": "Chaudhry et al. (2018): per adaptation dataset first trained before the final task, the best score at any "
+    "evaluation from the end of the first task that trained on it up to the one before the final evaluation, minus the final "
+    "score (the base model is not an earlier evaluation: it never trained on the dataset); the mean is over those datasets",
+    "zero_shot_drop": "per zero-shot dataset (never trained on): the base model's score minus the final score; the mean is over "
+    "the zero-shot datasets",
+    "drop_from_best": "per dataset: the best score at any evaluation before the final one, the base model's included, minus the "
+    "final score",
+    "backward_transfer": "mean over adaptation datasets last trained before the final task of "
+    "(score after the final task - score after the last task that trained on the dataset)",
+}
+"""What each statistic of ``summary.json`` means (written into it as ``definitions``)."""
+BACKWARD_TRANSFER_DEFINITION = DEFINITIONS["backward_transfer"]
 
 
 def dataset_groups(records: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -76,11 +90,40 @@ def area_under(tasks: list[int], values: list[float]) -> float:
     return area / (tasks[-1] - tasks[0])
 
 
-def forgetting(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per dataset: the best score of any earlier evaluation (the base model's included) minus the final score.
+def forgetting(records: list[dict[str, Any]], adaptation: list[str]) -> dict[str, float]:
+    """Chaudhry et al.'s forgetting (Riemannian Walk, 2018) per adaptation dataset first trained before the final task.
 
-    Positive values are forgetting; a negative value means the final score is the best so far.
+    For a dataset first trained in task f (the first task holding any of its concepts, per the
+    records' ``task_datasets``), the best score after tasks f, ..., T-2 minus the score after the
+    final task T-1. Positive values are forgetting; a negative value means the final score is the
+    best. The base model is not an earlier evaluation (it never trained on the dataset), and a
+    dataset first trained in the final task has no earlier evaluation: it is left out.
     """
+    after_tasks = [record for record in records if record["task"] >= 0]
+    if len(after_tasks) < 2:
+        return {}
+    final = after_tasks[-1]
+    drops = {}
+    for name in adaptation:
+        first = next((position for position, record in enumerate(after_tasks) if name in record.get("task_datasets", {})), None)
+        if first is None or first == len(after_tasks) - 1 or name not in final["scores"]:
+            continue
+        earlier = [record["scores"][name] for record in after_tasks[first:-1] if name in record["scores"]]
+        if earlier:
+            drops[name] = max(earlier) - final["scores"][name]
+    return drops
+
+
+def zero_shot_drop(records: list[dict[str, Any]], zero_shot: list[str]) -> dict[str, float]:
+    """Per zero-shot dataset (held out, never trained): the base model's score minus the final score."""
+    if len(records) < 2:
+        return {}
+    base, final = records[0]["scores"], records[-1]["scores"]
+    return {name: base[name] - final[name] for name in zero_shot if name in base and name in final}
+
+
+def drop_from_best(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per dataset: the best score of any evaluation before the final one (the base model's included) minus the final score."""
     if len(records) < 2:
         return {}
     final = records[-1]["scores"]
@@ -117,8 +160,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Everything a report shows about one run, from its records alone.
 
     Final, base, best and trajectory-mean values of A_KA, A_ZS and GM; the area under each
-    trajectory per task; per-dataset trajectories and forgetting; backward transfer; and the run's
-    point on the stability-plasticity plane (change of A_KA and A_ZS from the base model).
+    trajectory per task; per-dataset trajectories; forgetting on the adaptation sets, the drop of
+    the zero-shot sets from the base model, and each dataset's drop from its best; backward
+    transfer; and the run's point on the stability-plasticity plane (change of A_KA and A_ZS from
+    the base model). ``definitions`` says what each statistic is (:data:`DEFINITIONS`).
     """
     if not records:
         return {}
@@ -136,20 +181,24 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             "change": final[key] - base[key],
         }
     groups = dataset_groups(records)
-    drops = forgetting(records)
+    drops = forgetting(records, groups["adaptation"])
+    zero_shot_drops = zero_shot_drop(records, groups["zero_shot"])
     transfer = backward_transfer(records, groups["adaptation"])
     summary["datasets"] = groups
     summary["trajectories"] = trajectories(records)
-    summary["forgetting"] = {
-        "per_dataset": drops,
-        "adaptation_mean": _mean([drops[name] for name in groups["adaptation"] if name in drops]),
-        "zero_shot_mean": _mean([drops[name] for name in groups["zero_shot"] if name in drops]),
+    summary["forgetting"] = {"per_dataset": drops, "adaptation_mean": _mean(list(drops.values())), "definition": DEFINITIONS["forgetting"]}
+    summary["zero_shot_drop"] = {
+        "per_dataset": zero_shot_drops,
+        "mean": _mean(list(zero_shot_drops.values())),
+        "definition": DEFINITIONS["zero_shot_drop"],
     }
+    summary["drop_from_best"] = {"per_dataset": drop_from_best(records), "definition": DEFINITIONS["drop_from_best"]}
     summary["backward_transfer"] = {
         "mean": _mean(list(transfer.values())) if transfer else None,
         "per_dataset": transfer,
         "definition": BACKWARD_TRANSFER_DEFINITION,
     }
+    summary["definitions"] = {key: DEFINITIONS[key] for key in ("mean", "auc", "best", "change")}
     summary["stability_plasticity"] = {"delta_A_KA": summary["A_KA"]["change"], "delta_A_ZS": summary["A_ZS"]["change"]}
     summary["final_scores"] = final["scores"]
     summary["samples_seen"] = final["samples_seen"]

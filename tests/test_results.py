@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fomo_host.results import area_under, backward_transfer, forgetting, summarise, trajectories
+from fomo_host.results import area_under, backward_transfer, drop_from_best, forgetting, summarise, trajectories, zero_shot_drop
 
 GROUPS = {"adaptation": ["a", "b"], "zero_shot": ["z"]}
 
@@ -38,10 +38,36 @@ RECORDS = [
 ]
 
 
-def test_forgetting_is_the_drop_from_the_best_earlier_score():
-    drops = forgetting(RECORDS)
-    # a: best earlier 0.6, final 0.3; b: best earlier 0.2, final 0.7 (still rising); z: best earlier 0.8 (base), final 0.5
-    assert drops == pytest.approx({"a": 0.3, "b": -0.5, "z": 0.3})
+# a: first trained in task 1 (and again in 2), with a high base score it never learnt from; b: first trained in task 0;
+# c: first trained in the final task 3; z: zero-shot
+CHAUDHRY = [
+    record(-1, {"a": 0.9, "b": 0.1, "c": 0.2, "z": 0.8}),
+    record(0, {"a": 0.3, "b": 0.7, "c": 0.2, "z": 0.7}, {"b": 2}),
+    record(1, {"a": 0.6, "b": 0.5, "c": 0.2, "z": 0.75}, {"a": 2}),
+    record(2, {"a": 0.7, "b": 0.6, "c": 0.25, "z": 0.6}, {"a": 1}),
+    record(3, {"a": 0.4, "b": 0.55, "c": 0.8, "z": 0.5}, {"c": 3}),
+]
+
+
+def test_forgetting_is_chaudhrys_best_score_since_first_trained_minus_final():
+    # a: best after tasks 1-2 is 0.7 (not the base's 0.9), final 0.4; b: best after tasks 0-2 is 0.7, final 0.55;
+    # c is first trained in the final task: no earlier evaluation, left out
+    assert forgetting(CHAUDHRY, ["a", "b", "c"]) == pytest.approx({"a": 0.3, "b": 0.15})
+    summary = summarise([dict(r, groups={"adaptation": ["a", "b", "c"], "zero_shot": ["z"]}) for r in CHAUDHRY])
+    assert summary["forgetting"]["adaptation_mean"] == pytest.approx((0.3 + 0.15) / 2)
+    assert "Chaudhry" in summary["forgetting"]["definition"]
+    # the original records: a first trained in task 0, best 0.6 after it, final 0.3; b trained only in the final task
+    assert forgetting(RECORDS, GROUPS["adaptation"]) == pytest.approx({"a": 0.3})
+    assert forgetting(RECORDS[:2], GROUPS["adaptation"]) == {}
+
+
+def test_zero_shot_sets_report_their_drop_from_the_base_model():
+    assert zero_shot_drop(CHAUDHRY, ["z"]) == pytest.approx({"z": 0.8 - 0.5})
+    assert zero_shot_drop(CHAUDHRY[:1], ["z"]) == {}
+
+
+def test_drop_from_best_counts_every_earlier_evaluation_the_base_included():
+    assert drop_from_best(CHAUDHRY) == pytest.approx({"a": 0.5, "b": 0.15, "c": -0.55, "z": 0.3})
 
 
 def test_backward_transfer_compares_the_end_with_right_after_last_training():
@@ -66,8 +92,10 @@ def test_summary_collects_every_measure():
     assert a_ka["mean"] == pytest.approx((0.35 + 0.35 + 0.5) / 3)
     assert a_ka["best"] == pytest.approx(0.5) and a_ka["change"] == pytest.approx(0.35)
     assert summary["A_ZS"]["auc"] == pytest.approx((0.75 + 0.65 + 0.55) / 3)
-    assert summary["forgetting"]["adaptation_mean"] == pytest.approx((0.3 - 0.5) / 2)
-    assert summary["forgetting"]["zero_shot_mean"] == pytest.approx(0.3)
+    assert summary["forgetting"]["adaptation_mean"] == pytest.approx(0.3)
+    assert summary["zero_shot_drop"]["mean"] == pytest.approx(0.3)
+    assert summary["drop_from_best"]["per_dataset"] == pytest.approx({"a": 0.3, "b": -0.5, "z": 0.3})
+    assert set(summary["definitions"]) == {"mean", "auc", "best", "change"}
     assert summary["backward_transfer"]["mean"] == pytest.approx(-0.2)
     assert summary["stability_plasticity"] == pytest.approx({"delta_A_KA": 0.35, "delta_A_ZS": -0.3})
     assert summary["datasets"] == GROUPS

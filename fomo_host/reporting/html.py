@@ -89,6 +89,7 @@ def run_section(run: RunResult, heatmap: Path | None) -> str:
     names += [n for n in summary["final_scores"] if n not in names]
     base_scores = run.records[0]["scores"]
     forgetting = summary["forgetting"]["per_dataset"]
+    zero_shot_drop = summary.get("zero_shot_drop", {}).get("per_dataset", {})
     transfer = summary["backward_transfer"]["per_dataset"]
     rows = []
     for name in names:
@@ -102,10 +103,11 @@ def run_section(run: RunResult, heatmap: Path | None) -> str:
                 number(summary["final_scores"][name]),
                 number(max(scores)),
                 number(forgetting.get(name)),
+                number(zero_shot_drop.get(name), "+.4f"),
                 number(transfer.get(name), "+.4f"),
             ]
         )
-    parts.append(table(["dataset", "set", "base", "final", "best", "forgetting", "BWT"], rows, {0, 1}))
+    parts.append(table(["dataset", "set", "base", "final", "best", "forgetting", "drop from base", "BWT"], rows, {0, 1}))
     if heatmap is not None:
         parts.append(image_tag(heatmap, f"per-dataset scores of {run.label}"))
     return "\n".join(parts)
@@ -115,10 +117,12 @@ def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[s
     """The report page, with every figure embedded so the file can be mailed or archived alone."""
     sections = [
         "<h2>Comparison</h2>",
-        '<p class="note">Ranked by final GM = sqrt(A_KA x A_ZS). "mean": over the evaluations after each task; '
-        '"auc": area under the trajectory from the base model to the last task, divided by the number of tasks; '
-        "ΔA_KA / ΔA_ZS: change from the base model (the stability-plasticity plane); forgetting: best earlier score minus "
-        "final score, mean over adaptation sets; BWT: final score minus the score right after a dataset was last trained, "
+        '<p class="note">Ranked by final GM = sqrt(A_KA x A_ZS). "mean": over the evaluations after each task, the base '
+        'model excluded; "auc": trapezoidal area under the trajectory from the base model (task -1, included) to the last '
+        "task, divided by the number of tasks; ΔA_KA / ΔA_ZS: change from the base model (the stability-plasticity plane); "
+        "forgetting (Chaudhry et al. 2018): best score since the task that first trained a dataset, before the final one, "
+        "minus the final score, mean over adaptation sets first trained before the final task; drop from base: base score "
+        "minus final score of a zero-shot set; BWT: final score minus the score right after a dataset was last trained, "
         "mean over adaptation sets not trained in the final task.</p>",
         comparison_table(runs),
     ]

@@ -28,8 +28,9 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("steps_per_task", "steps/task", ",d"),
     ("maf_per_task", "MAF/task", ",.4g"),
 ]
-"""Final values, trajectory means (evaluations after each task), areas under the trajectories per task,
-the change from the base model, the mean forgetting and backward transfer on the adaptation sets, the budget."""
+"""Final values, trajectory means (evaluations after each task, the base model excluded), areas under the trajectories
+per task (from the base model, included), the change from the base model, the mean forgetting (Chaudhry et al.) and
+backward transfer on the adaptation sets, the budget (definitions: :data:`fomo_host.results.DEFINITIONS`)."""
 TERMINAL_COLUMNS = [column for column in COLUMNS if column[0] not in {"A_KA_auc", "A_ZS_auc", "maf_per_task"}]
 """The terminal table leaves out the areas and the MAF (in the JSON and the HTML page) to stay readable."""
 

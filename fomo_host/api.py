@@ -25,7 +25,7 @@ from .components import (
     TrainBatch,
     UpdateMethod,
 )
-from .data import Concept, ImageTextDataset, Role, SampleSet, TaskType, TensorSampleSet
+from .data import Concept, ImageTextDataset, Role, SampleSet, StagedImages, TaskType, TensorSampleSet
 from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
 from .engine.training import OptimizerFactory
 from .errors import FomoError, PluginError, SpecError
@@ -59,6 +59,7 @@ __all__ = [
     "SampleSet",
     "Scheduler",
     "SpecError",
+    "StagedImages",
     "StateDict",
     "StepOutput",
     "TaskData",

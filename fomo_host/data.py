@@ -9,7 +9,7 @@ being the bottleneck of a training step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -54,6 +54,26 @@ class SampleSet(Protocol):
 
     def captions(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> list[str]:
         """One training caption per index; drawn with ``generator`` where a sample has several."""
+        ...
+
+
+@runtime_checkable
+class StagedImages(Protocol):
+    """A sample set whose images come in two stages, for the host's loader worker processes.
+
+    ``load_images`` runs in a worker process (read files, decode on the CPU);
+    its result travels to the training process, where ``finish_images`` completes
+    the images, possibly on the training device (decoding JPEGs on the GPU, which
+    worker processes cannot use). ``images(indices)`` must equal
+    ``finish_images(load_images(indices), device)``.
+    """
+
+    def load_images(self, indices: torch.Tensor) -> Any:
+        """What a worker process can do for these images; must pickle (tensors, bytes, numbers)."""
+        ...
+
+    def finish_images(self, loaded: Any, device: torch.device) -> torch.Tensor:
+        """uint8 ``[len(indices), 3, H, W]`` from ``load_images``' result, on the CPU or ``device``."""
         ...
 
 

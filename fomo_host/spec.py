@@ -103,6 +103,12 @@ class DataSection(StrictModel):
     ordering: ComponentRef = Field(default_factory=lambda: ComponentRef(name="random"))
     num_tasks: int = Field(default=5, ge=1)
     mixture: Mixture = Field(default_factory=Mixture)
+    prefetch: int = Field(default=2, ge=0)
+    """Training batches prepared ahead (gathered, tokenised, copied to the device) on a background thread while the
+    current step runs; 0 prepares each batch in the training thread. The batches are the same either way."""
+    workers: int = Field(default=0, ge=0)
+    """DataLoader worker processes that read and decode training images (streamed datasets, cache = 'stream');
+    0 reads them on the loader thread. The batches are the same either way."""
 
 
 class BudgetSection(StrictModel):
@@ -196,6 +202,9 @@ class RunSpec(StrictModel):
         content = self.model_dump(mode="json")
         for key in RESULT_NEUTRAL_RUN_KEYS:
             content["run"].pop(key, None)
+        # how batches are prepared never changes which batches a step sees
+        content["data"].pop("prefetch", None)
+        content["data"].pop("workers", None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

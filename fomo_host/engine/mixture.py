@@ -24,6 +24,51 @@ class Segment:
     indices: torch.Tensor
 
 
+@dataclass
+class PlanPart:
+    """The samples of one sample set in a batch: where they sit in the batch, and which they are."""
+
+    samples: SampleSet
+    positions: torch.Tensor
+    indices: torch.Tensor
+
+
+@dataclass
+class BatchPlan:
+    """A batch decided but not yet read: which sample fills each position, and its caption.
+
+    Planning draws every random number a batch needs (sample order, caption
+    choice) and reads no image, so a task's batches can be planned ahead, skipped
+    cheaply up to any step, and gathered elsewhere (a background thread, worker
+    processes) with the same result.
+    """
+
+    size: int
+    parts: list[PlanPart]
+    captions: list[str]
+
+    def select(self, part: slice) -> BatchPlan:
+        """The plan of the positions in ``part`` (this process's share of a global batch), renumbered from 0."""
+        start, stop, _ = part.indices(self.size)
+        selected = []
+        for entry in self.parts:
+            keep = (entry.positions >= start) & (entry.positions < stop)
+            if bool(keep.any()):
+                selected.append(PlanPart(entry.samples, entry.positions[keep] - start, entry.indices[keep]))
+        return BatchPlan(stop - start, selected, self.captions[start:stop])
+
+    def gather(self) -> torch.Tensor:
+        """The uint8 images of the batch, in position order."""
+        images: torch.Tensor | None = None
+        for entry in self.parts:
+            part_images = entry.samples.images(entry.indices)
+            if images is None:
+                images = part_images.new_empty((self.size, *part_images.shape[1:]))
+            images[entry.positions.to(images.device)] = part_images.to(images.device)
+        assert images is not None, "a batch plan without samples"
+        return images
+
+
 class Pool:
     """A union of segments, addressed by one flat index."""
 
@@ -36,23 +81,19 @@ class Pool:
     def __len__(self) -> int:
         return self.size
 
-    def gather(self, flat: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
-        """Images and captions of the flat indices, in order."""
+    def plan(self, flat: torch.Tensor, generator: torch.Generator, offset: int = 0) -> tuple[list[PlanPart], list[str]]:
+        """Which sample of which set each flat index is (at batch position ``offset + i``), and a caption drawn for each."""
         owner = torch.searchsorted(self.offsets, flat, right=True) - 1
-        images: torch.Tensor | None = None
+        parts: list[PlanPart] = []
         captions: list[str] = [""] * len(flat)
         for segment_index in torch.unique(owner).tolist():
             positions = torch.nonzero(owner == segment_index).flatten()
             segment = self.segments[segment_index]
             local = segment.indices[flat[positions] - self.offsets[segment_index]]
-            segment_images = segment.samples.images(local)
-            if images is None:
-                images = segment_images.new_empty((len(flat), *segment_images.shape[1:]))
-            images[positions] = segment_images
+            parts.append(PlanPart(segment.samples, positions + offset, local))
             for position, caption in zip(positions.tolist(), segment.samples.captions(local, generator), strict=True):
                 captions[position] = caption
-        assert images is not None
-        return images, captions
+        return parts, captions
 
 
 class EpochSampler:
@@ -107,14 +148,25 @@ class MixedBatches:
         self.generator = generator
         self.samplers = {name: EpochSampler(len(pool), generator) for name, pool in pools.items() if len(pool)}
 
-    def next_batch(self) -> tuple[torch.Tensor, list[str]]:
-        """uint8 images and captions of the next global batch (sources concatenated in a fixed order)."""
-        images, captions = [], []
+    def next_plan(self) -> BatchPlan:
+        """The plan of the next global batch (sources concatenated in a fixed order); reads no image."""
+        parts: list[PlanPart] = []
+        captions: list[str] = []
         for name in ("pretraining", "update", "buffer"):
             count = self.shares[name]
             if count == 0:
                 continue
-            batch_images, batch_captions = self.pools[name].gather(self.samplers[name].take(count), self.generator)
-            images.append(batch_images)
-            captions.extend(batch_captions)
-        return torch.cat(images), captions
+            source_parts, source_captions = self.pools[name].plan(self.samplers[name].take(count), self.generator, offset=len(captions))
+            parts.extend(source_parts)
+            captions.extend(source_captions)
+        return BatchPlan(len(captions), parts, captions)
+
+    def skip(self, steps: int) -> None:
+        """Advance past ``steps`` batches without reading their images (a task resumed at a step)."""
+        for _ in range(steps):
+            self.next_plan()
+
+    def next_batch(self) -> tuple[torch.Tensor, list[str]]:
+        """uint8 images and captions of the next global batch."""
+        plan = self.next_plan()
+        return plan.gather(), plan.captions

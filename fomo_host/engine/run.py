@@ -33,6 +33,7 @@ from ..spec import RunSpec, validate_components
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import Checkpoint
 from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
+from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .mixture import MixedBatches, Pool, Segment
 from .runtime import Runtime, derive_seed, preserved_rng, seed_everything
 from .stream import build_tasks
@@ -173,6 +174,7 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
                 cache_dir,
                 on_step=lambda step, loss: bar.advance(),
                 on_cached=lambda p: setattr(bar, "note", f"loaded from cache {p.name}"),
+                loader=LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers),
             )
         reporter.line(f"base model: {path}")
 
@@ -211,6 +213,7 @@ class ContinualRun:
         self.adaptation_names = [d.name for d in setup.data.adaptation]
         self.zero_shot_names = [d.name for d in setup.data.zero_shot]
         self.tokens = TokenCache(self.bundle)
+        self.loader = LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers)
         self.store = WeightStore(run_dir / "weights")
         self.num_tasks = len(setup.tasks)
         self.deployed = DeployedWeights(run_dir, spec, self.bundle, self.num_tasks)
@@ -360,9 +363,11 @@ class ContinualRun:
                 note = f"loss {float(loss):.3f}" if self.reporter.interactive and step % 25 == 0 else None
                 bar.advance(1, note)
 
-            mean_loss = loop.run(batches, info.steps, on_step)
-        data_generator = torch.Generator().manual_seed(derive_seed(spec.run.seed, "end-task", info.index))
-        task_data = TaskDataAccess(self.runtime, self.bundle, self.tokens, pools["update"], spec.run.batch_size, data_generator)
+            transfer = DeviceTransfer(self.runtime, self.bundle, self.tokens)
+            with TaskBatches(batches, transfer, info.steps, settings=self.loader) as device_batches:
+                mean_loss = loop.run(device_batches, info.steps, on_step)
+        end_task_seed = derive_seed(spec.run.seed, "end-task", info.index)
+        task_data = TaskDataAccess(self.runtime, self.bundle, self.tokens, pools["update"], spec.run.batch_size, end_task_seed, self.loader)
         live_model.eval()
         self.method.end_task(live_model, info, task_data)
         for parameter in live_model.parameters():

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from ..components import ModelBundle, StepOutput, TrainBatch, UpdateMethod
-from ..model_inputs import TokenCache, prepare_images
+from ..model_inputs import TokenCache
 from ..spec import Mixture, OptimizerSection
+from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .loss import contrastive_loss, contrastive_sample_loss, gather_features
 from .mixture import MixedBatches, Pool
 from .runtime import Runtime
@@ -72,22 +73,6 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, factor: 
         group["lr"] = base_lr * group["lr_multiplier"] * factor
 
 
-def local_slice(runtime: Runtime, size: int) -> slice:
-    if size % runtime.world_size:
-        raise ValueError(f"batch size {size} is not divisible by the {runtime.world_size} processes")
-    per_process = size // runtime.world_size
-    return slice(runtime.rank * per_process, (runtime.rank + 1) * per_process)
-
-
-def to_train_batch(runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, images: torch.Tensor, captions: list[str]) -> TrainBatch:
-    """This process's share of a global batch, on the device."""
-    part = local_slice(runtime, len(captions))
-    return TrainBatch(
-        images=prepare_images(bundle, images[part], runtime.device),
-        tokens=tokens(captions[part]).to(runtime.device, non_blocking=True),
-    )
-
-
 def forward_loss(model: nn.Module, batch: TrainBatch) -> StepOutput:
     image_features, text_features, logit_scale = model(batch.images, batch.tokens)[:3]
     loss = contrastive_loss(image_features, text_features, logit_scale)
@@ -134,8 +119,8 @@ class StepLoop:
     lr_factor: Callable[[int], float]
     method: UpdateMethod | None = None
 
-    def run(self, batches: MixedBatches, steps: int, on_step: ProgressCallback | None = None) -> float:
-        """Train for ``steps`` steps; returns the mean contrastive loss."""
+    def run(self, batches: Iterator[TrainBatch], steps: int, on_step: ProgressCallback | None = None) -> float:
+        """Train for ``steps`` steps on the next batches; returns the mean contrastive loss."""
         trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
         training_model = self.runtime.wrap_for_training(self.model)
         scaler = self.runtime.grad_scaler()
@@ -143,8 +128,7 @@ class StepLoop:
         loss_sum = torch.zeros((), device=self.runtime.device)
         for step in range(steps):
             set_learning_rate(self.optimizer, self.optimizer_spec.lr, self.lr_factor(step))
-            images, captions = batches.next_batch()
-            batch = to_train_batch(self.runtime, self.bundle, self.tokens, images, captions)
+            batch = next(batches)
             with self.runtime.autocast():
                 output = forward_loss(training_model, batch)
                 loss = output.contrastive_loss
@@ -175,21 +159,39 @@ class StepLoop:
 
 
 class TaskDataAccess:
-    """The current task's own data, for end-of-task work (a Fisher, an importance estimate)."""
+    """The current task's own data, for end-of-task work (a Fisher, an importance estimate).
+
+    Batch n is the same whether the batches are asked for at once or over several calls, and whatever the loader
+    prepared ahead: each call resumes the seeded sequence at the first batch not yet handed out."""
 
     def __init__(
-        self, runtime: Runtime, bundle: ModelBundle, tokens: TokenCache, pool: Pool, batch_size: int, generator: torch.Generator
+        self,
+        runtime: Runtime,
+        bundle: ModelBundle,
+        tokens: TokenCache,
+        pool: Pool,
+        batch_size: int,
+        seed: int,
+        loader: LoaderSettings | None = None,
     ) -> None:
-        empty = Pool([])
-        self._runtime, self._bundle, self._tokens = runtime, bundle, tokens
-        self._batches = MixedBatches(
-            {"pretraining": empty, "update": pool, "buffer": empty}, batch_size, Mixture(pretraining=0, update=1, buffer=0), generator
-        )
+        self._runtime, self._bundle, self._tokens, self._pool = runtime, bundle, tokens, pool
+        self._batch_size, self._seed, self._loader = batch_size, seed, loader
+        self._handed_out = 0
 
     def batches(self, count: int) -> Iterator[TrainBatch]:
-        for _ in range(count):
-            images, captions = self._batches.next_batch()
-            yield to_train_batch(self._runtime, self._bundle, self._tokens, images, captions)
+        empty = Pool([])
+        mixed = MixedBatches(
+            {"pretraining": empty, "update": self._pool, "buffer": empty},
+            self._batch_size,
+            Mixture(pretraining=0, update=1, buffer=0),
+            torch.Generator().manual_seed(self._seed),
+        )
+        transfer = DeviceTransfer(self._runtime, self._bundle, self._tokens)
+        start = self._handed_out
+        with TaskBatches(mixed, transfer, start + count, start_step=start, settings=self._loader) as batches:
+            for batch in batches:
+                self._handed_out += 1
+                yield batch
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
         with self._runtime.autocast():

@@ -22,6 +22,7 @@ from ..data import SampleSet, TensorSampleSet
 from ..model_inputs import TokenCache
 from ..spec import Mixture, ModelSection, OptimizerSection, WarmStart
 from ..weights import load_weights, save_weights
+from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .mixture import MixedBatches, Pool, Segment
 from .runtime import Runtime, derive_seed
 from .training import ProgressCallback, StepLoop, default_optimizer_factory
@@ -72,6 +73,7 @@ def warm_start(
     cache_dir: Path,
     on_step: ProgressCallback | None = None,
     on_cached: Callable[[Path], None] | None = None,
+    loader: LoaderSettings | None = None,
 ) -> Path:
     """Train ``bundle.model`` in place on the pool (or load the cached result); returns the cache file."""
     settings = model_spec.warm_start
@@ -98,16 +100,18 @@ def warm_start(
         Mixture(pretraining=0, update=1, buffer=0),
         generator,
     )
+    tokens = TokenCache(bundle)
     loop = StepLoop(
         runtime=runtime,
         bundle=bundle,
-        tokens=TokenCache(bundle),
+        tokens=tokens,
         model=model,
         optimizer=optimizer,
         optimizer_spec=optimizer_spec,
         lr_factor=warmup_cosine(settings.steps, settings.warmup_steps),
     )
-    loop.run(batches, settings.steps, on_step)
+    with TaskBatches(batches, DeviceTransfer(runtime, bundle, tokens), settings.steps, settings=loader) as device_batches:
+        loop.run(device_batches, settings.steps, on_step)
     if runtime.is_main:
         save_weights(model.state_dict(), path)
     runtime.barrier()

@@ -25,6 +25,13 @@ def test_plugins_of(plugin: str) -> list[str]:
     return list(config.get("tool", {}).get("fomo-host", {}).get("test-plugins", []))
 
 
+def installable(plugin: str) -> str:
+    """A plugin's folder with all its extras (optional trackers), so its tests of them run."""
+    config = tomllib.loads((PLUGINS[plugin] / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = sorted(config.get("project", {}).get("optional-dependencies", {}))
+    return f"{PLUGINS[plugin]}[{','.join(extras)}]" if extras else str(PLUGINS[plugin])
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
@@ -36,7 +43,7 @@ def lint(session: nox.Session) -> None:
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin's tests with only the host, that plugin and what its tests declare installed."""
     needed = [plugin, *test_plugins_of(plugin)]
-    session.install("pytest>=8", "-e", ".", *[arg for name in needed for arg in ("-e", str(PLUGINS[name]))])
+    session.install("pytest>=8", "-e", ".", *[arg for name in needed for arg in ("-e", installable(name))])
     session.run("pytest", str(PLUGINS[plugin] / "tests"), *session.posargs, env={"FOMO_LOAD_PLUGINS": ",".join(needed)})
 
 

@@ -115,12 +115,23 @@ def logger_names() -> list[str]:
 
 
 @hookspec
-def on_run_start(run_dir: Path, spec: Any, num_tasks: int, resumed_from_task: int | None, loggers: list[str]) -> None:
+def logger_problems(spec: Any, loggers: list[str]) -> list[str]:
+    """Why a logger the spec turns on could not work here (a missing package, an unusable store), checked before any training.
+
+    :param spec: the validated :class:`fomo_host.spec.RunSpec`.
+    :param loggers: the loggers the spec turns on (``run.loggers``); a plugin answers for its own names only.
+    :return: one line per problem (the host stops the run with the first); empty when all is well.
+    """
+
+
+@hookspec
+def on_run_start(run_dir: Path, spec: Any, num_tasks: int, steps_per_task: int, resumed_from_task: int | None, loggers: list[str]) -> None:
     """A run starts (or resumes).
 
     :param run_dir: the run directory.
     :param spec: the validated :class:`fomo_host.spec.RunSpec`.
     :param num_tasks: the number of tasks in the stream.
+    :param steps_per_task: the optimizer steps every task trains for (a budget in MAF resolved).
     :param resumed_from_task: the first task to train when resuming, else None.
     :param loggers: the loggers the spec turns on (``run.loggers``).
     """
@@ -133,6 +144,24 @@ def on_task_start(run_dir: Path, task: int, num_tasks: int, steps: int, concepts
     :param task: the 0-based task index.
     :param steps: the number of optimizer steps this task trains for.
     :param concepts: the task's concepts as ``dataset::classname`` strings.
+    :param loggers: the loggers the spec turns on (``run.loggers``).
+    """
+
+
+@hookspec
+def on_train_step(
+    run_dir: Path, task: int, num_tasks: int, step: int, steps: int, global_step: int, loss: float, lr: float, loggers: list[str]
+) -> None:
+    """Training progressed: every ``run.log_every_steps`` optimizer steps and at a task's last step.
+
+    Called on the main process only, and only for runs whose spec turns on a logger: the loss is read
+    from the device just for this call, so a run without loggers never waits for it.
+
+    :param task: the 0-based task index.
+    :param step: the optimizer steps done in this task (1 to ``steps``).
+    :param global_step: the optimizer steps done since the stream began.
+    :param loss: the mean contrastive training loss over the steps since the previous call.
+    :param lr: the learning rate of the last step (``optimizer.lr`` times the scheduler's factor).
     :param loggers: the loggers the spec turns on (``run.loggers``).
     """
 

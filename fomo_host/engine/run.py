@@ -36,6 +36,7 @@ from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .mixture import MixedBatches, Pool, Segment
 from .runtime import Runtime, derive_seed, preserved_rng, seed_everything
+from .step_log import StepLog
 from .stream import build_tasks
 from .training import StepLoop, TaskDataAccess, default_optimizer_factory
 from .warm_start import warm_start
@@ -87,11 +88,15 @@ def steps_per_task(spec: RunSpec, host: PluginHost | None = None, cache_dir: Pat
 
 
 def check_loggers(host: PluginHost, spec: RunSpec) -> None:
-    """Every name in run.loggers must be a logger some installed plugin provides."""
+    """Every name in run.loggers must be a logger some installed plugin provides, and able to work here."""
     provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
     for name in spec.run.loggers:
         if name not in provided:
             raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
+    if spec.run.loggers:
+        problems = [problem for answer in host.hook.logger_problems(spec=spec, loggers=list(spec.run.loggers)) for problem in answer or ()]
+        if problems:
+            raise SpecError(f"run.loggers: {problems[0]}")
 
 
 def _build(host: PluginHost, kind: str, name: str, params: BaseModel, *context: Any) -> Any:
@@ -267,7 +272,12 @@ class ContinualRun:
 
         loggers = list(spec.run.loggers)
         self.host.hook.on_run_start(
-            run_dir=self.run_dir, spec=spec, num_tasks=self.num_tasks, resumed_from_task=first_task if resume else None, loggers=loggers
+            run_dir=self.run_dir,
+            spec=spec,
+            num_tasks=self.num_tasks,
+            steps_per_task=self.setup.steps_per_task,
+            resumed_from_task=first_task if resume else None,
+            loggers=loggers,
         )
         if checkpoint is None:
             self._evaluate_and_record(eval_model, base, task=-1, step=0, samples_seen=0, full=True)
@@ -357,11 +367,14 @@ class ContinualRun:
             lr_factor=lambda step: self.scheduler(step, info.steps, info.index, self.num_tasks),
             method=self.method,
         )
+        step_log = self._step_log(info)
         with self.reporter.bar(f"task {info.index + 1}/{self.num_tasks}: training", info.steps) as bar:
 
             def on_step(step: int, loss: torch.Tensor) -> None:
                 note = f"loss {float(loss):.3f}" if self.reporter.interactive and step % 25 == 0 else None
                 bar.advance(1, note)
+                if step_log is not None:
+                    step_log(step, loss)
 
             transfer = DeviceTransfer(self.runtime, self.bundle, self.tokens)
             with TaskBatches(batches, transfer, info.steps, settings=self.loader) as device_batches:
@@ -374,6 +387,21 @@ class ContinualRun:
             parameter.requires_grad_(False)
         kept = None if spec.optimizer.reset_per_task else optimizer.state_dict()
         return mean_loss, kept
+
+    def _step_log(self, info: TaskInfo) -> StepLog | None:
+        """The per-step report to the loggers, where the spec turns one on (the main process reports)."""
+        if not self.spec.run.loggers or not self.runtime.is_main:
+            return None
+        return StepLog(
+            self.host.hook,
+            self.run_dir,
+            list(self.spec.run.loggers),
+            self.spec.run.log_every_steps,
+            info.index,
+            self.num_tasks,
+            info.steps,
+            lambda step: self.spec.optimizer.lr * self.scheduler(step, info.steps, info.index, self.num_tasks),
+        )
 
     def _evaluate_and_record(
         self,

@@ -1,1 +1,1 @@
-"""CSV and TensorBoard loggers for fomo-host, written through the lifecycle hooks."""
+"""CSV, TensorBoard, Weights & Biases and MLflow loggers for fomo-host, written through the lifecycle hooks."""

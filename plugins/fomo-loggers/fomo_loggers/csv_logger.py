@@ -1,4 +1,4 @@
-"""A run's evaluations and tasks as CSV files, one row each, written as they happen."""
+"""A run's evaluations, tasks and training steps as CSV files, one row each, written as they happen."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from .scalars import tasks_done
+
 LEADING_COLUMNS = ("task", "step", "samples_seen", "gflops", "maf", "train_loss", "A_KA", "A_ZS", "GM", "subset_fraction")
 TASK_COLUMNS = ("task", "steps", "mean_loss", "num_concepts", "concepts")
+STEP_COLUMNS = ("task", "step", "global_step", "loss", "lr")
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
-    """One evaluation record as flat columns: the aggregates, ``score/<dataset>`` and ``<dataset>/<metric>``."""
+    """One evaluation record as flat columns: the aggregates, ``score/<dataset>`` and ``<dataset>/<metric>``.
+
+    ``task`` counts tasks done (0 = the base model), as people count tasks.
+    """
     row = {key: record.get(key, "") for key in LEADING_COLUMNS}
+    row["task"] = tasks_done(record)
     compute = record.get("compute", {})
     row["gflops"], row["maf"] = compute.get("gflops", ""), compute.get("maf", "")
     row.update({f"score/{name}": value for name, value in sorted(record.get("scores", {}).items())})
@@ -22,21 +29,22 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class CSVLogger:
-    """Writes ``logs/evaluations.csv`` (one row per evaluation: results.jsonl flattened) and ``logs/tasks.csv``
-    (one row per trained task: steps, mean loss, concepts). A resumed run drops the rows of the tasks it trains again."""
+    """Writes under ``logs/``: ``evaluations.csv`` (one row per evaluation: results.jsonl flattened), ``tasks.csv`` (one row
+    per trained task: steps, mean loss, concepts) and ``steps.csv`` (loss and learning rate every ``run.log_every_steps``
+    steps). Tasks count from 1, the base model is task 0. A resumed run drops the rows of the tasks it trains again."""
 
-    def __init__(self, run_dir: Path, resumed_from_task: int | None) -> None:
+    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
         self.directory = run_dir / "logs"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.evaluations = self.directory / "evaluations.csv"
         self.tasks = self.directory / "tasks.csv"
+        self.steps = self.directory / "steps.csv"
         self._concepts: dict[int, list[str]] = {}
-        if resumed_from_task is None:
-            self.evaluations.unlink(missing_ok=True)
-            self.tasks.unlink(missing_ok=True)
-        else:
-            keep_before(self.evaluations, resumed_from_task)
-            keep_before(self.tasks, resumed_from_task)
+        for path in (self.evaluations, self.tasks, self.steps):
+            if resumed_from_task is None:
+                path.unlink(missing_ok=True)
+            else:
+                keep_up_to(path, resumed_from_task)
 
     def task_start(self, task: int, concepts: list[str]) -> None:
         self._concepts[task] = concepts
@@ -46,12 +54,18 @@ class CSVLogger:
         append_row(
             self.tasks,
             TASK_COLUMNS,
-            {"task": task, "steps": steps, "mean_loss": mean_loss, "num_concepts": len(concepts), "concepts": ";".join(concepts)},
+            {"task": task + 1, "steps": steps, "mean_loss": mean_loss, "num_concepts": len(concepts), "concepts": ";".join(concepts)},
         )
+
+    def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        append_row(self.steps, STEP_COLUMNS, {"task": task + 1, "step": step, "global_step": global_step, "loss": loss, "lr": lr})
 
     def evaluation(self, record: dict[str, Any]) -> None:
         row = flatten(record)
         append_row(self.evaluations, tuple(row), row)
+
+    def run_end(self, summary: dict[str, Any]) -> None:
+        """summary.json has the end point."""
 
     def close(self) -> None:
         """Nothing stays open between rows."""
@@ -75,8 +89,9 @@ def append_row(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> Non
         writer.writerow(row)
 
 
-def keep_before(path: Path, task: int) -> None:
-    """Drop the rows of tasks >= ``task`` (a resume trains and evaluates them again)."""
+def keep_up_to(path: Path, task: int) -> None:
+    """Keep the rows of tasks up to ``task`` (counted from 1; 0 = the base model): a resume from the 0-based task index
+    ``task`` trains and evaluates the later ones again."""
     if not path.is_file():
         return
     with open(path, newline="", encoding="utf-8") as handle:
@@ -88,4 +103,4 @@ def keep_before(path: Path, task: int) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        writer.writerows(row for row in body if int(row[column]) < task)
+        writer.writerows(row for row in body if int(row[column]) <= task)

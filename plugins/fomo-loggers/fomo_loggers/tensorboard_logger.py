@@ -5,23 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .scalars import evaluation_scalars, tasks_done
+
 
 class TensorBoardLogger:
     """Writes event files under ``tensorboard/`` in the run directory.
 
-    The step axis is the number of tasks done (0 for the base model), so runs whose methods train
-    different numbers of steps per task (a budget in memory-adjusted FLOPs) line up. Scalars:
-    ``aggregate/A_KA``, ``aggregate/A_ZS``, ``aggregate/GM``, ``score/<dataset>``,
-    ``metric/<dataset>/<metric>``, ``compute/gflops``, ``compute/maf``, ``train/mean_loss``;
-    text: the spec and each task's concepts. A resumed run purges the events of the tasks it trains again.
+    The step axis of the evaluations is the number of tasks done (0 for the base model), so runs whose
+    methods train different numbers of steps per task (a budget in memory-adjusted FLOPs) line up. Scalars:
+    ``aggregate/A_KA``, ``aggregate/A_ZS``, ``aggregate/GM``, ``score/<dataset>``, ``metric/<dataset>/<metric>``,
+    ``compute/gflops``, ``compute/maf``, ``progress/samples_seen``, ``train/mean_loss``, ``train/steps``; text: the
+    spec and each task's concepts. The training loss and learning rate every ``run.log_every_steps`` steps
+    (``train/loss``, ``train/lr``) go to ``tensorboard/steps/``, on the axis of optimizer steps. A resumed run
+    purges the events of the tasks it trains again.
     """
 
-    def __init__(self, run_dir: Path, spec: Any, resumed_from_task: int | None) -> None:
+    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        purge_step = None if resumed_from_task is None else resumed_from_task + 1
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=purge_step)
-        if resumed_from_task is None:
+        resumed = resumed_from_task is not None
+        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resumed_from_task + 1 if resumed else None)
+        self.steps = SummaryWriter(
+            log_dir=str(run_dir / "tensorboard" / "steps"), purge_step=resumed_from_task * steps_per_task + 1 if resumed else None
+        )
+        if not resumed:
             toml = spec.to_toml()
             self.writer.add_text("spec", "\n".join("    " + line for line in toml.splitlines()), 0)
 
@@ -32,19 +39,21 @@ class TensorBoardLogger:
         self.writer.add_scalar("train/mean_loss", mean_loss, task + 1)
         self.writer.add_scalar("train/steps", steps, task + 1)
 
+    def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        self.steps.add_scalar("train/loss", loss, global_step)
+        self.steps.add_scalar("train/lr", lr, global_step)
+
     def evaluation(self, record: dict[str, Any]) -> None:
-        step = record["task"] + 1
-        for key in ("A_KA", "A_ZS", "GM"):
-            self.writer.add_scalar(f"aggregate/{key}", record[key], step)
-        for name, value in record.get("scores", {}).items():
-            self.writer.add_scalar(f"score/{name}", value, step)
-        for dataset, values in record.get("metrics", {}).items():
-            for metric, value in values.items():
-                self.writer.add_scalar(f"metric/{dataset}/{metric}", value, step)
-        for key, value in record.get("compute", {}).items():
-            self.writer.add_scalar(f"compute/{key}", value, step)
+        step = tasks_done(record)
+        for tag, value in evaluation_scalars(record).items():
+            self.writer.add_scalar(tag, value, step)
         # an interrupted run keeps what it logged
         self.writer.flush()
+        self.steps.flush()
+
+    def run_end(self, summary: dict[str, Any]) -> None:
+        """The last evaluation has the end point."""
 
     def close(self) -> None:
         self.writer.close()
+        self.steps.close()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,16 +35,31 @@ def record(task: int, a_ka: float) -> dict:
     }
 
 
-def simulate(run_dir: Path, loggers: list[str], tasks: range, resumed_from_task: int | None = None) -> None:
-    """The hooks in the order the engine calls them."""
-    plugin.on_run_start(run_dir=run_dir, spec=SPEC, resumed_from_task=resumed_from_task, loggers=loggers)
+STEPS = 4
+
+
+def simulate(run_dir: Path, loggers: list[str], tasks: range, resumed_from_task: int | None = None, spec=SPEC) -> None:
+    """The hooks in the order the engine calls them: 4 steps per task, a step report every 2 steps."""
+    plugin.on_run_start(run_dir=run_dir, spec=spec, steps_per_task=STEPS, resumed_from_task=resumed_from_task, loggers=loggers)
     if resumed_from_task is None:
         plugin.on_evaluation(run_dir=run_dir, record=record(-1, 0.1), loggers=loggers)
     for task in tasks:
         plugin.on_task_start(run_dir=run_dir, task=task, concepts=[f"letters::{task}", "letters::x"], loggers=loggers)
-        plugin.on_task_end(run_dir=run_dir, task=task, steps=2, mean_loss=2.0 - task, loggers=loggers)
+        for step in (2, 4):
+            loss, lr = 3.0 - task - step / 10, 1e-3 * step
+            plugin.on_train_step(run_dir=run_dir, task=task, step=step, global_step=task * STEPS + step, loss=loss, lr=lr, loggers=loggers)
+        plugin.on_task_end(run_dir=run_dir, task=task, steps=STEPS, mean_loss=2.0 - task, loggers=loggers)
         plugin.on_evaluation(run_dir=run_dir, record=record(task, 0.2 + 0.1 * task), loggers=loggers)
-    plugin.on_run_end(run_dir=run_dir, loggers=loggers)
+    plugin.on_run_end(run_dir=run_dir, summary=summary_of(len(tasks)), loggers=loggers)
+
+
+def summary_of(tasks: int) -> dict:
+    return {
+        "tasks_done": tasks,
+        **{key: {"final": 0.5, "mean": 0.4} for key in ("A_KA", "A_ZS", "GM")},
+        "forgetting": {"adaptation_mean": 0.05},
+        "backward_transfer": {"mean": -0.01},
+    }
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -47,18 +67,24 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(log_dir))
     events.Reload()
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
 def test_the_plugin_declares_its_loggers():
-    assert plugin.logger_names() == ["csv", "tensorboard"]
+    assert plugin.logger_names() == ["csv", "mlflow", "tensorboard", "wandb"]
     host = load_plugins()
-    assert {"csv", "tensorboard"} <= {name for names in host.hook.logger_names() for name in names}
+    assert {"csv", "tensorboard", "wandb", "mlflow"} <= {name for names in host.hook.logger_names() for name in names}
+
+
+def test_loading_the_plugin_imports_no_tracker():
+    code = "import sys, fomo_loggers.plugin; print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_nothing_is_written_unless_the_spec_lists_a_logger(tmp_path):
@@ -67,51 +93,183 @@ def test_nothing_is_written_unless_the_spec_lists_a_logger(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_csv_logger_writes_evaluations_and_tasks(tmp_path):
+def test_csv_logger_writes_evaluations_tasks_and_steps_with_tasks_counted_from_1(tmp_path):
     simulate(tmp_path, ["csv"], range(3))
     evaluations = read_csv(tmp_path / "logs" / "evaluations.csv")
-    assert [row["task"] for row in evaluations] == ["-1", "0", "1", "2"]
+    assert [row["task"] for row in evaluations] == ["0", "1", "2", "3"]  # 0 = the base model
     assert float(evaluations[2]["A_KA"]) == pytest.approx(0.3)
     assert float(evaluations[2]["score/letters"]) == pytest.approx(0.3) and evaluations[2]["shapes/top5"] == "0.8"
     assert evaluations[3]["maf"] == "6.0" and evaluations[0]["train_loss"] == ""
     tasks = read_csv(tmp_path / "logs" / "tasks.csv")
     summary = [(row["task"], row["mean_loss"], row["num_concepts"]) for row in tasks]
-    assert summary == [("0", "2.0", "2"), ("1", "1.0", "2"), ("2", "0.0", "2")]
+    assert summary == [("1", "2.0", "2"), ("2", "1.0", "2"), ("3", "0.0", "2")]
     assert tasks[1]["concepts"] == "letters::1;letters::x"
+    steps = read_csv(tmp_path / "logs" / "steps.csv")
+    assert [(row["task"], row["step"], row["global_step"]) for row in steps][:3] == [("1", "2", "2"), ("1", "4", "4"), ("2", "2", "6")]
+    assert float(steps[1]["loss"]) == pytest.approx(2.6) and float(steps[1]["lr"]) == pytest.approx(4e-3)
     assert not (tmp_path / "tensorboard").exists()
 
 
 def test_csv_logger_drops_the_rows_a_resume_redoes(tmp_path):
-    plugin.on_run_start(run_dir=tmp_path, spec=SPEC, resumed_from_task=None, loggers=["csv"])
+    plugin.on_run_start(run_dir=tmp_path, spec=SPEC, steps_per_task=STEPS, resumed_from_task=None, loggers=["csv"])
     plugin.on_evaluation(run_dir=tmp_path, record=record(-1, 0.1), loggers=["csv"])
-    for task in range(3):  # interrupted after evaluating task 2, before its checkpoint
+    for task in range(3):  # interrupted after evaluating task 2 (0-based), before its checkpoint
         plugin.on_task_start(run_dir=tmp_path, task=task, concepts=["c"], loggers=["csv"])
+        plugin.on_train_step(run_dir=tmp_path, task=task, step=2, global_step=task * STEPS + 2, loss=1.0, lr=0.1, loggers=["csv"])
         plugin.on_task_end(run_dir=tmp_path, task=task, steps=2, mean_loss=1.0, loggers=["csv"])
         plugin.on_evaluation(run_dir=tmp_path, record=record(task, 0.9), loggers=["csv"])
     simulate(tmp_path, ["csv"], range(2, 4), resumed_from_task=2)
-    assert [row["task"] for row in read_csv(tmp_path / "logs" / "evaluations.csv")] == ["-1", "0", "1", "2", "3"]
-    assert [row["task"] for row in read_csv(tmp_path / "logs" / "tasks.csv")] == ["0", "1", "2", "3"]
+    assert [row["task"] for row in read_csv(tmp_path / "logs" / "evaluations.csv")] == ["0", "1", "2", "3", "4"]
+    assert [row["task"] for row in read_csv(tmp_path / "logs" / "tasks.csv")] == ["1", "2", "3", "4"]
+    assert [row["global_step"] for row in read_csv(tmp_path / "logs" / "steps.csv")] == ["2", "6", "10", "12", "14", "16"]
     assert float(read_csv(tmp_path / "logs" / "evaluations.csv")[3]["A_KA"]) == pytest.approx(0.4)  # the redone task
 
 
-def test_tensorboard_logger_writes_scalars_by_tasks_done(tmp_path):
-    pytest.importorskip("tensorboard")
+def test_tensorboard_logger_writes_scalars_by_tasks_done_and_steps_by_global_step(tmp_path):
     simulate(tmp_path, ["tensorboard"], range(2))
-    values = scalars(tmp_path)
+    values = scalars(tmp_path / "tensorboard")
     assert values["aggregate/A_KA"] == [(0, pytest.approx(0.1)), (1, pytest.approx(0.2)), (2, pytest.approx(0.3))]
     assert values["train/mean_loss"] == [(1, 2.0), (2, 1.0)]
     assert values["metric/letters/top5"][0] == (0, pytest.approx(0.9))
     assert values["compute/maf"][-1] == (2, 4.0)
     assert "score/shapes" in values and not (tmp_path / "logs").exists()
+    steps = scalars(tmp_path / "tensorboard" / "steps")
+    assert [step for step, _ in steps["train/loss"]] == [2, 4, 6, 8]
+    assert steps["train/lr"][1] == (4, pytest.approx(4e-3))
 
 
 def test_tensorboard_logger_purges_what_a_resume_redoes(tmp_path):
-    pytest.importorskip("tensorboard")
-    plugin.on_run_start(run_dir=tmp_path, spec=SPEC, resumed_from_task=None, loggers=["tensorboard"])
+    plugin.on_run_start(run_dir=tmp_path, spec=SPEC, steps_per_task=STEPS, resumed_from_task=None, loggers=["tensorboard"])
     for task in range(-1, 2):
         plugin.on_evaluation(run_dir=tmp_path, record=record(task, 0.9), loggers=["tensorboard"])
+        if task >= 0:
+            plugin.on_train_step(run_dir=tmp_path, task=task, step=4, global_step=task * 4 + 4, loss=9.0, lr=0.1, loggers=["tensorboard"])
     simulate(tmp_path, ["tensorboard"], range(1, 2), resumed_from_task=1)
-    assert scalars(tmp_path)["aggregate/A_KA"] == [(0, pytest.approx(0.9)), (1, pytest.approx(0.9)), (2, pytest.approx(0.3))]
+    assert scalars(tmp_path / "tensorboard")["aggregate/A_KA"] == [
+        (0, pytest.approx(0.9)),
+        (1, pytest.approx(0.9)),
+        (2, pytest.approx(0.3)),
+    ]
+    assert scalars(tmp_path / "tensorboard" / "steps")["train/loss"] == [(4, 9.0), (6, pytest.approx(1.8)), (8, pytest.approx(1.6))]
+
+
+def test_wandb_logger_offline_writes_config_steps_evaluations_and_summary(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    labelled = build_spec(SPEC.model_dump(mode="json"), ["run.label=my label"])
+    assert plugin.logger_problems(spec=labelled, loggers=["wandb"]) == []
+    simulate(tmp_path, ["wandb"], range(2), spec=labelled)
+    (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    run, config, history, summary = read_wandb(log)
+    assert run.display_name == "my label" and run.project == "fomo-host"
+    assert config["method"]["name"] == "finetune" and config["steps_per_task"] == STEPS and config["run"]["label"] == "my label"
+    steps = [row for row in history if "train/loss" in row]
+    assert [row["global_step"] for row in steps] == [2, 4, 6, 8]
+    assert steps[1]["train/loss"] == pytest.approx(2.6) and steps[1]["train/lr"] == pytest.approx(4e-3) and steps[2]["train/task"] == 2
+    evaluations = [row for row in history if "aggregate/A_KA" in row]
+    assert [row["tasks_done"] for row in evaluations] == [0, 1, 2]
+    assert evaluations[2]["aggregate/A_KA"] == pytest.approx(0.3) and evaluations[0]["metric/letters/top5"] == pytest.approx(0.9)
+    assert summary["final/GM"] == pytest.approx(0.5) and summary["final/forgetting"] == pytest.approx(0.05)
+    assert (tmp_path / "logs" / "wandb-run-id").read_text() == run.run_id
+
+
+def test_wandb_logger_says_how_to_log_in(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    (problem,) = plugin.logger_problems(spec=SPEC, loggers=["wandb", "csv"])
+    assert "wandb login" in problem and "WANDB_MODE=offline" in problem
+
+
+def test_mlflow_logger_writes_params_steps_evaluations_and_final_values_to_a_file_store(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{store}")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "fomo-test")
+    assert plugin.logger_problems(spec=SPEC, loggers=["mlflow"]) == []
+    run_dir = tmp_path / "run"
+    simulate(run_dir, ["mlflow"], range(2))
+    client = MlflowClient(f"file:{store}")
+    run = client.get_run((run_dir / "logs" / "mlflow-run-id").read_text())
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+    assert client.get_experiment(run.info.experiment_id).name == "fomo-test"
+    assert run.data.params["method.name"] == "finetune" and run.data.params["budget.steps_per_task"] == "2"
+    assert run.data.params["steps_per_task"] == str(STEPS) and run.data.tags["fomo.run_dir"] == str(run_dir.resolve())
+    history = {
+        key: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)] for key in ("train/loss", "aggregate/A_KA")
+    }
+    assert [step for step, _ in history["train/loss"]] == [2, 4, 6, 8] and history["train/loss"][1][1] == pytest.approx(2.6)
+    assert history["aggregate/A_KA"] == [(0, pytest.approx(0.1)), (1, pytest.approx(0.2)), (2, pytest.approx(0.3))]
+    assert run.data.metrics["final/GM"] == pytest.approx(0.5) and run.data.metrics["score/shapes"] == pytest.approx(0.5)
+
+    # a resume continues the same MLflow run
+    simulate(run_dir, ["mlflow"], range(1, 2), resumed_from_task=1)
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_mlflow_logger_explains_a_store_it_cannot_use(monkeypatch):
+    pytest.importorskip("mlflow")
+    if importlib.util.find_spec("sqlalchemy") is not None:
+        pytest.skip("the full mlflow package is installed: its default store works")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (problem,) = plugin.logger_problems(spec=SPEC, loggers=["mlflow"])
+    assert "sqlite:///mlflow.db needs the full mlflow package" in problem and "MLFLOW_TRACKING_URI" in problem
+
+
+def read_wandb(path: Path) -> tuple:
+    """An offline W&B run's records (a LevelDB-style log of protobuf records): run, config, history rows, summary."""
+    # W&B's service process writes the file; it may still be finishing it when run.finish() has returned
+    deadline = time.monotonic() + 60
+    while True:
+        run, config, history, summary, finished = parse_wandb(path.read_bytes())
+        if finished or time.monotonic() > deadline:
+            return run, config, history, summary
+        time.sleep(0.2)
+
+
+def parse_wandb(data: bytes) -> tuple:
+    import json
+
+    from wandb.proto import wandb_internal_pb2
+
+    assert data[:4] == b":W&B"
+    block, payloads, pending, offset = 32768, [], b"", 7
+    while offset + 7 <= len(data):
+        if block - offset % block < 7:  # a block's tail too short for a header is padding
+            offset += block - offset % block
+            continue
+        length, kind = struct.unpack("<HB", data[offset + 4 : offset + 7])
+        chunk = data[offset + 7 : offset + 7 + length]
+        offset += 7 + length
+        if kind == 0 and length == 0:
+            continue
+        pending += chunk
+        if kind in (1, 4):  # a full record, or the last piece of one
+            payloads.append(pending)
+            pending = b""
+    run, config, history, summary, finished = None, {}, [], {}, False
+    for payload in payloads:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+            config.update({item.key: json.loads(item.value_json) for item in record.run.config.update})
+        elif kind == "config":
+            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "history":
+            history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
+        elif kind == "summary":
+            summary.update({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.summary.update})
+        elif kind == "exit":
+            finished = True
+    config = {key: value["value"] if isinstance(value, dict) and "value" in value else value for key, value in config.items()}
+    return run, config, history, summary, finished
 
 
 @pytest.mark.slow
@@ -124,6 +282,7 @@ def test_a_run_with_both_loggers(tmp_path, capsys):
 [run]
 batch_size = 16
 loggers = ["csv", "tensorboard"]
+log_every_steps = 2
 [model]
 name = "tiny-clip"
 [[data.sources]]
@@ -139,17 +298,27 @@ zero_shot = ["shapes-outline"]
 [data]
 num_tasks = 2
 [budget]
-steps_per_task = 2
+steps_per_task = 3
 """,
         encoding="utf-8",
     )
     run_dir = tmp_path / "run"
     assert main(["run", str(spec), "--output", str(run_dir), "--quiet"]) == 0
-    assert [row["task"] for row in read_csv(run_dir / "logs" / "evaluations.csv")] == ["-1", "0", "1"]
+    assert [row["task"] for row in read_csv(run_dir / "logs" / "evaluations.csv")] == ["0", "1", "2"]
     assert len(read_csv(run_dir / "logs" / "tasks.csv")) == 2
-    assert [step for step, _ in scalars(run_dir)["aggregate/GM"]] == [0, 1, 2]
+    # the step hook: every 2 steps and at each task's last step, the loss read only then
+    steps = read_csv(run_dir / "logs" / "steps.csv")
+    assert [(row["task"], row["step"], row["global_step"]) for row in steps] == [
+        ("1", "2", "2"),
+        ("1", "3", "3"),
+        ("2", "2", "5"),
+        ("2", "3", "6"),
+    ]
+    assert all(float(row["loss"]) > 0 for row in steps) and float(steps[0]["lr"]) > 0
+    assert [step for step, _ in scalars(run_dir / "tensorboard")["aggregate/GM"]] == [0, 1, 2]
+    assert [step for step, _ in scalars(run_dir / "tensorboard" / "steps")["train/loss"]] == [2, 3, 5, 6]
     capsys.readouterr()
     misspelt = tmp_path / "misspelt"
     assert main(["run", str(spec), "--set", 'run.loggers=["tensorbord"]', "--output", str(misspelt), "--quiet"]) == 2
-    assert "no installed plugin provides logger 'tensorbord'; available: csv, tensorboard" in capsys.readouterr().err
+    assert "no installed plugin provides logger 'tensorbord'; available: csv, mlflow, tensorboard, wandb" in capsys.readouterr().err
     assert not misspelt.exists()

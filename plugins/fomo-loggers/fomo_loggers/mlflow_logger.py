@@ -1,0 +1,95 @@
+"""A run in MLflow, through ``MlflowClient`` and MLflow's own environment variables."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .scalars import evaluation_scalars, final_scalars, flat_spec, tasks_done
+
+DEFAULT_EXPERIMENT = "fomo-host"
+RUN_ID_FILE = "mlflow-run-id"
+PARAM_LENGTH = 500
+"""MLflow's shortest limit on a parameter value among its stores; longer values (long lists) are cut."""
+
+
+def problems(spec: Any) -> list[str]:
+    """What would stop MLflow from logging this run (checked before any training)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        return ["logger 'mlflow' needs MLflow: pip install 'fomo-loggers[mlflow]'"]
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    database = uri == "" or uri.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql", "mssql"}
+    if database and importlib.util.find_spec("sqlalchemy") is None:
+        store = uri or "MLflow's default store sqlite:///mlflow.db"
+        return [
+            f"logger 'mlflow': {store} needs the full mlflow package (pip install mlflow); or set MLFLOW_TRACKING_URI to a "
+            "tracking server (http://...) or a file store (file:DIR, with MLFLOW_ALLOW_FILE_STORE=true)"
+        ]
+    return []
+
+
+class MLflowLogger:
+    """One MLflow run per fomo-host run.
+
+    Tracking URI from ``MLFLOW_TRACKING_URI`` (a server, a database or ``file:DIR``), experiment from
+    ``MLFLOW_EXPERIMENT_NAME`` (default ``fomo-host``). Parameters: the resolved spec as dotted keys; metrics:
+    every evaluation at step = tasks done (0 = the base model), ``train/loss`` and ``train/lr`` at step = the
+    optimizer steps done, the final values at the end. A resumed run continues the same MLflow run.
+    """
+
+    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient()
+        id_file = run_dir / "logs" / RUN_ID_FILE
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        if resumed_from_task is not None and id_file.is_file():
+            self.run_id = id_file.read_text().strip()
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        experiment = self.client.get_experiment_by_name(name)
+        experiment_id = experiment.experiment_id if experiment is not None else self.client.create_experiment(name)
+        tags = {"fomo.run_dir": str(run_dir.resolve()), "fomo.method": spec.method.name, "fomo.merger": spec.merger.name}
+        run = self.client.create_run(experiment_id, run_name=spec.run.label or run_dir.name, tags=tags)
+        self.run_id = run.info.run_id
+        id_file.write_text(self.run_id)
+        params = {**flat_spec(spec), "steps_per_task": str(steps_per_task), "spec_fingerprint": spec.fingerprint()}
+        batch = [Param(key, value[:PARAM_LENGTH]) for key, value in sorted(params.items())]
+        for start in range(0, len(batch), 100):  # MLflow takes at most 100 parameters per call
+            self.client.log_batch(self.run_id, params=batch[start : start + 100])
+
+    def _log(self, values: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(key, value, stamp, step) for key, value in values.items()]
+        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per call
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+
+    def task_start(self, task: int, concepts: list[str]) -> None:
+        """The concepts are in the run directory (and the CSV logger); MLflow gets the numbers."""
+
+    def task_end(self, task: int, steps: int, mean_loss: float) -> None:
+        self._log({"task/mean_loss": mean_loss, "task/steps": float(steps)}, task + 1)
+
+    def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        self._log({"train/loss": loss, "train/lr": lr}, global_step)
+
+    def evaluation(self, record: dict[str, Any]) -> None:
+        self._log(evaluation_scalars(record), tasks_done(record))
+
+    def run_end(self, summary: dict[str, Any]) -> None:
+        tasks = int(summary.get("tasks_done", 0))
+        self._log(final_scalars(summary), tasks)
+        self.client.set_terminated(self.run_id, status="FINISHED")
+        self._finished = True
+
+    def close(self) -> None:
+        if not getattr(self, "_finished", False):
+            self.client.set_terminated(self.run_id, status="KILLED")

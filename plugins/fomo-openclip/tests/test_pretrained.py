@@ -91,7 +91,8 @@ def test_a_tagged_model_builds_from_the_cache_with_the_tags_settings(hub_cache, 
     """A fake tag of a small architecture, so that real weights stay small: QuickGELU and normalisation come with the tag."""
     real = open_clip.get_pretrained_cfg
     tag = {"hf_hub": "fomo-test/vit-s-32/", "quick_gelu": True, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
-    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda model, name: tag if (model, name) == ("ViT-S-32", "fake") else real(model, name))
+    fake = ("ViT-S-32", "fake")
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda arch, name: tag if (arch, name) == fake else real(arch, name))
     torch.manual_seed(3)
     reference = open_clip.create_model("ViT-S-32", force_quick_gelu=True)
     put_in_hub_cache(hub_cache, "fomo-test/vit-s-32", {"open_clip_model.safetensors": state_dict_bytes(reference, tmp_path / "w.st")})

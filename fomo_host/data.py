@@ -56,6 +56,10 @@ class SampleSet(Protocol):
         """One training caption per index; drawn with ``generator`` where a sample has several."""
         ...
 
+    def all_captions(self, indices: torch.Tensor) -> list[list[str]]:
+        """Every caption of each index (retrieval scores an image against all of its captions)."""
+        ...
+
 
 @runtime_checkable
 class StagedImages(Protocol):
@@ -105,6 +109,9 @@ class TensorSampleSet:
         # one uniform draw per sample, vectorised: a pick in [0, len(choices))
         draws = torch.rand(len(rows), generator=generator).tolist()
         return [choices[int(u * len(choices))] for choices, u in zip(rows, draws, strict=True)]
+
+    def all_captions(self, indices: torch.Tensor) -> list[list[str]]:
+        return [list(self.caption_choices[i]) for i in indices.tolist()]
 
 
 @dataclass

@@ -1,6 +1,23 @@
-"""fomo-host: a plugin host for continual multimodal pretraining (FoMo-in-Flux protocol)."""
+"""fomo-host: a plugin host for continual multimodal pretraining (FoMo-in-Flux protocol).
+
+From Python: ``fomo_host.run(spec, overrides=..., output=...)``, ``fomo_host.load_run(dir)``
+(see :mod:`fomo_host.python_api`). Plugins import from :mod:`fomo_host.api`.
+"""
+
+from typing import Any
 
 from .hookspecs import PROJECT_NAME, hookimpl
 
-__all__ = ["PROJECT_NAME", "hookimpl", "__version__"]
+__all__ = ["PROJECT_NAME", "Run", "hookimpl", "load_run", "run", "__version__"]
 __version__ = "0.1.0"
+
+_PYTHON_API = {"run", "load_run", "Run"}
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: ``from fomo_host import hookimpl`` in a plugin must not load the engine
+    if name in _PYTHON_API:
+        from . import python_api
+
+        return getattr(python_api, name)
+    raise AttributeError(f"module 'fomo_host' has no attribute {name!r}")

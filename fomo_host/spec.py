@@ -129,7 +129,10 @@ class BudgetSection(StrictModel):
     def _exactly_one(self) -> BudgetSection:
         given = [value for value in (self.samples_per_task, self.steps_per_task, self.maf_per_task) if value is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of samples_per_task, steps_per_task or maf_per_task")
+            raise ValueError(
+                "give exactly one of samples_per_task, steps_per_task or maf_per_task "
+                "(to switch kinds with --set, replace the whole table: --set 'budget={steps_per_task=200}')"
+            )
         return self
 
 

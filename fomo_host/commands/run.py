@@ -7,8 +7,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import FomoError
+from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import read_records
 from ..spec import RunSpec
@@ -38,20 +40,22 @@ def default_run_dir(spec: RunSpec) -> Path:
     return candidate
 
 
-def command_run(args: argparse.Namespace) -> int:
+def choose_run_dir(spec: RunSpec, output: Path | None, resume: bool) -> Path:
+    """The run directory: ``output`` (to resume, an existing run; else empty or new), or a fresh one under run.output_dir."""
+    if resume:
+        if output is None or not output.is_dir():
+            raise FomoError(f"--resume {output}: no such run directory")
+        return output
+    run_dir = output if output is not None else default_run_dir(spec)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FomoError(f"{run_dir} exists and is not empty; pass --resume {run_dir} to continue it, or another --output")
+    return run_dir
+
+
+def execute_run(host: PluginHost, spec: RunSpec, run_dir: Path, resume: bool, reporter: Reporter) -> dict[str, Any]:
+    """Build everything from the spec, then run (or resume) the whole stream into ``run_dir``; returns the summary."""
     from ..engine.run import ContinualRun, prepare
 
-    host = load_host()
-    spec = read_spec(args, host)
-    reporter = Reporter(enabled=is_main_process() and not args.quiet)
-    if args.resume:
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise FomoError(f"--resume {run_dir}: no such run directory")
-    else:
-        run_dir = Path(args.output) if args.output else default_run_dir(spec)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise FomoError(f"{run_dir} exists and is not empty; pass --resume {run_dir} to continue it, or another --output")
     setup = prepare(host, spec, reporter)
     device = setup.runtime.device
     reporter.line(
@@ -59,9 +63,17 @@ def command_run(args: argparse.Namespace) -> int:
         f"method {spec.method.name}, merger {spec.merger.name}, device {device if device.type == 'cuda' else device.type}"
         + (f" x{setup.runtime.world_size}" if setup.runtime.world_size > 1 else "")
     )
-    run = ContinualRun(host, setup, run_dir, reporter)
+    return ContinualRun(host, setup, run_dir, reporter).execute(resume=resume)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    host = load_host()
+    spec = read_spec(args, host)
+    reporter = Reporter(enabled=is_main_process() and not args.quiet)
+    output = args.resume or args.output
+    run_dir = choose_run_dir(spec, Path(output) if output else None, bool(args.resume))
     try:
-        summary = run.execute(resume=bool(args.resume))
+        summary = execute_run(host, spec, run_dir, bool(args.resume), reporter)
     except KeyboardInterrupt:
         if is_main_process():
             print(f"\ninterrupted; continue with: fomo-host run {args.spec} --resume {run_dir}", file=sys.stderr)

@@ -45,6 +45,44 @@ class RunResult:
         return dict(self.records[0].get("budget", {})) if self.records else {}
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """What distinguishes runs in a study, from the run's spec: method, merger, learning rate, schedule, mixture, budget, seed."""
+        spec = self.spec
+        mixture = spec.get("data", {}).get("mixture", {})
+        budget = {key: value for key, value in spec.get("budget", {}).items() if key != "memory_measure"}
+        scheduler = spec.get("scheduler", {})
+        return {
+            "method": _component(spec.get("method", {}), "?"),
+            "merger": _component(spec.get("merger", {}), "none"),
+            "lr": spec.get("optimizer", {}).get("lr"),
+            "schedule": _component(scheduler, "?"),
+            "mixture": "/".join(f"{mixture[key]:g}" for key in ("pretraining", "update", "buffer") if key in mixture),
+            "budget": ", ".join(f"{key}={value:,}" if isinstance(value, int) else f"{key}={value:g}" for key, value in budget.items()),
+            "seed": spec.get("run", {}).get("seed"),
+        }
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        """The run's files: spec, results, summary, checkpoint, and its kept deployed weights by task (0 = base model)."""
+        from ..deployed import deployed_path, kept_tasks
+
+        paths = {name: self.run_dir / file for name, file in (("spec", SPEC_FILE), ("results", RESULTS_FILE), ("summary", SUMMARY_FILE))}
+        paths["checkpoint"] = self.run_dir / "checkpoint.pt"
+        paths.update({f"weights/task-{task}": deployed_path(self.run_dir, task) for task in kept_tasks(self.run_dir)})
+        return paths
+
+    def to_pandas(self) -> Any:
+        """The evaluations as a pandas DataFrame, one row per evaluation (see :func:`records_frame`)."""
+        return records_frame([self])
+
+    def export(self, out: Path | str, task: int | None = None, force: bool = False) -> Path:
+        """Write the weights deployed after ``task`` (1-based; 0 = base model; default: the last) as a plain open_clip model
+        (``fomo-host export``); returns the weights file."""
+        from ..export import export_run
+
+        return export_run(self.run_dir, Path(out), task, force).weights
+
+    @property
     def num_tasks(self) -> int:
         """Tasks in the stream: from summary.json when the run finished, else from its spec."""
         if self.complete:
@@ -52,7 +90,35 @@ class RunResult:
         return int(self.spec.get("data", {}).get("num_tasks", self.summary.get("tasks_done", 0)))
 
 
+def _component(ref: dict[str, Any], default: str) -> str:
+    name = str(ref.get("name", default))
+    params = ref.get("params") or {}
+    return name + (" (" + ", ".join(f"{key}={value}" for key, value in params.items()) + ")" if params else "")
+
+
+def records_frame(runs: list[RunResult]) -> Any:
+    """One row per evaluation of every run: ``run`` (its label), ``task`` (tasks done: 0 = base model, then 1, 2, ...),
+    ``step``, ``samples_seen``, ``subset_fraction``, ``A_KA``, ``A_ZS``, ``GM``, ``train_loss``, one ``score/<dataset>``
+    column per dataset, and the run's settings (method, merger, lr, schedule, mixture, budget, seed) and directory."""
+    try:
+        import pandas
+    except ImportError:
+        raise FomoError("records as a DataFrame need pandas: pip install pandas (Run.records has them as a list)") from None
+    rows = []
+    for run in runs:
+        settings = run.settings
+        for record in run.records:
+            row: dict[str, Any] = {"run": run.label, "task": record["task"] + 1}
+            row.update({key: record.get(key) for key in ("step", "samples_seen", "subset_fraction", "A_KA", "A_ZS", "GM", "train_loss")})
+            row.update({f"score/{name}": value for name, value in record.get("scores", {}).items()})
+            row.update(settings)
+            row["run_dir"] = str(run.run_dir)
+            rows.append(row)
+    return pandas.DataFrame(rows)
+
+
 def load_run(run_dir: Path, label: str | None = None) -> RunResult:
+    """A run directory, finished or in progress, labelled ``label``, else by its spec's run.label, else by its directory name."""
     if not run_dir.is_dir():
         raise FomoError(f"{run_dir}: no such run directory")
     records = read_records(run_dir)
@@ -62,14 +128,22 @@ def load_run(run_dir: Path, label: str | None = None) -> RunResult:
     spec = tomllib.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
     summary_path = run_dir / SUMMARY_FILE
     written = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-    return RunResult(run_dir, label or run_dir.name, records, summarise(records), spec, written)
+    label = label or spec.get("run", {}).get("label") or run_dir.name
+    return RunResult(run_dir, label, records, summarise(records), spec, written)
 
 
-def load_runs(run_dirs: list[Path]) -> list[RunResult]:
-    """Every run, labelled by its directory name (with its parent's where two names collide)."""
-    names = [path.resolve().name for path in run_dirs]
-    labels = [f"{path.resolve().parent.name}/{name}" if names.count(name) > 1 else name for path, name in zip(run_dirs, names, strict=True)]
-    if len(set(labels)) < len(labels):
-        duplicate = next(label for label in labels if labels.count(label) > 1)
-        raise FomoError(f"run {duplicate!r} is given twice")
-    return [load_run(path, label) for path, label in zip(run_dirs, labels, strict=True)]
+def load_runs(run_dirs: list[Path], labels: list[str | None] | None = None) -> list[RunResult]:
+    """Every run, labelled as given, else by its spec's run.label, else by its directory name; a label two runs share
+    gets the directory name (or its parent's) added, so every run keeps its own legend entry."""
+    resolved = [path.resolve() for path in run_dirs]
+    if len(set(resolved)) < len(resolved):
+        duplicate = next(path for path in resolved if resolved.count(path) > 1)
+        raise FomoError(f"run {duplicate.name!r} is given twice")
+    runs = [load_run(path, label) for path, label in zip(run_dirs, labels or [None] * len(run_dirs), strict=True)]
+    names = [path.name for path in resolved]
+    directory_labels = [f"{path.parent.name}/{path.name}" if names.count(path.name) > 1 else path.name for path in resolved]
+    taken = [run.label for run in runs]
+    for run, directory in zip(runs, directory_labels, strict=True):
+        if taken.count(run.label) > 1:
+            run.label = directory if run.label == run.run_dir.name else f"{run.label} ({directory})"
+    return runs

@@ -1,0 +1,114 @@
+"""Driving fomo-host from Python (a notebook, a script): run a spec, read runs back.
+
+::
+
+    import fomo_host
+
+    run = fomo_host.run("specs/quickstart.toml", overrides={"method.name": "lora"}, output="runs/lora")
+    run.summary["GM"]["final"], run.records[-1]["scores"]
+    run.to_pandas()                         # one row per evaluation (pandas)
+    run.export("lora.safetensors")          # the last task's deployed weights as an open_clip model
+    fomo_host.load_run("runs/lora")         # the same, read back later
+
+The functions raise :class:`fomo_host.errors.FomoError` (one line: what, where,
+how to fix) where the command line prints ``error: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import FomoError
+from .plugins import PluginHost
+from .reporting.runs import RunResult as Run
+from .spec import RunSpec, build_spec, load_spec
+
+SpecSource = str | Path | Mapping[str, Any] | RunSpec
+"""A spec: a TOML file's path, its tables as a dict, or a validated :class:`RunSpec`."""
+Overrides = Mapping[str, Any] | Sequence[str] | None
+"""Spec overrides: ``{"optimizer.lr": 1e-4}``, or ``--set`` strings ``["optimizer.lr=1e-4"]``."""
+
+_host: PluginHost | None = None
+
+
+def plugin_host() -> PluginHost:
+    """The installed plugins, loaded once per process."""
+    global _host
+    if _host is None:
+        from .plugins import load_plugins, warn_about_errors
+
+        _host = load_plugins()
+        warn_about_errors(_host)
+    return _host
+
+
+def override_strings(overrides: Overrides) -> list[str]:
+    """``--set`` strings from a mapping (values written as TOML) or a sequence of strings."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return [f"{key}={toml_value(value, key)}" for key, value in overrides.items()]
+    if isinstance(overrides, str):
+        raise FomoError("overrides: give a mapping {'optimizer.lr': 1e-4} or a list of 'key=value' strings, not one string")
+    return list(overrides)
+
+
+def toml_value(value: Any, key: str) -> str:
+    """A Python value as an inline TOML value (what ``--set`` reads)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(name))} = {toml_value(inner, key)}" for name, inner in value.items()) + "}"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(toml_value(inner, key) for inner in value) + "]"
+    raise FomoError(f"overrides: {key}: {value!r} has no TOML form (give a number, string, bool, list or dict)")
+
+
+def resolve_spec(spec: SpecSource, overrides: Overrides = None, host: PluginHost | None = None) -> RunSpec:
+    """The validated spec (every component's params too) with ``overrides`` applied."""
+    registry = (host or plugin_host()).registry
+    sets = override_strings(overrides)
+    if isinstance(spec, RunSpec):
+        return build_spec(spec.model_dump(mode="json"), sets, registry)
+    if isinstance(spec, Mapping):
+        return build_spec(dict(spec), sets, registry)
+    return load_spec(Path(spec), sets, registry)
+
+
+def run(
+    spec: SpecSource,
+    overrides: Overrides = None,
+    output: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+) -> Run:
+    """Run (or with ``resume=True`` continue, in ``output``) a whole stream, as ``fomo-host run`` does; returns the run.
+
+    :param spec: a spec file, its tables as a dict, or a :class:`RunSpec`.
+    :param overrides: spec values to change, ``{"optimizer.lr": 1e-4}`` or ``["optimizer.lr=1e-4"]``.
+    :param output: the run directory; default: a new ``run.output_dir/run.name-TIMESTAMP``.
+    :param quiet: no progress display.
+    """
+    from .commands.run import choose_run_dir, execute_run
+    from .progress import Reporter
+
+    host = plugin_host()
+    resolved = resolve_spec(spec, overrides, host)
+    run_dir = choose_run_dir(resolved, Path(output) if output is not None else None, resume)
+    execute_run(host, resolved, run_dir, resume, Reporter(enabled=not quiet))
+    return load_run(run_dir)
+
+
+def load_run(run_dir: str | Path, label: str | None = None) -> Run:
+    """A run directory (finished or still running): ``records`` (the lines of results.jsonl), ``summary``, ``spec``,
+    ``settings``, ``paths``, ``to_pandas()``, ``export()``."""
+    from .reporting.runs import load_run as read
+
+    return read(Path(run_dir), label)

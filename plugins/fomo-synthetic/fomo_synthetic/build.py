@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import string
 import tempfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -152,8 +153,31 @@ ZERO_SHOT_PLANS: dict[str, DatasetPlan] = {
         _classification(
             "textures-shifted", "zero_shot", TEXTURES, TEXTURES.base, "shifted", "the pool's patterns finer or coarser, tilted, on grey"
         ),
+        DatasetPlan(
+            "pool-heldout",
+            "zero_shot",
+            "classification",
+            POOL.parts,
+            POOL.templates,
+            "new images of all 29 pool concepts in the pool's own style, classified among all 29 (held out: never trained on)",
+        ),
     )
 }
+
+DEFAULT_ADAPTATION = tuple(ADAPTATION_PLANS)
+"""The adaptation sets built when ``adaptation`` is not given: all of them."""
+DEFAULT_ZERO_SHOT = ("shapes-outline", "shapes-clutter", "colours-noisy", "digits-rotated", "textures-shifted")
+"""The zero-shot sets built when ``zero_shot`` is not given: the style-shifted ones (``pool-heldout`` is asked for by name)."""
+DEFAULT_LETTERS = len(LETTERS.new)
+
+
+def letters_plan(count: int) -> DatasetPlan:
+    """The letters set with the first ``count`` capital letters (A-H by default, up to A-Z)."""
+    if count == DEFAULT_LETTERS:
+        return ADAPTATION_PLANS["letters"]
+    domain = replace(LETTERS, new=tuple(ConceptSpec(f"letter {c}", {"glyph": c}) for c in string.ascii_uppercase[:count]))
+    first, last = string.ascii_uppercase[0], string.ascii_uppercase[count - 1]
+    return _classification("letters", "adaptation", domain, domain.new, "canonical", f"capital letters {first}-{last}")
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -171,11 +195,14 @@ class SyntheticParams(BaseModel):
     retrieval_train: int = Field(480, ge=1, le=100_000, description="training images of each retrieval set")
     retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
     captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
+    letters: int = Field(DEFAULT_LETTERS, ge=1, le=26, description="capital letters in the letters set, from A (8: A-H)")
     seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")
     adaptation: list[str] | None = Field(
-        None, min_length=1, description=f"adaptation sets to build; None: all of {', '.join(ADAPTATION_PLANS)}"
+        None, min_length=1, description=f"adaptation sets to build; None: all of {', '.join(DEFAULT_ADAPTATION)}"
     )
-    zero_shot: list[str] | None = Field(None, description=f"zero-shot sets to build; None: all of {', '.join(ZERO_SHOT_PLANS)}")
+    zero_shot: list[str] | None = Field(
+        None, description=f"zero-shot sets to build (any of {', '.join(ZERO_SHOT_PLANS)}); None: {', '.join(DEFAULT_ZERO_SHOT)}"
+    )
     cache: bool = Field(True, description="keep generated tensors under the run's cache directory")
 
     @field_validator("adaptation")
@@ -204,11 +231,11 @@ def _check_keys(keys: list[str] | None, known: dict[str, DatasetPlan], kind: str
 
 def selected_plans(params: SyntheticParams) -> list[DatasetPlan]:
     """The pool, then the chosen adaptation and zero-shot sets in catalogue order."""
-    adaptation = params.adaptation if params.adaptation is not None else list(ADAPTATION_PLANS)
-    zero_shot = params.zero_shot if params.zero_shot is not None else list(ZERO_SHOT_PLANS)
+    adaptation = params.adaptation if params.adaptation is not None else DEFAULT_ADAPTATION
+    zero_shot = params.zero_shot if params.zero_shot is not None else DEFAULT_ZERO_SHOT
     return (
         [POOL]
-        + [plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
+        + [letters_plan(params.letters) if key == "letters" else plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
         + [plan for key, plan in ZERO_SHOT_PLANS.items() if key in zero_shot]
     )
 

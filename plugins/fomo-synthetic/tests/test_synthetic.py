@@ -278,3 +278,36 @@ def test_hook_registers_the_component() -> None:
     calls: list[dict[str, Any]] = []
     plugin.register_datasets(register=lambda **kwargs: calls.append(kwargs))
     assert calls == [dict(name="synthetic", factory=build_synthetic_datasets, params=SyntheticParams)]
+
+
+# ----------------------------------------------------------------------------- options of the embedded benchmark
+
+
+def test_defaults_build_the_quickstart_catalogue(datasets: list[ImageTextDataset]) -> None:
+    """Options added for the embedded benchmark leave the default catalogue (the quickstart's data) as it was."""
+    assert [d.name for d in datasets] == [
+        "synthetic-pool",
+        *(f"synthetic-{key}" for key in ADAPTATION_PLANS),
+        *(f"synthetic-{key}" for key in ("shapes-outline", "shapes-clutter", "colours-noisy", "digits-rotated", "textures-shifted")),
+    ]
+    letters = next(d for d in datasets if d.name == "synthetic-letters")
+    assert letters.classnames == [f"letter {c}" for c in "ABCDEFGH"]
+    assert_same(
+        datasets, build(letters=8, zero_shot=["shapes-outline", "shapes-clutter", "colours-noisy", "digits-rotated", "textures-shifted"])
+    )
+
+
+def test_letters_extend_from_a() -> None:
+    letters = build(adaptation=["letters"], zero_shot=[], letters=26)[1]
+    assert letters.classnames == [f"letter {chr(ord('A') + i)}" for i in range(26)]
+    assert len(letters.test) == 26 * SMALL["test_per_class"]  # type: ignore[arg-type]
+    assert build(adaptation=["letters"], zero_shot=[], letters=3)[1].classnames == ["letter A", "letter B", "letter C"]
+
+
+def test_pool_heldout_is_new_images_of_every_pool_concept() -> None:
+    pool, _, heldout = build(adaptation=["letters"], zero_shot=["pool-heldout"])
+    assert heldout.role == "zero_shot" and heldout.train is None and heldout.classnames == pool.classnames
+    assert heldout.templates == pool.templates
+    assert len(heldout.test) == len(pool.classnames) * SMALL["test_per_class"]  # type: ignore[arg-type]
+    pool_images = {bytes(image.numpy()) for split in (pool.train, pool.test) for image in split.image_tensor}  # type: ignore[union-attr]
+    assert not any(bytes(image.numpy()) in pool_images for image in heldout.test.image_tensor)  # type: ignore[union-attr]

@@ -20,14 +20,19 @@ class QuadraticPenalty:
         self._terms: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
         self._term_of: dict[int, int] = {}
 
-    def anchor(self, named: list[tuple[str, nn.Parameter]]) -> None:
-        """Start a task: anchor every weighted parameter at its current value."""
+    def anchor(self, named: list[tuple[str, nn.Parameter]], copies: dict[str, torch.Tensor] | None = None) -> None:
+        """Start a task: anchor every weighted parameter at its current value.
+
+        ``copies`` may hold copies of the parameters' current values (a method that keeps them
+        anyway), which then serve as the anchors instead of new clones.
+        """
         self._terms, self._term_of = [], {}
         for name, parameter in named:
             if name in self.importance:
                 weight = self.importance[name] = self.importance[name].to(parameter.device)
                 self._term_of[id(parameter)] = len(self._terms)
-                self._terms.append((parameter, weight, parameter.detach().clone()))
+                anchor = copies[name] if copies is not None else parameter.detach().clone()
+                self._terms.append((parameter, weight, anchor))
 
     def __call__(self) -> torch.Tensor | None:
         if not self._terms:

@@ -42,8 +42,8 @@ class SI(UpdateMethod):
 
     def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
         self._named = list(model.named_parameters())
-        self.penalty.anchor(self._named)
         self._start = {name: parameter.detach().clone() for name, parameter in self._named}
+        self.penalty.anchor(self._named, copies=self._start)  # the task's start is the anchor: one copy serves both
         self._before_step = {name: torch.empty_like(parameter) for name, parameter in self._named}
         self._task_gradient = {name: torch.zeros_like(parameter) for name, parameter in self._named}
         self._path_integral = {name: torch.zeros_like(parameter) for name, parameter in self._named}

@@ -118,6 +118,9 @@ def test_report_writes_plots_and_one_self_contained_page(runs, tmp_path, capsys)
     expected = ["trajectories.png", "plane.png", "schedule.png", "heatmap-steady.png", "heatmap-eager.png", "heatmap-halfway.png"]
     for name in expected:
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+        # vector copies for papers, beside every PNG
+        assert (out / name).with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", name
+        assert b"<svg" in (out / name).with_suffix(".svg").read_bytes()[:2000], name
     page = (out / "index.html").read_text(encoding="utf-8")
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == len(expected)
@@ -126,6 +129,15 @@ def test_report_writes_plots_and_one_self_contained_page(runs, tmp_path, capsys)
     for label in ("steady", "eager", "halfway"):
         assert label in page
     assert "in progress or interrupted" in page  # the run without summary.json
+    # each run's settings, from its spec with the defaults filled in
+    settings = page[page.index("<h2>Settings</h2>") : page.index("</table>", page.index("<h2>Settings</h2>"))]
+    for cell in (">lora<", ">cosine (warmup=0.25)<", ">0.33/0.34/0.33<", ">maf_per_task=100<", ">1e-05<", ">0<"):
+        assert cell in settings, cell
+    assert "The heatmaps share one colour scale, 0.00 to 0.65" in page
+    # fits a 1280-px window (measured once in a browser): a bounded page, headings and text cells that wrap,
+    # and any wider table scrolling in its own box
+    assert "max-width: 1240px" in page and "th { background: #f4f4f4; white-space: normal;" in page
+    assert page.count('<div class="table"><table>') == page.count("<table>")
     # ranked table first: steady (best GM) before eager
     assert page.index(">steady<") < page.index(">eager<")
 
@@ -188,3 +200,32 @@ def test_report_on_real_tiny_runs(small_spec, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert {row["method"] for row in rows} == {"finetune", "lora"}
     assert all(row["steps_per_task"] == 2 and row["maf_per_task"] > 0 for row in rows)
+
+
+def test_heatmaps_of_several_runs_share_one_colour_scale_and_mark_trained_tasks(runs, tmp_path):
+    from fomo_host.reporting import plots
+
+    loaded = load_runs(runs)
+    scale = plots.heatmap_scale(loaded)
+    assert scale == (0.0, pytest.approx(0.65))  # the best score of any run (eager's arrows after task 3)
+    drawn = [plots.draw_heatmap(run, tmp_path / f"{run.label}.png", scale) for run in loaded]
+    assert drawn == [scale] * len(loaded)
+    assert plots.draw_heatmap(loaded[0], tmp_path / "alone.png") == (0.0, pytest.approx(0.6))  # alone: its own best
+    # task t trained on arrows (t even) or letters (t odd): boxes in the columns after those tasks
+    steady = loaded[0]
+    assert sorted(plots.trained_cells(steady, ["letters", "arrows", "shapes"])) == [(0, 2), (1, 1), (1, 3)]
+
+
+def test_a_spec_label_names_the_run_in_legends_and_shared_labels_stay_apart(tmp_path):
+    from fomo_host.reporting.plots import run_label
+
+    first = make_run(tmp_path / "run-a", "lora", [0.3, 0.4], [0.6, 0.5], steps=2)
+    second = make_run(tmp_path / "run-b", "lora", [0.3, 0.5], [0.6, 0.4], steps=2)
+    for path in (first, second):
+        spec = path / "spec.toml"
+        spec.write_text(spec.read_text().replace('[run]\nname = "', '[run]\nlabel = "LoRA r8"\nname = "'), encoding="utf-8")
+    alone = load_runs([first])[0]
+    assert alone.label == "LoRA r8" and run_label(alone) == "LoRA r8"
+    together = load_runs([first, second])
+    assert [run.label for run in together] == ["LoRA r8 (run-a)", "LoRA r8 (run-b)"]
+    assert [run.label for run in load_runs([first, second], labels=["short", "long"])] == ["short", "long"]

@@ -15,7 +15,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "report", help="draw trajectories, the A_KA-A_ZS plane, per-dataset heatmaps and lr schedules of runs, with an HTML page"
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (finished or in progress)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where the PNG files and index.html go (created if missing)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="where the figures (PNG, PDF, SVG) and index.html go (created if missing)"
+    )
     parser.set_defaults(handler=command_report)
 
 
@@ -45,8 +47,9 @@ def command_report(args: argparse.Namespace) -> int:
     except FomoError as exc:
         notes.append(f"no A_KA-A_ZS plot: {exc}")
     heatmaps = {run.label: out / f"heatmap-{slug(run.label)}.png" for run in runs}
+    scale = plots.heatmap_scale(runs)
     for run in runs:
-        plots.draw_heatmap(run, heatmaps[run.label])
+        plots.draw_heatmap(run, heatmaps[run.label], scale)
 
     host = load_host()
     schedules = {}
@@ -60,9 +63,10 @@ def command_report(args: argparse.Namespace) -> int:
         plots.draw_schedules(schedules, runs, figures["schedule"])
 
     page = out / "index.html"
-    write_page(runs, figures, heatmaps, notes, page)
+    write_page(runs, figures, heatmaps, notes, page, heatmap_scale=scale)
     for note in notes:
         print(f"note: {note}")
     for path in [*figures.values(), *heatmaps.values(), page]:
         print(path)
+    print(f"each figure also as {' and '.join(suffix[1:].upper() for suffix in plots.VECTOR_FORMATS)} beside its PNG")
     return 0

@@ -39,7 +39,7 @@ from .runtime import Runtime, derive_seed, preserved_rng, seed_everything
 from .step_log import StepLog
 from .stream import build_tasks
 from .training import StepLoop, TaskDataAccess, default_optimizer_factory
-from .warm_start import warm_start
+from .warm_start import warm_start, warm_start_path
 
 SPEC_FILE = "spec.toml"
 CACHE_VARIABLE = "FOMO_CACHE_DIR"
@@ -169,19 +169,25 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     if spec.model.warm_start is not None and warm:
         if not data.pretraining:
             raise SpecError("model.warm_start needs a pretraining pool; no dataset has role 'pretraining' (see data.pretraining)")
-        with reporter.bar("warm start: pretraining the base model", spec.model.warm_start.steps) as bar:
-            path = warm_start(
-                runtime,
-                bundle,
-                spec.model,
-                [d.train for d in data.pretraining if d.train is not None],
-                spec.run.seed,
-                cache_dir,
-                on_step=lambda step, loss: bar.advance(),
-                on_cached=lambda p: setattr(bar, "note", f"loaded from cache {p.name}"),
-                loader=LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers),
-            )
-        reporter.line(f"base model: {path}")
+        pool = [d.train for d in data.pretraining if d.train is not None]
+        path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
+        if path.is_file():
+            warm_start(runtime, bundle, spec.model, pool, spec.run.seed, cache_dir, path=path)
+            reporter.line(f"warm start: base model loaded from cache {path}")
+        else:
+            with reporter.bar("warm start: pretraining the base model", spec.model.warm_start.steps) as bar:
+                warm_start(
+                    runtime,
+                    bundle,
+                    spec.model,
+                    pool,
+                    spec.run.seed,
+                    cache_dir,
+                    on_step=lambda step, loss: bar.advance(),
+                    loader=LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers),
+                    path=path,
+                )
+            reporter.line(f"base model: {path} (cached for later runs)")
 
     context.datasets = data.by_name
     context.bundle = bundle
@@ -270,6 +276,7 @@ class ContinualRun:
         else:
             first_task, global_step, samples_seen = 0, 0, 0
 
+        self.reporter.track_run((self.num_tasks - first_task) * self.setup.steps_per_task)
         loggers = list(spec.run.loggers)
         self.host.hook.on_run_start(
             run_dir=self.run_dir,
@@ -368,7 +375,7 @@ class ContinualRun:
             method=self.method,
         )
         step_log = self._step_log(info)
-        with self.reporter.bar(f"task {info.index + 1}/{self.num_tasks}: training", info.steps) as bar:
+        with self.reporter.bar(f"task {info.index + 1}/{self.num_tasks}: training", info.steps, run_steps=True) as bar:
 
             def on_step(step: int, loss: torch.Tensor) -> None:
                 note = f"loss {float(loss):.3f}" if self.reporter.interactive and step % 25 == 0 else None

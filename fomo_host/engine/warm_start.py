@@ -64,6 +64,13 @@ def warmup_cosine(steps: int, warmup_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def warm_start_path(model_spec: ModelSection, pool: Sequence[SampleSet], seed: int, cache_dir: Path) -> Path:
+    """Where the warm-started base model is cached (whether or not it is there yet)."""
+    settings = model_spec.warm_start
+    assert settings is not None
+    return cache_dir / "base-models" / f"{warm_start_key(model_spec, settings, pool, seed)}.safetensors"
+
+
 def warm_start(
     runtime: Runtime,
     bundle: ModelBundle,
@@ -72,17 +79,18 @@ def warm_start(
     seed: int,
     cache_dir: Path,
     on_step: ProgressCallback | None = None,
-    on_cached: Callable[[Path], None] | None = None,
     loader: LoaderSettings | None = None,
+    path: Path | None = None,
 ) -> Path:
-    """Train ``bundle.model`` in place on the pool (or load the cached result); returns the cache file."""
+    """Train ``bundle.model`` in place on the pool (or load the cached result); returns the cache file.
+
+    ``path``: the cache file, where the caller has already found it with :func:`warm_start_path`.
+    """
     settings = model_spec.warm_start
     assert settings is not None
-    path = cache_dir / "base-models" / f"{warm_start_key(model_spec, settings, pool, seed)}.safetensors"
+    path = path or warm_start_path(model_spec, pool, seed, cache_dir)
     if path.is_file():
         bundle.model.load_state_dict(load_weights(path), strict=True)
-        if on_cached is not None:
-            on_cached(path)
         return path
 
     optimizer_spec = OptimizerSection(lr=settings.lr, weight_decay=settings.weight_decay, grad_clip=1.0)

@@ -13,14 +13,18 @@ from .runs import RunResult
 from .tables import COLUMNS, comparison_rows, format_cell
 
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1240px; color: #222; padding: 0 12px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { padding: 0.3em 0.6em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; } td.text, th.text { text-align: left; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.78em; margin: 0.6em 0; }
+th, td { padding: 0.25em 0.45em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; white-space: normal; vertical-align: bottom; }
+td.text, th.text { text-align: left; } td.text { white-space: normal; overflow-wrap: anywhere; max-width: 18em; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .note { color: #666; font-size: 0.85em; } .incomplete { color: #a55; }
 """
+"""Fits a 1280-px window: headings wrap, text cells wrap within 18em, numbers stay on one line (a wider table scrolls
+inside its own box rather than widening the page)."""
 
 TEXT_COLUMNS = {"run", "method", "tasks"}
 
@@ -38,7 +42,7 @@ def table(headings: list[str], rows: list[list[str]], text_columns: set[int] = f
         + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def number(value: Any, style: str = ".4f") -> str:
@@ -50,6 +54,34 @@ def comparison_table(runs: list[RunResult]) -> str:
     cells = [[format_cell(row[key], style) for key, _, style in COLUMNS] for row in rows]
     text = {i for i, (key, _, _) in enumerate(COLUMNS) if key in TEXT_COLUMNS}
     return table([heading for _, heading, _ in COLUMNS], cells, text)
+
+
+SETTINGS_HEADINGS = {
+    "method": "method",
+    "merger": "merger",
+    "lr": "lr",
+    "schedule": "schedule",
+    "mixture": "mixture (pool/task/buffer)",
+    "budget": "budget",
+    "seed": "seed",
+}
+
+
+def cell_text(value: Any, style: str = "") -> str:
+    if value is None or value == "":
+        return "-"
+    return format(value, style) if style else str(value)
+
+
+def settings_table(runs: list[RunResult]) -> str:
+    """What each run was: method, merger, learning rate, schedule, mixture, budget and seed, from its spec."""
+    rows = []
+    for run in runs:
+        settings = run.settings
+        cells = [cell_text(settings[key], ".3g" if key == "lr" else "") for key in SETTINGS_HEADINGS]
+        rows.append([run.label, *cells])
+    text = {0, 1, 2, 4, 5, 6}
+    return table(["run", *SETTINGS_HEADINGS.values()], rows, text)
 
 
 def run_section(run: RunResult, heatmap: Path | None) -> str:
@@ -113,7 +145,14 @@ def run_section(run: RunResult, heatmap: Path | None) -> str:
     return "\n".join(parts)
 
 
-def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[str, Path], notes: list[str], path: Path) -> None:
+def write_page(
+    runs: list[RunResult],
+    figures: dict[str, Path],
+    heatmaps: dict[str, Path],
+    notes: list[str],
+    path: Path,
+    heatmap_scale: tuple[float, float] | None = None,
+) -> None:
     """The report page, with every figure embedded so the file can be mailed or archived alone."""
     sections = [
         "<h2>Comparison</h2>",
@@ -125,6 +164,8 @@ def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[s
         "minus final score of a zero-shot set; BWT: final score minus the score right after a dataset was last trained, "
         "mean over adaptation sets not trained in the final task.</p>",
         comparison_table(runs),
+        "<h2>Settings</h2>",
+        settings_table(runs),
     ]
     captions = {
         "plane": "A_KA vs A_ZS: the path of each run through the stability-plasticity plane",
@@ -135,6 +176,12 @@ def write_page(runs: list[RunResult], figures: dict[str, Path], heatmaps: dict[s
         if key in figures:
             sections += [f"<h2>{html.escape(caption)}</h2>", image_tag(figures[key], caption)]
     sections.append("<h2>Runs</h2>")
+    if heatmap_scale is not None and len(runs) > 1:
+        low, high = heatmap_scale
+        sections.append(
+            f'<p class="note">The heatmaps share one colour scale, {low:.2f} to {high:.2f}; an orange box marks the task that '
+            "trained on a dataset.</p>"
+        )
     sections += [run_section(run, heatmaps.get(run.label)) for run in runs]
     if notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")

@@ -25,16 +25,26 @@ def pyplot() -> Any:
     return module
 
 
+VECTOR_FORMATS = (".pdf", ".svg")
+"""Written beside every PNG: vector figures for papers (fonts as text in SVG, embedded in PDF)."""
+
+
 @contextmanager
 def figure(path: Path, **options: Any) -> Iterator[tuple[Any, Any]]:
-    """A figure saved to ``path`` (and closed) when the block ends."""
+    """A figure saved to ``path`` (PNG) and beside it as PDF and SVG, and closed, when the block ends."""
     plt = pyplot()
     fig, axes = plt.subplots(**options)
     try:
         yield fig, axes
         fig.savefig(path, dpi=DPI)
+        for suffix in VECTOR_FORMATS:
+            fig.savefig(path.with_suffix(suffix), metadata=VECTOR_METADATA[suffix])
     finally:
         plt.close(fig)
+
+
+VECTOR_METADATA: dict[str, dict[str, Any]] = {".pdf": {"Creator": "fomo-host report", "CreationDate": None}, ".svg": {"Date": None}}
+"""No creation dates in vector files, so that drawing the same runs again gives the same bytes."""
 
 
 def colours(runs: list[RunResult]) -> dict[str, Any]:
@@ -55,7 +65,10 @@ def task_axis(axes: Any, num_tasks: int) -> None:
 
 
 def run_label(run: RunResult) -> str:
-    return run.label if run.label == run.method else f"{run.label} ({run.method})"
+    """A run's legend entry: the label its spec (or a study) chose as it is; a directory name with its method."""
+    if run.label == run.method or run.label == run.spec.get("run", {}).get("label"):
+        return run.label
+    return f"{run.label} ({run.method})"
 
 
 def draw_trajectories(runs: list[RunResult], path: Path) -> None:
@@ -126,8 +139,25 @@ def draw_plane(runs: list[RunResult], path: Path) -> None:
         fig.tight_layout()
 
 
-def draw_heatmap(run: RunResult, path: Path) -> None:
-    """One run's score on every dataset after every task (adaptation sets above the line, zero-shot sets below)."""
+def heatmap_scale(runs: list[RunResult]) -> tuple[float, float]:
+    """One colour scale for every run's heatmap: from 0 to the best score any run reached on any dataset."""
+    import numpy as np
+
+    values = [value for run in runs for scores in run.summary["trajectories"]["scores"].values() for value in scores]
+    finite = [value for value in values if not math.isnan(value)]
+    return 0.0, max(1e-9, float(np.max(finite))) if finite else 1.0
+
+
+def trained_cells(run: RunResult, datasets: list[str]) -> list[tuple[int, int]]:
+    """(row, column) of the heatmap cells whose task trained on the row's dataset (from the records' ``task_datasets``)."""
+    rows = {name: index for index, name in enumerate(datasets)}
+    return [(rows[name], column) for column, record in enumerate(run.records) for name in record.get("task_datasets", {}) if name in rows]
+
+
+def draw_heatmap(run: RunResult, path: Path, scale: tuple[float, float] | None = None) -> tuple[float, float]:
+    """One run's score on every dataset after every task (adaptation sets above the line, zero-shot sets below); a box marks
+    the tasks that trained on a dataset. ``scale`` (vmin, vmax) is shared by the heatmaps of runs shown together; returns
+    the scale drawn with."""
     trajectory = run.summary["trajectories"]
     groups = run.summary["datasets"]
     ordered = [name for name in groups["adaptation"] + groups["zero_shot"] if name in trajectory["scores"]]
@@ -136,11 +166,11 @@ def draw_heatmap(run: RunResult, path: Path) -> None:
     columns = ["base" if task < 0 else str(task + 1) for task in trajectory["task"]]
     width = min(16.0, max(7.5, 3.5 + 0.55 * len(columns)))
     height = min(14.0, 2.0 + 0.4 * len(ordered))
-    import numpy as np
-
-    top = float(np.nanmax(values)) if not np.all(np.isnan(values)) else 1.0
+    vmin, vmax = scale or heatmap_scale([run])
     with figure(path, figsize=(width, height)) as (fig, axes):
-        image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(1e-9, top))
+        from matplotlib.patches import Rectangle
+
+        image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
         axes.set_xticks(range(len(columns)))
         axes.set_xticklabels(columns)
         axes.set_yticks(range(len(ordered)))
@@ -151,18 +181,24 @@ def draw_heatmap(run: RunResult, path: Path) -> None:
                 for j, value in enumerate(row):
                     if math.isnan(value):
                         continue
-                    axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value < 0.6 * top else "black")
+                    light = value < vmin + 0.6 * (vmax - vmin)
+                    axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if light else "black")
+        for row, column in trained_cells(run, ordered):
+            # inset, so that the boxes of neighbouring cells stay apart
+            axes.add_patch(Rectangle((column - 0.44, row - 0.42), 0.88, 0.84, fill=False, edgecolor="#ff7f0e", linewidth=2.0))
         adaptation = sum(1 for name in ordered if name in groups["adaptation"])
         if 0 < adaptation < len(ordered):
             axes.axhline(adaptation - 0.5, color="white", linewidth=2.5)
         bar = fig.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
         bar.set_label("score", fontsize=9)
         axes.set_title(
-            f"{run_label(run)}: score per dataset\n(top-1 accuracy, recall@5 for retrieval; adaptation sets above the white line, "
-            "zero-shot below)",
+            f"{run_label(run)}: score per dataset (top-1 accuracy, recall@5 for retrieval)\n"
+            "orange box: the task trained on the dataset; adaptation sets above the white line, zero-shot below",
             fontsize=9.5,
         )
         fig.tight_layout()
+        drawn = image.get_clim()
+    return float(drawn[0]), float(drawn[1])
 
 
 LINE_STYLES = ("-", "--", "-.", ":")

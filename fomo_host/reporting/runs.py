@@ -47,9 +47,9 @@ class RunResult:
     @property
     def settings(self) -> dict[str, Any]:
         """What distinguishes runs in a study, from the run's spec: method, merger, learning rate, schedule, mixture, budget, seed."""
-        spec = self.spec
+        spec = self.resolved_spec()
         mixture = spec.get("data", {}).get("mixture", {})
-        budget = {key: value for key, value in spec.get("budget", {}).items() if key != "memory_measure"}
+        budget = {key: value for key, value in spec.get("budget", {}).items() if key != "memory_measure" and value is not None}
         scheduler = spec.get("scheduler", {})
         return {
             "method": _component(spec.get("method", {}), "?"),
@@ -60,6 +60,15 @@ class RunResult:
             "budget": ", ".join(f"{key}={value:,}" if isinstance(value, int) else f"{key}={value:g}" for key, value in budget.items()),
             "seed": spec.get("run", {}).get("seed"),
         }
+
+    def resolved_spec(self) -> dict[str, Any]:
+        """The spec's tables with every default filled in (as the run used them); the raw tables where they do not validate."""
+        from ..spec import build_spec
+
+        try:
+            return build_spec(self.spec).model_dump(mode="json")
+        except FomoError:
+            return self.spec
 
     @property
     def paths(self) -> dict[str, Path]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from safetensors import SafetensorError
 
-from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS, deployed_path, kept_tasks, metadata_json
+from .deployed import FORMAT, OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS, deployed_path, kept_tasks, metadata_json
 from .errors import FomoError
 from .plugins import PluginHost
 from .progress import Reporter
@@ -99,6 +99,8 @@ def export_run(run_dir: Path, out: Path, task: int | None = None, force: bool = 
     task, record = choose_task(run_dir, task)
     source = deployed_path(run_dir, task)
     metadata = read_metadata(source)
+    if metadata.get("format") != FORMAT:
+        raise FomoError(f"{source}: no fomo-host metadata (written by a version before export); rerun to get exportable weights")
     weights = load_weights(source)
     metadata["exported_from"] = str(run_dir.resolve())
     recorded = recorded_evaluation(record)

@@ -129,3 +129,12 @@ def test_without_keep_deployed_only_the_last_tasks_weights_stay(tmp_path):
     kept.save(weights, 2)
     assert kept_tasks(tmp_path) == [0, 1, 2, 3]
     assert read_metadata(deployed_path(tmp_path, 2))["task"] == "2"
+
+
+def test_weights_without_metadata_are_a_clear_error(tmp_path):
+    from fomo_host.errors import FomoError
+    from fomo_host.weights import save_weights
+
+    save_weights({"weight": torch.ones(1)}, deployed_path(tmp_path, 0))
+    with pytest.raises(FomoError, match="no fomo-host metadata"):
+        export_run(tmp_path, tmp_path / "out.safetensors", task=0)

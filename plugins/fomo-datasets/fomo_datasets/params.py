@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fomo_host.api import FomoError, Role, TaskType, checks_files
+from fomo_host.api import FomoError, Role, TaskType, UserPath
 
-UNSET_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 NEEDED_SPLITS: dict[str, tuple[str, ...]] = {
     "pretraining": ("train",),
@@ -23,19 +19,9 @@ NEEDED_SPLITS: dict[str, tuple[str, ...]] = {
 """The splits a dataset of each role must have (the host checks the same when it selects datasets)."""
 
 
-def expand_path(value: object, info: ValidationInfo) -> object:
-    """``~`` and ``$VAR`` / ``${VAR}`` expanded from the environment; an unset variable is an error (except schema-only)."""
-    if not isinstance(value, str | Path):
-        return value
-    expanded = os.path.expanduser(os.path.expandvars(str(value)))
-    unset = UNSET_VARIABLE.search(expanded)
-    if unset and checks_files(info):
-        raise ValueError(f"environment variable {unset.group(1)} in {str(value)!r} is not set; export it or give the path with --set")
-    return Path(expanded)
-
-
-DataPath = Annotated[Path, BeforeValidator(expand_path)]
-"""A path parameter: ``~`` and environment variables (``${FOMO_DATA}/dtd``) are expanded when the spec is validated."""
+DataPath = UserPath
+"""A path parameter: ``~`` and environment variables (``${FOMO_DATA}/dtd``) are expanded when the spec is validated
+(the host's rule for every path in a spec, :func:`fomo_host.api.expand_path`)."""
 
 
 def default_workers() -> int:

@@ -19,10 +19,10 @@ import webdataset
 from braceexpand import braceexpand
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.api import BuildContext, FomoError, ImageTextDataset, Role, checks_files
+from fomo_host.api import BuildContext, FomoError, ImageTextDataset, Role, checks_files, expand_path
 
 from .cache import ImageCache, Job, MemmapSampleSet, content_key, file_signature
-from .params import DatasetIdentity, expand_path
+from .params import DatasetIdentity
 from .splits import BuiltSplit, assemble, check_skipped, image_size
 
 GLOB_CHARACTERS = set("*?[")

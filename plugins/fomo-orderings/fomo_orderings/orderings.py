@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from fomo_host.api import BuildContext, Concept, FomoError, checks_files
+from fomo_host.api import BuildContext, Concept, FomoError, checks_files, expand_path
 
 Ordered = list[Concept] | list[list[Concept]]
 
@@ -40,13 +38,9 @@ def reversed_if(ordered: Ordered, reverse: bool) -> Ordered:
 
 def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
     """``~`` and ``$VAR`` / ``${VAR}`` expanded; the file must exist (not checked under ``validate --schema-only``)."""
-    path = Path(os.path.expanduser(os.path.expandvars(str(value))))
-    if checks_files(info):
-        unset = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", str(path))
-        if unset:
-            raise ValueError(f"environment variable {unset.group(1)} in {str(value)!r} is not set")
-        if not path.is_file():
-            raise ValueError(f"{what} {str(value)!r} does not exist")
+    path = Path(expand_path(value, info))  # type: ignore[arg-type]
+    if checks_files(info) and not path.is_file():
+        raise ValueError(f"{what} {str(value)!r} does not exist")
     return path
 
 

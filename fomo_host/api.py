@@ -17,6 +17,8 @@ from .components import (
     Metric,
     ModelBundle,
     Ordering,
+    ProgressBar,
+    ProgressFactory,
     Scheduler,
     StateDict,
     StepOutput,
@@ -24,6 +26,7 @@ from .components import (
     TaskInfo,
     TrainBatch,
     UpdateMethod,
+    no_progress,
 )
 from .data import Concept, ImageTextDataset, Role, SampleSet, StagedImages, TaskType, TensorSampleSet
 from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
@@ -54,6 +57,8 @@ __all__ = [
     "NoParams",
     "OptimizerFactory",
     "Ordering",
+    "ProgressBar",
+    "ProgressFactory",
     "PluginError",
     "Role",
     "SampleSet",
@@ -74,6 +79,7 @@ __all__ = [
     "expand_path",
     "hookimpl",
     "load_weights",
+    "no_progress",
     "prepare_images",
     "save_weights",
 ]

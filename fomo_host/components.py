@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,6 +49,29 @@ class ModelBundle:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class ProgressBar(Protocol):
+    """One piece of long work as the host shows it."""
+
+    def advance(self, amount: int = 1, note: str | None = None) -> None:
+        """``amount`` more units done; ``note`` replaces the text shown beside the bar."""
+        ...
+
+
+ProgressFactory = Callable[[str, int], AbstractContextManager[ProgressBar]]
+"""``progress(description, total)``: a context manager giving a :class:`ProgressBar` over ``total`` units."""
+
+
+class SilentBar:
+    def advance(self, amount: int = 1, note: str | None = None) -> None:
+        pass
+
+
+@contextmanager
+def no_progress(description: str, total: int) -> Iterator[ProgressBar]:
+    """A progress factory that shows nothing (a component built outside a run, e.g. in a test)."""
+    yield SilentBar()
+
+
 @dataclass
 class BuildContext:
     """What a model, dataset or ordering factory may use when it is built."""
@@ -61,6 +85,9 @@ class BuildContext:
     bundle: ModelBundle | None = None
     """The base model (known when the ordering is built: similarity, performance orderings)."""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: ProgressFactory = no_progress
+    """Shows long work (decoding a dataset the first time): ``with context.progress("decoding", total) as bar:
+    bar.advance()``. In a run: a bar on a terminal, a plain line every 30 s elsewhere; silent on other processes."""
 
 
 # ----------------------------------------------------------------------------- orderings

@@ -22,7 +22,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
     host = load_host()
     spec = read_spec(args, host)
-    setup = None if args.schema_only else prepare(host, spec, Reporter(enabled=False), warm=False)
+    # progress (on stderr) shows the first decode of large datasets, which validation builds
+    setup = None if args.schema_only else prepare(host, spec, Reporter(), warm=False)
     print(f"{args.spec}: valid")
     if setup is not None:
         data = setup.data

@@ -152,7 +152,7 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     if spec.run.batch_size % runtime.world_size:
         raise SpecError(f"run.batch_size {spec.run.batch_size} must be divisible by the {runtime.world_size} processes")
     seed_everything(derive_seed(spec.run.seed, "build"))
-    context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device)
+    context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device, progress=reporter.bar)
     bundle: ModelBundle = _build(host, "model", spec.model.name, params["model"], context)
     bundle.model.to(runtime.device)
     context.image_size = bundle.image_size

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
 import torch
 from fomo_datasets import cache as cache_module
 from fomo_datasets.cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature
-from fomo_datasets.decoding import UnreadableImage, decode_image, ordered_map
+from fomo_datasets.decoding import UnreadableImage, check_image, decode_image, ordered_map
 from fomo_datasets.testing import corrupt, save_picture
 from PIL import Image
 
@@ -96,3 +98,33 @@ def test_memmap_sample_set_serves_images_captions_and_a_fingerprint(tmp_path):
     assert samples.fingerprint() != other.fingerprint()
     with pytest.raises(ValueError, match="at least one caption"):
         MemmapSampleSet(images, samples.labels, [["a"], [], ["d"], ["e"]], key="k")
+
+
+def sixteen_bit_png(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG (greyscale ``[H, W]`` or RGB ``[H, W, 3]``), written by hand: Pillow writes only the greyscale kind."""
+    height, width = pixels.shape[:2]
+    colour_type = 0 if pixels.ndim == 2 else 2
+    rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_sixteen_bit_images_decode_to_their_pixels_and_deeper_ones_are_refused_by_name(tmp_path):
+    ramp = (np.arange(16 * 16, dtype=np.uint32).reshape(16, 16) * 250).astype(np.uint16)  # 0 .. 63750
+    expected = (ramp >> 8).astype(np.uint8)
+    grey = decode_image(sixteen_bit_png(ramp), 16)
+    assert (grey == expected).all()  # Pillow's own conversion clips everything above 255 to white
+    colour = decode_image(sixteen_bit_png(np.stack([ramp, ramp // 2, 65535 - ramp], axis=-1)), 16)
+    assert (colour[0] == expected).all() and (colour[1] == (ramp // 2 >> 8)).all() and (colour[2] == ((65535 - ramp) >> 8)).all()
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")  # Pillow's I;16 file decodes the same
+    assert (decode_image(tmp_path / "grey16.png", 16) == grey).all()
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(UnreadableImage, match=r"^32-bit float pixels \(mode F\) are not supported; convert the image to 8 or 16 bits$"):
+        decode_image(tmp_path / "float.tiff", 16)
+    with pytest.raises(UnreadableImage, match="32-bit float pixels"):
+        check_image(tmp_path / "float.tiff")  # refused by the header check of a streamed set too
+    check_image(tmp_path / "grey16.png")

@@ -149,6 +149,8 @@ def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: Bui
         templates=templates,
         max_skipped_fraction=params.max_skipped_fraction,
         workers=params.workers,
+        cache=params.cache,
+        decode=params.decode,
     )
     built = {}
     for split, info in infos.items():

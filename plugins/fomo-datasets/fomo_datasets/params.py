@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fomo_host.api import FomoError, Role, TaskType, UserPath
 
@@ -29,7 +30,7 @@ def default_workers() -> int:
 
 
 class LoaderParams(BaseModel):
-    """How images are decoded into the cache, and how many unreadable ones a split may have."""
+    """How images are decoded (into the cache, or as batches use them), and how many unreadable ones a split may have."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -37,6 +38,21 @@ class LoaderParams(BaseModel):
         default=0.01, ge=0, le=1, description="unreadable images a split may skip (they are counted); above this the build stops"
     )
     workers: int = Field(default_factory=default_workers, ge=1, description="decoding threads (Pillow releases the GIL while decoding)")
+    cache: Literal["decoded", "stream"] = Field(
+        default="decoded",
+        description="decoded: every image decoded once into a memory-mapped cache (147 KiB per image at 224 px); "
+        "stream: images stay encoded and are decoded when a batch uses them (data too large to cache; see data.workers)",
+    )
+    decode: Literal["cpu", "gpu"] = Field(
+        default="cpu",
+        description="with cache = 'stream': 'gpu' decodes JPEGs on the training GPU (torchvision); pixels close to the CPU's, not equal",
+    )
+
+    @model_validator(mode="after")
+    def _gpu_decoding_streams(self) -> LoaderParams:
+        if self.decode == "gpu" and self.cache != "stream":
+            raise ValueError("decode = 'gpu' applies to streamed images; set cache = 'stream' as well, or leave decode = 'cpu'")
+        return self
 
 
 class DatasetIdentity(LoaderParams):

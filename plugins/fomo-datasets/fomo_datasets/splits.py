@@ -1,4 +1,5 @@
-"""From a split's list of image files, labels and captions to a cached :class:`MemmapSampleSet`, counting what is skipped."""
+"""From a split's list of image files, labels and captions to a sample set (decoded into the cache, or streamed), counting
+what is skipped."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import torch
 
 from fomo_host.api import BuildContext, FomoError, ImageTextDataset
 
-from .cache import ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
+from .cache import CaptionedSamples, ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
 from .params import DatasetIdentity, LoaderParams
+from .streaming import FileImages, StreamedSampleSet
 
 SKIP_EXAMPLES = 20
 """How many skipped files a dataset's info lists by name (the count covers them all)."""
@@ -35,7 +37,7 @@ class SplitRecords:
 
 @dataclass
 class BuiltSplit:
-    samples: MemmapSampleSet
+    samples: CaptionedSamples
     skipped: list[tuple[str, str]]
 
 
@@ -43,6 +45,15 @@ def image_size(context: BuildContext) -> int:
     if context.image_size is None:
         raise FomoError("dataset components need the model's image size; build the model first")
     return context.image_size
+
+
+def decode_device(label: str, loader: LoaderParams, context: BuildContext) -> torch.device | None:
+    """The device streamed JPEGs are decoded on: None for the CPU; ``decode = 'gpu'`` needs the run on a CUDA device."""
+    if loader.decode != "gpu":
+        return None
+    if context.device.type != "cuda":
+        raise FomoError(f"{label}: decode = 'gpu' needs a CUDA device, and this run is on {context.device.type}; use decode = 'cpu'")
+    return context.device
 
 
 def check_skipped(label: str, skipped: list[tuple[str, str]], total: int, max_fraction: float) -> None:
@@ -60,18 +71,34 @@ def check_skipped(label: str, skipped: list[tuple[str, str]], total: int, max_fr
 
 
 def build_file_split(label: str, records: SplitRecords, context: BuildContext, loader: LoaderParams) -> BuiltSplit:
-    """Decode (or load from the cache) the split's images and keep the samples whose image could be read."""
+    """Decode (or load from the cache) the split's images and keep the samples whose image could be read; with
+    ``cache = 'stream'`` only check the images (their headers) and decode them when batches use them."""
     total = len(records.files) + len(records.skipped)
     if total == 0:
         raise FomoError(f"{label}: the split has no samples")
     size = image_size(context)
-    key = content_key(kind="files", files=[file_signature(path) for path in records.files], size=size)
-    decoded = ImageCache(context.cache_dir).get_or_build(key, file_jobs(records.files), size, loader.workers, label)
-    skipped = records.skipped + decoded.skipped
+    device = decode_device(label, loader, context)
+    signatures = [file_signature(path) for path in records.files]
+    key = content_key(kind="files", files=signatures, size=size)
+    stream = loader.cache == "stream"
+    entry_key = content_key(kind="files-checked", files=signatures, size=size) if stream else key
+    jobs = file_jobs(records.files)
+    built = ImageCache(context.cache_dir).get_or_build(
+        entry_key, jobs, size, loader.workers, label, total=len(jobs), progress=context.progress, pixels=not stream
+    )
+    skipped = records.skipped + built.skipped
     check_skipped(label, skipped, total, loader.max_skipped_fraction)
-    kept = decoded.kept.tolist()
-    labels = torch.tensor(records.labels, dtype=torch.int64)[decoded.kept] if kept else torch.empty(0, dtype=torch.int64)
-    samples = MemmapSampleSet(decoded.images, labels, [records.captions[i] for i in kept], key)
+    kept = built.kept.tolist()
+    labels = torch.tensor(records.labels, dtype=torch.int64)[built.kept] if kept else torch.empty(0, dtype=torch.int64)
+    captions = [records.captions[i] for i in kept]
+    samples: CaptionedSamples
+    if stream:
+        pixel_key = key if device is None else content_key(kind="files", pixels=key, decode="gpu")
+        encoded = FileImages([records.files[i] for i in kept])
+        samples = StreamedSampleSet(encoded, labels, captions, pixel_key, size, label, loader.workers, device)
+    else:
+        assert built.images is not None
+        samples = MemmapSampleSet(built.images, labels, captions, key)
     return BuiltSplit(samples, skipped)
 
 

@@ -1,21 +1,27 @@
 """``webdataset``: WebDataset tar shards (image + caption per key), e.g. the pretraining replay pool.
 
-Shards are streamed once with the ``webdataset`` package, in order; each sample's
-image is decoded into the memory-mapped cache and its captions are kept with it,
-so later runs read neither the tars nor the JPEGs again.
+Each shard is indexed once (its members' offsets, WebDataset's grouping of
+members into samples; see :mod:`.tar_index`), which also proves the shard whole:
+a shard cut short is an error naming it, never a shorter pool. Then each
+sample's image is decoded into the memory-mapped cache and its captions are kept
+with it, so later runs read neither the tars nor the JPEGs again; or, with
+``cache = "stream"``, the images stay in the shards and are read by offset and
+decoded when a batch uses them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
+import os
 from collections.abc import Iterator
-from itertools import islice
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
-import webdataset
 from braceexpand import braceexpand
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -23,7 +29,9 @@ from fomo_host.api import BuildContext, FomoError, ImageTextDataset, Role, check
 
 from .cache import ImageCache, Job, MemmapSampleSet, content_key, file_signature
 from .params import DatasetIdentity
-from .splits import BuiltSplit, assemble, check_skipped, image_size
+from .splits import BuiltSplit, assemble, check_skipped, decode_device, image_size
+from .streaming import ShardImages, StreamedSampleSet
+from .tar_index import DamagedShard, ShardIndex, ShardIndexCache
 
 GLOB_CHARACTERS = set("*?[")
 
@@ -74,11 +82,12 @@ def resolve_shards(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(shards))
 
 
-def captions_of(sample: dict[str, Any], params: WebDatasetParams) -> list[str]:
+def captions_of(read: Any, members: dict[str, Any], params: WebDatasetParams) -> list[str]:
+    """The captions of a sample from its first caption entry (``read(extension)`` gives an entry's bytes)."""
     for extension in params.caption_extensions:
-        if extension not in sample:
+        if extension not in members:
             continue
-        value: Any = sample[extension].decode("utf-8", errors="replace")
+        value: Any = read(extension).decode("utf-8", errors="replace")
         if extension == "json":
             try:
                 value = json.loads(value).get(params.json_caption_field)
@@ -89,26 +98,71 @@ def captions_of(sample: dict[str, Any], params: WebDatasetParams) -> list[str]:
     return []
 
 
-def shard_jobs(shards: list[Path], params: WebDatasetParams) -> Iterator[Job]:
-    """One job per tar sample, shard by shard; a damaged shard stops the build with its name."""
-    for shard in shards:
-        pipeline = webdataset.DataPipeline(webdataset.SimpleShardList([str(shard)]), webdataset.tarfile_to_samples())
-        try:
-            for sample in pipeline:
-                name = f"{shard}:{sample['__key__']}"
-                image = next((sample[e] for e in params.image_extensions if e in sample), None)
-                captions = captions_of(sample, params)
-                if image is None:
-                    yield Job(name, None, problem=f"no image entry ({', '.join(params.image_extensions)})")
-                elif not captions:
-                    yield Job(name, None, problem=f"no caption entry ({', '.join(params.caption_extensions)})")
-                else:
-                    yield Job(name, image, meta=captions)
-        except Exception as exc:  # tarfile and webdataset raise several kinds for a damaged shard
-            raise FomoError(
-                f"dataset {params.name!r}: shard {shard} is not a readable tar file ({exc.args[0]}); "
-                "re-create it or leave it out of the shards"
-            ) from None
+@dataclass
+class ShardListing:
+    """The samples taken from the shards, in order: where each image is (shard, offset, length), or why it has none."""
+
+    shards: list[Path]
+    indexes: list[ShardIndex] = field(default_factory=list)
+    shard_of: list[int] = field(default_factory=list)
+    sample_of: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.shard_of)
+
+
+def list_samples(shards: list[Path], count: int | None, label: str, context: BuildContext) -> ShardListing:
+    """Index the shards (cached) until ``count`` samples are listed (all without a count)."""
+    cache = ShardIndexCache(context.cache_dir)
+    listing = ShardListing(shards)
+    pending = [shard for shard in shards if cache.cached(shard) is None]
+    with context.progress(f"{label}: indexing shards", len(pending)) if pending else contextlib.nullcontext() as bar:
+        for slot, shard in enumerate(shards):
+            if count is not None and len(listing) >= count:
+                break
+            try:
+                index = cache.get(shard)
+            except DamagedShard as exc:
+                raise FomoError(f"{label}: shard {shard} {exc}; re-create it or leave it out of the shards") from None
+            if bar is not None and shard in pending:
+                bar.advance()
+            listing.indexes.append(index)
+            take = len(index) if count is None else min(len(index), count - len(listing))
+            listing.shard_of.extend([slot] * take)
+            listing.sample_of.extend(range(take))
+    return listing
+
+
+def image_extension(members: dict[str, Any], params: WebDatasetParams) -> str | None:
+    return next((extension for extension in params.image_extensions if extension in members), None)
+
+
+def shard_jobs(listing: ShardListing, params: WebDatasetParams) -> Iterator[Job]:
+    """One job per listed sample, shard by shard: the image's bytes and the captions, or why the sample is unusable."""
+    handles: dict[int, int] = {}
+    try:
+        for slot, sample in zip(listing.shard_of, listing.sample_of, strict=True):
+            index = listing.indexes[slot]
+            if slot not in handles:
+                handles[slot] = os.open(index.path, os.O_RDONLY)
+            members = index.members[sample]
+
+            def read(extension: str, members: dict[str, Any] = members, handle: int = handles[slot]) -> bytes:
+                member = members[extension]
+                return os.pread(handle, member.size, member.offset)
+
+            name = f"{index.path}:{index.keys[sample]}"
+            image = image_extension(members, params)
+            captions = captions_of(read, members, params)
+            if image is None:
+                yield Job(name, None, problem=f"no image entry ({', '.join(params.image_extensions)})")
+            elif not captions:
+                yield Job(name, None, problem=f"no caption entry ({', '.join(params.caption_extensions)})")
+            else:
+                yield Job(name, read(image), meta=captions)
+    finally:
+        for handle in handles.values():
+            os.close(handle)
 
 
 def build_shard_split(params: WebDatasetParams, split: str, context: BuildContext) -> BuiltSplit:
@@ -119,6 +173,9 @@ def build_shard_split(params: WebDatasetParams, split: str, context: BuildContex
     except ValueError as exc:
         raise FomoError(f"{label}: {exc}") from None
     size = image_size(context)
+    listing = list_samples(shards, count, label, context)
+    if count is not None and len(listing) < count:
+        raise FomoError(f"{label}: the shards hold {len(listing)} samples, fewer than the {count} asked for; lower the count")
     key = content_key(
         kind="webdataset",
         shards=[file_signature(shard) for shard in shards],
@@ -128,18 +185,40 @@ def build_shard_split(params: WebDatasetParams, split: str, context: BuildContex
         json_field=params.json_caption_field,
         size=size,
     )
-    jobs = islice(shard_jobs(shards, params), count)
-    decoded = ImageCache(context.cache_dir).get_or_build(key, jobs, size, params.workers, label)
-    if count is not None and decoded.total < count:
-        raise FomoError(f"{label}: the shards hold {decoded.total} samples, fewer than the {count} asked for; lower the count")
-    check_skipped(label, decoded.skipped, decoded.total, params.max_skipped_fraction)
-    captions = decoded.meta or []
+    cache = ImageCache(context.cache_dir)
+    stream = params.cache == "stream"
+    device = decode_device(label, params, context)
+    entry_key = content_key(kind="webdataset-checked", pixels=key) if stream else key
+    jobs = shard_jobs(listing, params)
+    built = cache.get_or_build(
+        entry_key, jobs, size, params.workers, label, total=len(listing), progress=context.progress, pixels=not stream
+    )
+    check_skipped(label, built.skipped, built.total, params.max_skipped_fraction)
+    captions = built.meta or []
     labels = torch.full((len(captions),), -1, dtype=torch.int64)
-    return BuiltSplit(MemmapSampleSet(decoded.images, labels, captions, key), decoded.skipped)
+    if not stream:
+        assert built.images is not None
+        return BuiltSplit(MemmapSampleSet(built.images, labels, captions, key), built.skipped)
+    kept = built.kept
+    shard_of = np.asarray(listing.shard_of, dtype=np.int32)[kept]
+    sample_of = np.asarray(listing.sample_of, dtype=np.int64)[kept]
+    offsets, lengths, keys = [], [], []
+    for slot, sample in zip(shard_of.tolist(), sample_of.tolist(), strict=True):
+        index = listing.indexes[slot]
+        extension = image_extension(index.members[sample], params)
+        assert extension is not None
+        member = index.members[sample][extension]
+        offsets.append(member.offset)
+        lengths.append(member.size)
+        keys.append(index.keys[sample])
+    encoded = ShardImages(shards, shard_of, np.asarray(offsets), np.asarray(lengths), keys)
+    pixel_key = key if device is None else content_key(kind="webdataset", pixels=key, decode="gpu")
+    samples = StreamedSampleSet(encoded, labels, captions, pixel_key, size, label, params.workers, device)
+    return BuiltSplit(samples, built.skipped)
 
 
 def build_webdataset(params: WebDatasetParams, context: BuildContext) -> list[ImageTextDataset]:
-    """Image-text pairs from WebDataset tar shards (local paths or globs), streamed and decoded once, with
+    """Image-text pairs from WebDataset tar shards (local paths or globs), indexed and decoded once (or streamed), with
     ``num_samples`` taken in shard order; the usual pretraining replay pool (e.g. a DataComp or LAION subset)."""
     splits = {}
     for split, patterns in (("train", params.shards), ("test", params.test_shards)):

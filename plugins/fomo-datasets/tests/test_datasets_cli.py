@@ -106,7 +106,10 @@ def test_both_specs_pass_schema_only_validation_without_the_files(validate):
 def test_real_data_spec_runs_on_generated_files(user_files, tmp_path, validate):
     run_dir = tmp_path / "run"
     # the stream ordered by the base model's text similarity of the class names
-    fomo(user_files, "run", str(REAL_DATA), "--output", str(run_dir), *overrides(*SMALL, *TOLERANT, "data.ordering.name=similarity"))
+    similarity = "data.ordering.name=similarity"
+    result = fomo(user_files, "run", str(REAL_DATA), "--output", str(run_dir), *overrides(*SMALL, *TOLERANT, similarity))
+    # the first decode shows progress (off a terminal: a line when each dataset is done, and every 30 s)
+    assert re.search(r"dataset 'satellite' \(train\): decoding images: 32 done in [0-9.]+s", result.stderr)
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert [r["task"] for r in records] == [-1, 0, 1]
     base = records[0]
@@ -118,12 +121,21 @@ def test_real_data_spec_runs_on_generated_files(user_files, tmp_path, validate):
     # a second build reads every split from the cache instead of decoding it again (here with the stream
     # ordered hard-to-easy by the base model's zero-shot accuracy on the generated test folders)
     cache = Path(user_files["FOMO_CACHE_DIR"]) / "fomo-datasets"
-    entries = {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir()}
+    entries = {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir() if p.name != "shard-index"}
     assert len(entries) == 6  # pool; satellite train, test; reports train, test; held-out test
     performance = ["data.ordering.name=performance", "data.ordering.params={reverse = true}"]
     code, out, _ = validate(user_files, str(REAL_DATA), *overrides(*SMALL, *TOLERANT, *performance))
     assert code == 0 and "2 tasks x 3 steps" in out
-    assert {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir()} == entries
+    assert {p.name: (p / "manifest.json").stat().st_mtime_ns for p in cache.iterdir() if p.name != "shard-index"} == entries
+
+    # every source streamed, read by two loader worker processes: the same run, to the last digit
+    streamed_dir = tmp_path / "streamed"
+    streaming = [f"data.sources.{index}.params.cache=stream" for index in range(4)] + ["data.workers=2"]
+    fomo(user_files, "run", str(REAL_DATA), "--output", str(streamed_dir), *overrides(*SMALL, *TOLERANT, similarity, *streaming))
+    streamed = [json.loads(line) for line in (streamed_dir / "results.jsonl").read_text().splitlines()]
+    assert [{k: v for k, v in r.items() if k != "eval_seconds"} for r in streamed] == [
+        {k: v for k, v in r.items() if k != "eval_seconds"} for r in records
+    ]
 
 
 def damaged_shard(folder: Path) -> str:

@@ -247,3 +247,16 @@ class MemmapSampleSet(CaptionedSamples):
 
     def images(self, indices: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._images[indices.numpy()])
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled (loader workers started by spawn) as the entry's file, not its pixels, which numpy would copy
+        state = dict(self.__dict__)
+        if isinstance(self._images, np.memmap) and self._images.filename is not None:
+            state["_images"] = (str(self._images.filename), self._images.shape)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["_images"], tuple):
+            filename, shape = state["_images"]
+            state["_images"] = np.memmap(filename, dtype=np.uint8, mode="r", shape=shape)
+        self.__dict__.update(state)

@@ -100,6 +100,18 @@ def test_memmap_sample_set_serves_images_captions_and_a_fingerprint(tmp_path):
         MemmapSampleSet(images, samples.labels, [["a"], [], ["d"], ["e"]], key="k")
 
 
+def test_memmap_sample_set_pickles_as_its_file_not_its_pixels(tmp_path):
+    import pickle
+
+    paths = [save_picture(tmp_path / f"{n}.png", (10 * n, 50, 200), n) for n in range(6)]
+    decoded = ImageCache(tmp_path / "cache").get_or_build("entry", file_jobs(paths), 32, 1, "pickled")
+    samples = MemmapSampleSet(decoded.images, torch.zeros(6, dtype=torch.long), [["a"]] * 6, "entry")
+    data = pickle.dumps(samples)
+    assert len(data) < 6 * 3 * 32 * 32
+    copy = pickle.loads(data)
+    assert torch.equal(copy.images(torch.arange(6)), samples.images(torch.arange(6))) and copy.fingerprint() == samples.fingerprint()
+
+
 def sixteen_bit_png(pixels: np.ndarray) -> bytes:
     """A 16-bit PNG (greyscale ``[H, W]`` or RGB ``[H, W, 3]``), written by hand: Pillow writes only the greyscale kind."""
     height, width = pixels.shape[:2]

@@ -222,6 +222,9 @@ class CaptionedSamples:
         draws = torch.rand(len(rows), generator=generator).tolist()
         return [choices[int(u * len(choices))] for choices, u in zip(rows, draws, strict=True)]
 
+    def all_captions(self, indices: torch.Tensor) -> list[list[str]]:
+        return [list(self.caption_choices[i]) for i in indices.tolist()]
+
     def fingerprint(self) -> str:
         """A content hash: the pixels' key with the labels and captions (the warm start keys on it)."""
         if self._fingerprint is None:

@@ -52,6 +52,7 @@ def assert_twins(decoded, streamed) -> None:
             assert a.fingerprint() == b.fingerprint()  # the warm start's cache serves both
             generator = torch.Generator().manual_seed(1)
             assert a.captions(everything, generator) == b.captions(everything, torch.Generator().manual_seed(1))
+            assert a.all_captions(everything) == b.all_captions(everything) == [list(c) for c in a.caption_choices]
         assert left.info["skipped_images"] == right.info["skipped_images"]
 
 

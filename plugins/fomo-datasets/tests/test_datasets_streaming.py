@@ -3,6 +3,7 @@ off CUDA and close to Pillow on its code path; long decodes report progress to t
 
 from __future__ import annotations
 
+import pickle
 import tarfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,6 +98,15 @@ def test_streamed_and_cached_sets_give_the_same_batches_through_the_loader_worke
     for streamed in (batches("stream", LoaderSettings(prefetch=2, workers=2)), batches("stream", LoaderSettings(prefetch=0))):
         for a, b in zip(cached, streamed, strict=True):
             assert torch.equal(a.images, b.images) and torch.equal(a.tokens, b.tokens)
+
+
+def test_streamed_sets_pickle_for_loader_workers_started_by_spawn(tmp_path, context):
+    write_shards(tmp_path / "pool", shards=2, per_shard=3)
+    params = WebDatasetParams(name="pool", shards=[str(tmp_path / "pool" / "*.tar")], cache="stream")
+    (pool,) = build_webdataset(params, context(SIZE))
+    pool.train.images(torch.arange(6))  # opens the shards: open files must not travel
+    copy = pickle.loads(pickle.dumps(pool.train))
+    assert torch.equal(copy.images(torch.tensor([5, 0, 3])), pool.train.images(torch.tensor([5, 0, 3])))
 
 
 def test_a_streamed_image_that_fails_to_decode_stops_with_one_line_naming_it(tmp_path, context):

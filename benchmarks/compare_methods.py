@@ -111,15 +111,15 @@ def trainable_fraction(spec_path: Path, overrides: list[str]) -> float:
 
     from fomo_host.components import BuildContext, TaskInfo
     from fomo_host.plugins import load_plugins
-    from fomo_host.spec import load_spec, validate_components
+    from fomo_host.resolve import resolve_components
+    from fomo_host.spec import load_spec
 
     host = load_plugins()
-    spec = load_spec(spec_path, overrides, host.registry)
-    params = validate_components(spec, host.registry)
-    context = BuildContext(seed=spec.run.seed, cache_dir=Path("."))
-    model = host.registry.get("model", spec.model.name).factory(params["model"], context).model
+    spec = load_spec(spec_path, overrides)
+    components = resolve_components(spec, host.registry)
+    model = components.model.build(BuildContext(seed=spec.run.seed, cache_dir=Path("."))).model
     base_count = sum(p.numel() for p in model.parameters())
-    method = host.registry.get("method", spec.method.name).factory(params["method"])
+    method = components.method.build()
     with torch.random.fork_rng():
         model = method.prepare(model)
     trained = method.trainable_parameters(model, TaskInfo(index=0, num_tasks=spec.data.num_tasks, steps=1, concepts=[]))

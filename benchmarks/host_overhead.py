@@ -22,10 +22,11 @@ from fomo_openclip.models import TinyCLIPParams, build_tiny_clip
 
 from fomo_host.components import BuildContext
 from fomo_host.data import TensorSampleSet
+from fomo_host.engine.loader import DeviceTransfer, TaskBatches
 from fomo_host.engine.loss import contrastive_loss
-from fomo_host.engine.mixture import MixedBatches, Pool, Segment
+from fomo_host.engine.mixture import MixedBatches, Pool, Pools, Segment
 from fomo_host.engine.runtime import Runtime
-from fomo_host.engine.training import StepLoop, clamp_logit_scale, default_optimizer_factory
+from fomo_host.engine.training import OptimizerFactory, StepLoop, TrainingStep, clamp_logit_scale
 from fomo_host.model_inputs import TokenCache
 from fomo_host.spec import Mixture, OptimizerSection
 
@@ -62,17 +63,19 @@ def bare_loop(bundle, data: TensorSampleSet, steps: int, batch: int) -> float:
 def host_loop(bundle, data: TensorSampleSet, steps: int, batch: int) -> float:
     runtime = Runtime.create("no", cpu=True)
     spec = OptimizerSection(lr=1e-4)
-    optimizer = default_optimizer_factory(spec, runtime.device)([{"params": list(bundle.model.parameters())}])
+    optimizer = OptimizerFactory(spec, runtime.device)([{"params": list(bundle.model.parameters())}])
     half = len(data) // 2
-    pools = {
-        "pretraining": Pool([Segment(data, torch.arange(half))]),
-        "update": Pool([Segment(data, torch.arange(half, len(data)))]),
-        "buffer": Pool([]),
-    }
+    pools = Pools(
+        pretraining=Pool([Segment(data, torch.arange(half))]),
+        update=Pool([Segment(data, torch.arange(half, len(data)))]),
+        buffer=Pool([]),
+    )
     batches = MixedBatches(pools, batch, Mixture(pretraining=0.5, update=0.5, buffer=0.0), torch.Generator().manual_seed(1))
-    loop = StepLoop(runtime, bundle, TokenCache(bundle), bundle.model, optimizer, spec, lambda step: 1.0)
+    step = TrainingStep(bundle.model, optimizer, spec, runtime.mixed_precision)
+    loop = StepLoop(step, lambda index: 1.0, runtime.device)
     started = time.process_time()
-    loop.run(batches, steps)
+    with TaskBatches(batches, DeviceTransfer(runtime, bundle, TokenCache(bundle)), steps) as device_batches:
+        loop.run(device_batches, steps)
     return time.process_time() - started
 
 

@@ -180,7 +180,7 @@ def evaluate_exported(host: PluginHost, spec: RunSpec, exported: ExportedWeights
         raise FomoError(f"{exported.path}: the weights do not fit the spec's model {spec.model.name!r} ({detail})")
     model.load_state_dict({name: tensor.to(setup.runtime.device) for name, tensor in exported.weights.items()}, strict=True)
     datasets = setup.data.adaptation + setup.data.zero_shot
-    plan = plan_evaluation(datasets, build_metrics(host, spec, setup.params))
+    plan = plan_evaluation(datasets, build_metrics(setup.components.metrics))
     with reporter.bar("evaluating", len(plan)) as bar:
         metrics, scores = evaluate(
             setup.runtime, setup.bundle, plan, spec.evaluation.batch_size, 1.0, torch.Generator(), lambda name: bar.advance()

@@ -183,19 +183,6 @@ class RunSpec(StrictModel):
     merger: ComponentRef = Field(default_factory=lambda: ComponentRef(name="none"))
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
-    def component_refs(self) -> list[tuple[str, str, ComponentRef]]:
-        """Every component the spec names: (kind, key path, reference)."""
-        refs: list[tuple[str, str, ComponentRef]] = [("model", "model", self.model)]
-        refs += [("dataset", f"data.sources.{i}", ref) for i, ref in enumerate(self.data.sources)]
-        refs += [
-            ("ordering", "data.ordering", self.data.ordering),
-            ("method", "method", self.method),
-            ("scheduler", "scheduler", self.scheduler),
-            ("merger", "merger", self.merger),
-        ]
-        refs += [("metric", f"evaluation.metrics.{i}", ref) for i, ref in enumerate(self.evaluation.metrics)]
-        return refs
-
     def to_toml(self) -> str:
         return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
 
@@ -309,7 +296,9 @@ def build_spec(
     except ValidationError as exc:
         raise SpecError(f"{source}: {format_validation_error(exc)}") from None
     if registry is not None:
-        validate_components(spec, registry, source, schema_only=schema_only)
+        from .resolve import resolve_components
+
+        resolve_components(spec, registry, source, schema_only=schema_only)
     return spec
 
 
@@ -320,16 +309,3 @@ def checks_files(info: ValidationInfo) -> bool:
     values without the user's data and checkpoints; every other validation looks.
     """
     return not (info.context or {}).get("schema_only", False)
-
-
-def validate_components(spec: RunSpec, registry: Registry, source: str = "spec", schema_only: bool = False) -> dict[str, BaseModel]:
-    """Check every named component exists and its params validate; returns params by key path."""
-    validated: dict[str, BaseModel] = {}
-    context = {"schema_only": schema_only}
-    for kind, where, ref in spec.component_refs():
-        component = registry.get(kind, ref.name, where=f"{source}: {where}.name")
-        try:
-            validated[where] = component.validate_params(ref.params, context)
-        except ValidationError as exc:
-            raise SpecError(f"{source}: {format_validation_error(exc, prefix=f'{where}.params')}") from None
-    return validated

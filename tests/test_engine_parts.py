@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fomo_host.data import Concept, ImageTextDataset, TensorSampleSet
-from fomo_host.engine.mixture import EpochSampler, MixedBatches, Pool, Segment, batch_shares
+from fomo_host.engine.mixture import EpochSampler, MixedBatches, Pool, Pools, Segment, batch_shares
 from fomo_host.engine.stream import build_tasks, cut_into_tasks
 from fomo_host.errors import SpecError
 from fomo_host.results import aggregate, summarise
@@ -62,11 +62,11 @@ def sample_set(value: int, n: int) -> TensorSampleSet:
 
 
 def test_mixed_batches_draw_fixed_shares_from_each_source_deterministically():
-    pools = {
-        "pretraining": Pool([Segment(sample_set(1, 20), torch.arange(20))]),
-        "update": Pool([Segment(sample_set(2, 5), torch.arange(5)), Segment(sample_set(3, 5), torch.tensor([0, 1]))]),
-        "buffer": Pool([Segment(sample_set(4, 8), torch.arange(8))]),
-    }
+    pools = Pools(
+        pretraining=Pool([Segment(sample_set(1, 20), torch.arange(20))]),
+        update=Pool([Segment(sample_set(2, 5), torch.arange(5)), Segment(sample_set(3, 5), torch.tensor([0, 1]))]),
+        buffer=Pool([Segment(sample_set(4, 8), torch.arange(8))]),
+    )
     mixture = Mixture(pretraining=0.25, update=0.5, buffer=0.25)
 
     def draw(seed: int):

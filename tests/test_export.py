@@ -59,7 +59,7 @@ def test_an_exported_lora_merge_run_loads_into_plain_open_clip_and_reproduces_it
     spec = load_spec(lora_run / "spec.toml", registry=host.registry)
     setup = prepare(host, spec, Reporter(enabled=False), warm=False)
     bundle = ModelBundle(model, setup.bundle.tokenizer, setup.bundle.image_size, setup.bundle.image_mean, setup.bundle.image_std)
-    plan = plan_evaluation(setup.data.adaptation + setup.data.zero_shot, build_metrics(host, spec, setup.params))
+    plan = plan_evaluation(setup.data.adaptation + setup.data.zero_shot, build_metrics(setup.components.metrics))
     _, scores = evaluate(setup.runtime, bundle, plan, spec.evaluation.batch_size, 1.0, torch.Generator())
     final = read_records(lora_run)[-1]
     assert final["task"] == 1 and final["subset_fraction"] == 1.0

@@ -18,7 +18,7 @@ from torch import nn
 from fomo_host.components import ModelBundle, TrainBatch
 from fomo_host.data import TensorSampleSet
 from fomo_host.engine.loader import DeviceTransfer, LoaderSettings, TaskBatches
-from fomo_host.engine.mixture import MixedBatches, Pool, Segment
+from fomo_host.engine.mixture import MixedBatches, Pool, Pools, Segment
 from fomo_host.engine.runtime import Runtime
 from fomo_host.engine.training import TaskDataAccess
 from fomo_host.errors import FomoError
@@ -64,11 +64,11 @@ class FailingSampleSet(TensorSampleSet):
 
 def mixed(seed: int = 3, pool_set: TensorSampleSet | None = None) -> MixedBatches:
     first, second = pool_set or sample_set(40, 1), sample_set(30, 2)
-    pools = {
-        "pretraining": Pool([Segment(first, torch.arange(40))]),
-        "update": Pool([Segment(second, torch.arange(10, 30)), Segment(first, torch.arange(5))]),
-        "buffer": Pool([Segment(second, torch.arange(10))]),
-    }
+    pools = Pools(
+        pretraining=Pool([Segment(first, torch.arange(40))]),
+        update=Pool([Segment(second, torch.arange(10, 30)), Segment(first, torch.arange(5))]),
+        buffer=Pool([Segment(second, torch.arange(10))]),
+    )
     return MixedBatches(pools, 12, Mixture(pretraining=0.25, update=0.5, buffer=0.25), torch.Generator().manual_seed(seed))
 
 
@@ -159,7 +159,7 @@ def test_end_of_task_batches_do_not_depend_on_how_they_are_asked_for(runtime, bu
     pool = Pool([Segment(sample_set(30, 5), torch.arange(30))])
 
     def access(prefetch: int) -> TaskDataAccess:
-        return TaskDataAccess(runtime, bundle, TokenCache(bundle), pool, 8, seed=11, loader=LoaderSettings(prefetch=prefetch))
+        return TaskDataAccess.from_pool(runtime, bundle, TokenCache(bundle), pool, 8, seed=11, loader=LoaderSettings(prefetch=prefetch))
 
     at_once = list(access(0).batches(6))
     split = access(2)

@@ -37,7 +37,7 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 def command_budget(args: argparse.Namespace) -> int:
     from ..budget import resolve_budgets
-    from ..engine.run import default_cache_dir
+    from ..engine.setup import default_cache_dir
 
     host = load_host(quiet=args.json)
     spec = load_spec(Path(args.spec), list(args.set or []))

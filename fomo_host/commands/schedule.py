@@ -9,11 +9,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ..errors import FomoError, SpecError
+from ..errors import FomoError
 from ..plugins import PluginHost
-from ..spec import RunSpec, format_validation_error, load_spec
+from ..resolve import resolve_component
+from ..spec import RunSpec, load_spec
 from .common import add_spec_arguments, load_host
 
 
@@ -38,34 +39,21 @@ class ScheduledStep:
 
 def scheduler_params(spec: RunSpec, host: PluginHost) -> BaseModel:
     """The scheduler's validated params; only these are checked, so no model or dataset plugin is needed."""
-    component = host.registry.get("scheduler", spec.scheduler.name, where="scheduler.name")
-    try:
-        return component.validate_params(spec.scheduler.params)
-    except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, prefix="scheduler.params")) from None
-
-
-def task_steps(spec: RunSpec, host: PluginHost) -> int:
-    """Steps per task from the spec's budget.
-
-    A budget in samples or steps needs nothing built; one in memory-adjusted FLOPs
-    needs the method's measured step cost (measured once on the meta device, then
-    cached: see ``fomo-host budget``).
-    """
-    if spec.budget.maf_per_task is None:
-        from ..engine.run import steps_per_task
-
-        return steps_per_task(spec)
-    from ..budget import resolve_budget
-    from ..engine.run import default_cache_dir
-
-    return resolve_budget(host, spec, default_cache_dir()).steps_per_task
+    return resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").params
 
 
 def stream_schedule(spec: RunSpec, host: PluginHost) -> list[ScheduledStep]:
-    """lr = optimizer.lr x scheduler factor at every step of every task (num_tasks = data.num_tasks)."""
-    scheduler = host.registry.get("scheduler", spec.scheduler.name).factory(scheduler_params(spec, host))
-    steps = task_steps(spec, host)
+    """lr = optimizer.lr x scheduler factor at every step of every task (num_tasks = data.num_tasks).
+
+    Steps per task come from the spec's budget: a budget in samples or steps needs nothing built;
+    one in memory-adjusted FLOPs needs the method's measured step cost (measured once on the meta
+    device, then cached: see ``fomo-host budget``).
+    """
+    from ..budget import steps_per_task
+    from ..engine.setup import default_cache_dir
+
+    scheduler = resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").build()
+    steps = steps_per_task(host, spec, default_cache_dir())
     num_tasks = spec.data.num_tasks
     rows = []
     for task in range(num_tasks):

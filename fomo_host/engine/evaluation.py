@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from pydantic import BaseModel
 
 from ..components import EvaluationContext, Metric, ModelBundle
 from ..data import ImageTextDataset
 from ..errors import SpecError
-from ..plugins import PluginHost
-from ..spec import RunSpec
+from ..resolve import ResolvedComponent
 from .runtime import Runtime
 
 
@@ -22,12 +20,9 @@ class EvaluationSet:
     metrics: list[tuple[str, Metric]]
 
 
-def build_metrics(host: PluginHost, spec: RunSpec, params: Mapping[str, BaseModel]) -> list[tuple[str, Metric]]:
-    """The spec's metrics (``evaluation.metrics``), built from their validated params, by name."""
-    metrics = []
-    for index, ref in enumerate(spec.evaluation.metrics):
-        metrics.append((ref.name, host.registry.get("metric", ref.name).factory(params[f"evaluation.metrics.{index}"])))
-    return metrics
+def build_metrics(metrics: Sequence[ResolvedComponent]) -> list[tuple[str, Metric]]:
+    """The spec's metrics (``evaluation.metrics``, resolved), built, by name."""
+    return [(metric.name, metric.build()) for metric in metrics]
 
 
 def plan_evaluation(datasets: Sequence[ImageTextDataset], metrics: Sequence[tuple[str, Metric]]) -> list[EvaluationSet]:

@@ -7,8 +7,8 @@ and a task restarted from its checkpoint sees exactly the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -118,6 +118,31 @@ class EpochSampler:
         return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.long)
 
 
+@dataclass(frozen=True)
+class Pools:
+    """The three sources of a task's batches, in the order a batch concatenates them (the names of :class:`Mixture`)."""
+
+    pretraining: Pool
+    update: Pool
+    buffer: Pool
+
+    @classmethod
+    def update_only(cls, update: Pool) -> Pools:
+        """One source only: the warm start's pool, or a task's own data for end-of-task work."""
+        return cls(pretraining=Pool([]), update=update, buffer=Pool([]))
+
+    def items(self) -> Iterator[tuple[str, Pool]]:
+        for source in fields(self):
+            yield source.name, getattr(self, source.name)
+
+    def values(self) -> Iterator[Pool]:
+        return (pool for _, pool in self.items())
+
+
+UPDATE_ONLY = Mixture(pretraining=0, update=1, buffer=0)
+"""The mixture of :meth:`Pools.update_only`."""
+
+
 def batch_shares(batch_size: int, mixture: Mixture, has_pretraining: bool, has_buffer: bool) -> dict[str, int]:
     """Samples per source in a batch; a missing source's share goes to the others in proportion."""
     weights = {
@@ -136,15 +161,15 @@ class MixedBatches:
 
     def __init__(
         self,
-        pools: dict[str, Pool],
+        pools: Pools,
         batch_size: int,
         mixture: Mixture,
         generator: torch.Generator,
     ) -> None:
-        if len(pools["update"]) == 0:
+        if len(pools.update) == 0:
             raise ValueError("the current task has no training samples")
         self.pools = pools
-        self.shares = batch_shares(batch_size, mixture, len(pools["pretraining"]) > 0, len(pools["buffer"]) > 0)
+        self.shares = batch_shares(batch_size, mixture, len(pools.pretraining) > 0, len(pools.buffer) > 0)
         self.generator = generator
         self.samplers = {name: EpochSampler(len(pool), generator) for name, pool in pools.items() if len(pool)}
 
@@ -152,11 +177,11 @@ class MixedBatches:
         """The plan of the next global batch (sources concatenated in a fixed order); reads no image."""
         parts: list[PlanPart] = []
         captions: list[str] = []
-        for name in ("pretraining", "update", "buffer"):
+        for name, pool in self.pools.items():
             count = self.shares[name]
             if count == 0:
                 continue
-            source_parts, source_captions = self.pools[name].plan(self.samplers[name].take(count), self.generator, offset=len(captions))
+            source_parts, source_captions = pool.plan(self.samplers[name].take(count), self.generator, offset=len(captions))
             parts.extend(source_parts)
             captions.extend(source_captions)
         return BatchPlan(len(captions), parts, captions)

@@ -16,6 +16,25 @@ from accelerate.utils import DistributedType
 from ..errors import FomoError
 
 
+@dataclass(frozen=True)
+class Precision:
+    """Mixed precision of forward passes on one kind of device: ``no``, ``bf16`` or ``fp16`` (with a gradient scaler)."""
+
+    name: str
+    device_type: str
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Mixed precision for forward passes (bf16 or fp16), or nothing."""
+        if self.name == "no":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.name == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device_type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none."""
+        return torch.amp.GradScaler(self.device_type) if self.name == "fp16" else None
+
+
 @dataclass
 class Runtime:
     accelerator: Accelerator
@@ -49,15 +68,13 @@ class Runtime:
     def distributed(self) -> bool:
         return self.accelerator.distributed_type != DistributedType.NO and self.world_size > 1
 
+    @property
+    def mixed_precision(self) -> Precision:
+        return Precision(self.precision, self.device.type)
+
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         """Mixed precision for forward passes (bf16 or fp16), or nothing."""
-        if self.precision == "no":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
-    def grad_scaler(self) -> torch.amp.GradScaler | None:
-        return torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+        return self.mixed_precision.autocast()
 
     def wrap_for_training(self, model: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel over the currently trainable parameters when several processes run."""

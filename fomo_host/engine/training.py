@@ -1,5 +1,7 @@
-"""The training step loop, shared by the base model's warm start and every task of the stream.
+"""The one training step, and the loop of steps that every task of the stream and the warm start run.
 
+:class:`TrainingStep` is the only code that trains: the engine's tasks, the base
+model's warm start, the budget's measurement and the step benchmark all call it.
 The hot loop never synchronises with the host: losses accumulate on the device
 and are read once per task (or when the progress display refreshes).
 """
@@ -15,16 +17,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..components import ModelBundle, StepOutput, TrainBatch, UpdateMethod
+from ..components import ModelBundle, StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
+from ..errors import FomoError
 from ..model_inputs import TokenCache
-from ..spec import Mixture, OptimizerSection
+from ..spec import OptimizerSection
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .loss import contrastive_loss, contrastive_sample_loss, gather_features
-from .mixture import MixedBatches, Pool
-from .runtime import Runtime
+from .mixture import UPDATE_ONLY, MixedBatches, Pool, Pools
+from .runtime import Precision, Runtime
 
 MAX_LOGIT_SCALE = math.log(100.0)
 ProgressCallback = Callable[[int, torch.Tensor], None]
+"""Called after each step with the step index and its loss, still on the device."""
 
 
 class OptimizerFactory:
@@ -106,66 +110,128 @@ def clamp_logit_scale(model: nn.Module) -> None:
             scale.clamp_(0, MAX_LOGIT_SCALE)
 
 
+def start_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, optimizer_factory: OptimizerFactory) -> torch.optim.Optimizer:
+    """The method picks what this task trains (everything else is frozen) and builds the task's optimizer over it."""
+    named = method.trainable_parameters(model, info)
+    if not named:
+        raise FomoError(f"method {type(method).__name__} trains no parameter of the model in task {info.index + 1}")
+    trainable = {id(p) for _, p in named}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in trainable)
+    return method.build_optimizer(named, optimizer_factory)
+
+
+def finish_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, data: TaskData) -> None:
+    """The method's end-of-task work (a Fisher, an importance), in eval mode; then every parameter is frozen again."""
+    model.eval()
+    method.end_task(model, info, data)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+
+
+@dataclass
+class StepLosses:
+    """What a step returns, detached and still on the device (reading them would synchronise)."""
+
+    contrastive: torch.Tensor
+    """The contrastive loss, which results record as the training loss."""
+    total: torch.Tensor
+    """Contrastive loss plus the method's extra loss: what was back-propagated."""
+
+
+class TrainingStep:
+    """One optimizer step: forward (autocast), the method's extra loss, backward (scaled for fp16), the method's
+    after-backward work, gradient clipping, the optimizer step with the scheduled learning rate, the method's
+    after-step work and the logit-scale clamp.
+
+    ``forward_model`` is the model as it runs forward (wrapped for several processes); ``model`` is the
+    model itself, which the method's hooks see.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        optimizer_spec: OptimizerSection,
+        precision: Precision,
+        method: UpdateMethod | None = None,
+        forward_model: nn.Module | None = None,
+    ) -> None:
+        self.model, self.optimizer, self.optimizer_spec, self.precision, self.method = model, optimizer, optimizer_spec, precision, method
+        self.forward_model = forward_model if forward_model is not None else model
+        self.trainable = [p for group in optimizer.param_groups for p in group["params"]]
+        self.scaler = precision.grad_scaler()
+
+    def losses(self, batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The contrastive loss and the total loss of a batch (forward pass only)."""
+        with self.precision.autocast():
+            output = forward_loss(self.forward_model, batch)
+            extra = self.method.extra_loss(self.model, batch, output) if self.method is not None else None
+            loss = output.contrastive_loss
+            return loss, loss if extra is None else loss + extra
+
+    def __call__(self, batch: TrainBatch, lr_factor: float) -> StepLosses:
+        set_learning_rate(self.optimizer, self.optimizer_spec.lr, lr_factor)
+        loss, total = self.losses(batch)
+        scaler = self.scaler
+        if scaler is not None:
+            scaler.scale(total).backward()
+            scaler.unscale_(self.optimizer)
+        else:
+            total.backward()
+        if self.method is not None:
+            self.method.after_backward(self.model)
+        if self.optimizer_spec.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.optimizer_spec.grad_clip)
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.method is not None:
+            self.method.after_optimizer_step(self.model)
+        clamp_logit_scale(self.model)
+        return StepLosses(loss.detach(), total.detach())
+
+
 @dataclass
 class StepLoop:
-    """Runs optimizer steps on mixed batches; one instance per task (or per warm start)."""
+    """Runs a training step over batches for a number of steps; one instance per task (or per warm start)."""
 
-    runtime: Runtime
-    bundle: ModelBundle
-    tokens: TokenCache
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    optimizer_spec: OptimizerSection
+    step: TrainingStep
     lr_factor: Callable[[int], float]
-    method: UpdateMethod | None = None
+    device: torch.device
 
     def run(self, batches: Iterator[TrainBatch], steps: int, on_step: ProgressCallback | None = None) -> float:
         """Train for ``steps`` steps on the next batches; returns the mean contrastive loss."""
-        trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
-        training_model = self.runtime.wrap_for_training(self.model)
-        scaler = self.runtime.grad_scaler()
-        self.model.train()
-        loss_sum = torch.zeros((), device=self.runtime.device)
-        for step in range(steps):
-            set_learning_rate(self.optimizer, self.optimizer_spec.lr, self.lr_factor(step))
-            batch = next(batches)
-            with self.runtime.autocast():
-                output = forward_loss(training_model, batch)
-                loss = output.contrastive_loss
-                extra = self.method.extra_loss(self.model, batch, output) if self.method else None
-                total = loss if extra is None else loss + extra
-            if scaler is not None:
-                scaler.scale(total).backward()
-                scaler.unscale_(self.optimizer)
-            else:
-                total.backward()
-            if self.method is not None:
-                self.method.after_backward(self.model)
-            if self.optimizer_spec.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(trainable, self.optimizer_spec.grad_clip)
-            if scaler is not None:
-                scaler.step(self.optimizer)
-                scaler.update()
-            else:
-                self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.method is not None:
-                self.method.after_optimizer_step(self.model)
-            clamp_logit_scale(self.model)
-            loss_sum += loss.detach()
+        self.step.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        for index in range(steps):
+            losses = self.step(next(batches), self.lr_factor(index))
+            loss_sum += losses.contrastive
             if on_step is not None:
-                on_step(step, loss.detach())
+                on_step(index, losses.contrastive)
         return float(loss_sum) / max(steps, 1)
+
+
+BatchSource = Callable[[int, int], contextlib.AbstractContextManager[Iterator[TrainBatch]]]
+"""``source(start, stop)``: batches ``start`` .. ``stop - 1`` of a fixed sequence, open while the context is."""
 
 
 class TaskDataAccess:
     """The current task's own data, for end-of-task work (a Fisher, an importance estimate).
 
     Batch n is the same whether the batches are asked for at once or over several calls, and whatever the loader
-    prepared ahead: each call resumes the seeded sequence at the first batch not yet handed out."""
+    prepared ahead: each call resumes the sequence at the first batch not yet handed out."""
 
-    def __init__(
-        self,
+    def __init__(self, precision: Precision, source: BatchSource, rank: int = 0) -> None:
+        self._precision, self._source, self._rank = precision, source, rank
+        self._handed_out = 0
+
+    @classmethod
+    def from_pool(
+        cls,
         runtime: Runtime,
         bundle: ModelBundle,
         tokens: TokenCache,
@@ -173,29 +239,26 @@ class TaskDataAccess:
         batch_size: int,
         seed: int,
         loader: LoaderSettings | None = None,
-    ) -> None:
-        self._runtime, self._bundle, self._tokens, self._pool = runtime, bundle, tokens, pool
-        self._batch_size, self._seed, self._loader = batch_size, seed, loader
-        self._handed_out = 0
+    ) -> TaskDataAccess:
+        """Batches of ``pool`` alone, drawn in the order ``seed`` fixes, prepared as the loader prepares training batches."""
+        transfer = DeviceTransfer(runtime, bundle, tokens)
+
+        def source(start: int, stop: int) -> TaskBatches:
+            mixed = MixedBatches(Pools.update_only(pool), batch_size, UPDATE_ONLY, torch.Generator().manual_seed(seed))
+            return TaskBatches(mixed, transfer, stop, start_step=start, settings=loader)
+
+        return cls(runtime.mixed_precision, source, runtime.rank)
 
     def batches(self, count: int) -> Iterator[TrainBatch]:
-        empty = Pool([])
-        mixed = MixedBatches(
-            {"pretraining": empty, "update": self._pool, "buffer": empty},
-            self._batch_size,
-            Mixture(pretraining=0, update=1, buffer=0),
-            torch.Generator().manual_seed(self._seed),
-        )
-        transfer = DeviceTransfer(self._runtime, self._bundle, self._tokens)
         start = self._handed_out
-        with TaskBatches(mixed, transfer, start + count, start_step=start, settings=self._loader) as batches:
+        with self._source(start, start + count) as batches:
             for batch in batches:
                 self._handed_out += 1
                 yield batch
 
     def loss(self, model: nn.Module, batch: TrainBatch) -> torch.Tensor:
-        with self._runtime.autocast():
+        with self._precision.autocast():
             return forward_loss(model, batch).contrastive_loss
 
     def sample_losses(self, model: nn.Module, batch: TrainBatch) -> Iterator[torch.Tensor]:
-        return sample_losses(model, batch, self._runtime.autocast, self._runtime.rank)
+        return sample_losses(model, batch, self._precision.autocast, self._rank)

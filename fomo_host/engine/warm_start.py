@@ -20,12 +20,12 @@ from .. import __version__
 from ..components import ModelBundle
 from ..data import SampleSet, TensorSampleSet
 from ..model_inputs import TokenCache
-from ..spec import Mixture, ModelSection, OptimizerSection, WarmStart
+from ..spec import ModelSection, OptimizerSection, WarmStart
 from ..weights import load_weights, save_weights
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
-from .mixture import MixedBatches, Pool, Segment
+from .mixture import UPDATE_ONLY, MixedBatches, Pool, Pools, Segment
 from .runtime import Runtime, derive_seed
-from .training import ProgressCallback, StepLoop, default_optimizer_factory
+from .training import OptimizerFactory, ProgressCallback, StepLoop, TrainingStep
 
 
 def sample_set_fingerprint(samples: SampleSet) -> str:
@@ -97,28 +97,17 @@ def warm_start(
     model = bundle.model
     for parameter in model.parameters():
         parameter.requires_grad_(True)
-    optimizer = default_optimizer_factory(optimizer_spec, runtime.device)([{"params": list(model.parameters())}])
+    optimizer = OptimizerFactory(optimizer_spec, runtime.device)([{"params": list(model.parameters())}])
     generator = torch.Generator().manual_seed(derive_seed(seed, "warm-start"))
     torch.manual_seed(derive_seed(seed, "warm-start", "torch"))
     update = Pool([Segment(samples, torch.arange(len(samples))) for samples in pool])
-    empty = Pool([])
-    batches = MixedBatches(
-        {"pretraining": empty, "update": update, "buffer": empty},
-        settings.batch_size,
-        Mixture(pretraining=0, update=1, buffer=0),
-        generator,
-    )
-    tokens = TokenCache(bundle)
+    batches = MixedBatches(Pools.update_only(update), settings.batch_size, UPDATE_ONLY, generator)
     loop = StepLoop(
-        runtime=runtime,
-        bundle=bundle,
-        tokens=tokens,
-        model=model,
-        optimizer=optimizer,
-        optimizer_spec=optimizer_spec,
+        step=TrainingStep(model, optimizer, optimizer_spec, runtime.mixed_precision, forward_model=runtime.wrap_for_training(model)),
         lr_factor=warmup_cosine(settings.steps, settings.warmup_steps),
+        device=runtime.device,
     )
-    with TaskBatches(batches, DeviceTransfer(runtime, bundle, tokens), settings.steps, settings=loader) as device_batches:
+    with TaskBatches(batches, DeviceTransfer(runtime, bundle, TokenCache(bundle)), settings.steps, settings=loader) as device_batches:
         loop.run(device_batches, settings.steps, on_step)
     if runtime.is_main:
         save_weights(model.state_dict(), path)

@@ -1,0 +1,67 @@
+"""Measured step costs cached as JSON under the cache directory (``budget/``), keyed by everything they depend on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..components import BuildContext, ModelBundle
+from ..resolve import ResolvedComponent
+from ..spec import RunSpec
+from .arithmetic import StepCost
+from .measurement import measure_cost
+
+MEASURE_VERSION = 1
+"""Part of the cache key: raise it when the measurement changes what it counts."""
+
+
+def cost_key(spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent, measure: str, precision: str) -> dict[str, Any]:
+    """Everything the measured cost depends on."""
+    key: dict[str, Any] = {
+        "version": MEASURE_VERSION,
+        "torch": torch.__version__,
+        "model": {"name": model.name, "params": model.ref.params, "provider": str(model.component.provider)},
+        "method": {"name": method.name, "params": method.ref.params, "provider": str(method.component.provider)},
+        "batch_size": spec.run.batch_size,
+        "precision": precision,
+        "optimizer": spec.optimizer.name,
+        "two_tasks": spec.data.num_tasks > 1,
+        "memory_measure": measure,
+    }
+    if measure == "cuda":
+        key["gpu"] = torch.cuda.get_device_name()
+    return key
+
+
+def cached_step_costs(
+    spec: RunSpec, model: ResolvedComponent, methods: list[ResolvedComponent], measure: str, precision: str, cache_dir: Path
+) -> list[StepCost]:
+    """Each method's cost on the spec's model and batch, from the cache or measured now (and cached)."""
+    paths, keys = [], {}
+    for method in methods:
+        key = cost_key(spec, model, method, measure, precision)
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        path = cache_dir / "budget" / f"{method.name}-{digest}.json"
+        paths.append(path)
+        keys[path] = (method, key)
+    costs = {path: StepCost(**json.loads(path.read_text(encoding="utf-8"))["cost"]) for path in keys if path.is_file()}
+    missing = [path for path in keys if path not in costs]
+    if missing:
+        from ..engine.runtime import preserved_rng
+
+        with preserved_rng():
+            built: ModelBundle = model.build(BuildContext(seed=spec.run.seed, cache_dir=cache_dir))
+            for path in missing:
+                method, key = keys[path]
+                costs[path] = cost = measure_cost(spec, method, measure, built, precision)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                temporary.write_text(json.dumps({"key": key, "cost": asdict(cost)}, indent=2, sort_keys=True, default=str) + "\n")
+                temporary.replace(path)
+    return [costs[path] for path in paths]

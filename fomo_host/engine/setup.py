@@ -1,0 +1,187 @@
+"""Everything built from a spec before the first step: components, runtime, model, data, stream and budget.
+
+Building it is the validation of the spec: ``fomo-host validate`` stops here,
+``fomo-host run`` hands the result to :class:`~fomo_host.engine.run.ContinualRun`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..budget import Budget, MeasurementError, resolve_budget, unmeasured_budget
+from ..components import BuildContext, ModelBundle
+from ..data import Concept, ImageTextDataset
+from ..errors import FomoError, SpecError
+from ..plugins import PluginHost
+from ..progress import Reporter
+from ..resolve import SpecComponents, resolve_components
+from ..spec import RunSpec
+from .loader import LoaderSettings
+from .runtime import Runtime, derive_seed, seed_everything
+from .stream import build_tasks
+from .warm_start import warm_start, warm_start_path
+
+CACHE_VARIABLE = "FOMO_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """Where warm-started base models, decoded datasets and budget measurements are kept between runs."""
+    configured = os.environ.get(CACHE_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fomo-host"
+
+
+@dataclass
+class DataSelection:
+    """The run's datasets by purpose."""
+
+    pretraining: list[ImageTextDataset]
+    adaptation: list[ImageTextDataset]
+    zero_shot: list[ImageTextDataset]
+    by_name: dict[str, ImageTextDataset] = field(default_factory=dict)
+
+
+@dataclass
+class Setup:
+    """Everything built from a spec before the first step; building it is the validation of the spec."""
+
+    spec: RunSpec
+    components: SpecComponents
+    runtime: Runtime
+    bundle: ModelBundle
+    data: DataSelection
+    tasks: list[list[Concept]]
+    budget: Budget
+    cache_dir: Path
+
+    @property
+    def steps_per_task(self) -> int:
+        return self.budget.steps_per_task
+
+
+def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path | None = None, warm: bool = True) -> Setup:
+    """Validate the spec against the plugins and build model, data and stream: no training yet."""
+    components = resolve_components(spec, host.registry)
+    check_loggers(host, spec)
+    cache_dir = cache_dir or default_cache_dir()
+    runtime = Runtime.create(spec.run.precision, spec.run.cpu)
+    if spec.run.batch_size % runtime.world_size:
+        raise SpecError(f"run.batch_size {spec.run.batch_size} must be divisible by the {runtime.world_size} processes")
+    seed_everything(derive_seed(spec.run.seed, "build"))
+    context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device, progress=reporter.bar)
+    bundle: ModelBundle = components.model.build(context)
+    bundle.model.to(runtime.device)
+    context.image_size = bundle.image_size
+
+    datasets = [dataset for source in components.datasets for dataset in source.build(context)]
+    data = select_datasets(spec, datasets)
+    concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
+    if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
+        raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")
+    if spec.model.warm_start is not None and warm:
+        warm_start_base_model(spec, runtime, bundle, data, cache_dir, reporter)
+
+    context.datasets = data.by_name
+    context.bundle = bundle
+    tasks = build_tasks(concepts, components.ordering.build(context), spec.data.num_tasks)
+    budget = measure_budget(host, spec, runtime, cache_dir, reporter)
+    return Setup(spec, components, runtime, bundle, data, tasks, budget, cache_dir)
+
+
+def loader_settings(spec: RunSpec) -> LoaderSettings:
+    """How batches are prepared (``data.prefetch``, ``data.workers``)."""
+    return LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers)
+
+
+def check_loggers(host: PluginHost, spec: RunSpec) -> None:
+    """Every name in run.loggers must be a logger some installed plugin provides, and able to work here."""
+    provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
+    for name in spec.run.loggers:
+        if name not in provided:
+            raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
+    if spec.run.loggers:
+        problems = [problem for answer in host.hook.logger_problems(spec=spec, loggers=list(spec.run.loggers)) for problem in answer or ()]
+        if problems:
+            raise SpecError(f"run.loggers: {problems[0]}")
+
+
+def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSelection:
+    by_name: dict[str, ImageTextDataset] = {}
+    for dataset in datasets:
+        if dataset.name in by_name:
+            raise SpecError(f"two datasets are named {dataset.name!r}; dataset names must be unique across data.sources")
+        by_name[dataset.name] = dataset
+
+    def choose(key: str, role: str, listed: list[str] | None, split: str) -> list[ImageTextDataset]:
+        if listed is None:
+            chosen = [d for d in datasets if d.role == role]
+        else:
+            unknown = [name for name in listed if name not in by_name]
+            if unknown:
+                raise SpecError(f"data.{key}: unknown dataset {unknown[0]!r}; available: {', '.join(sorted(by_name))}")
+            chosen = [by_name[name] for name in listed]
+        for dataset in chosen:
+            if getattr(dataset, split) is None or len(getattr(dataset, split)) == 0:
+                raise SpecError(f"data.{key}: dataset {dataset.name!r} has no {split} split, which a {role} set needs")
+        return chosen
+
+    selection = DataSelection(
+        pretraining=choose("pretraining", "pretraining", spec.data.pretraining, "train"),
+        adaptation=choose("adaptation", "adaptation", spec.data.adaptation, "train"),
+        zero_shot=choose("zero_shot", "zero_shot", spec.data.zero_shot, "test"),
+        by_name=by_name,
+    )
+    for dataset in selection.adaptation:
+        if dataset.test is None or len(dataset.test) == 0:
+            raise SpecError(f"data.adaptation: dataset {dataset.name!r} has no test split to measure knowledge accumulation")
+    if not selection.adaptation:
+        raise SpecError("data: no adaptation datasets, so the stream is empty; list some in data.adaptation")
+    return selection
+
+
+def warm_start_base_model(
+    spec: RunSpec, runtime: Runtime, bundle: ModelBundle, data: DataSelection, cache_dir: Path, reporter: Reporter
+) -> None:
+    """Pretrain the base model on the pretraining pool (or load the cached result), in place."""
+    assert spec.model.warm_start is not None
+    if not data.pretraining:
+        raise SpecError("model.warm_start needs a pretraining pool; no dataset has role 'pretraining' (see data.pretraining)")
+    pool = [d.train for d in data.pretraining if d.train is not None]
+    path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
+    if path.is_file():
+        warm_start(runtime, bundle, spec.model, pool, spec.run.seed, cache_dir, path=path)
+        reporter.line(f"warm start: base model loaded from cache {path}")
+        return
+    with reporter.bar("warm start: pretraining the base model", spec.model.warm_start.steps) as bar:
+        warm_start(
+            runtime,
+            bundle,
+            spec.model,
+            pool,
+            spec.run.seed,
+            cache_dir,
+            on_step=lambda step, loss: bar.advance(),
+            loader=loader_settings(spec),
+            path=path,
+        )
+    reporter.line(f"base model: {path} (cached for later runs)")
+
+
+def measure_budget(host: PluginHost, spec: RunSpec, runtime: Runtime, cache_dir: Path, reporter: Reporter) -> Budget:
+    """The run's budget; the main process measures it (or reads the cache) first, so that every process uses the same figures."""
+    if not runtime.is_main:
+        runtime.barrier()
+    try:
+        budget = resolve_budget(host, spec, cache_dir, runtime.device)
+    except MeasurementError as exc:
+        if spec.budget.maf_per_task is not None:
+            raise FomoError(f"budget.maf_per_task: {exc}; give steps_per_task or samples_per_task instead") from exc
+        # a budget in steps or samples does not need the figures: train, and record none
+        reporter.line(f"warning: {exc}; the run records no compute figures")
+        budget = unmeasured_budget(spec)
+    if runtime.is_main:
+        runtime.barrier()
+    return budget

@@ -37,8 +37,7 @@ from PIL import Image
 from fomo_host.components import BuildContext
 from fomo_host.data import SampleSet
 from fomo_host.engine.loader import WorkerGather, gather_inline
-from fomo_host.engine.mixture import MixedBatches, Pool, Segment
-from fomo_host.spec import Mixture
+from fomo_host.engine.mixture import UPDATE_ONLY, MixedBatches, Pool, Pools, Segment
 
 
 def write_jpegs(root: Path, count: int, classes: int, side: int, seed: int) -> int:
@@ -81,9 +80,8 @@ def build(root: Path, cache_dir: Path, image_size: int, workers: int, cache: str
 def stream_rate(samples: SampleSet, batch_size: int, batches: int, workers: int) -> float:
     """Images per second the engine's loader gathers from a streamed set: random batches as the mixture plans them,
     decoded by ``workers`` DataLoader worker processes (0: on the loader thread, with the set's own threads)."""
-    pool = Pool([Segment(samples, torch.arange(len(samples)))])
-    sources = {"pretraining": Pool([]), "update": pool, "buffer": Pool([])}
-    mixed = MixedBatches(sources, batch_size, Mixture(pretraining=0, update=1, buffer=0), torch.Generator())
+    pools = Pools.update_only(Pool([Segment(samples, torch.arange(len(samples)))]))
+    mixed = MixedBatches(pools, batch_size, UPDATE_ONLY, torch.Generator())
     plans = (mixed.next_plan() for _ in range(batches + 1))
     gathered = WorkerGather(plans, [samples], workers, torch.device("cpu")) if workers else None
     source = iter(gathered) if gathered is not None else gather_inline(plans)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from fomo_host.components import ModelBundle, TrainBatch
 from fomo_host.engine.loader import DeviceTransfer, LoaderSettings, TaskBatches
-from fomo_host.engine.mixture import MixedBatches, Pool, Segment
+from fomo_host.engine.mixture import MixedBatches, Pool, Pools, Segment
 from fomo_host.engine.runtime import Runtime
 from fomo_host.errors import FomoError
 from fomo_host.model_inputs import TokenCache
@@ -85,11 +85,11 @@ def test_streamed_and_cached_sets_give_the_same_batches_through_the_loader_worke
     def batches(cache: str, settings: LoaderSettings) -> list[TrainBatch]:
         (sat,) = build_image_folder(ImageFolderParams(name="sat", root=folder, cache=cache), context(SIZE))
         (pool,) = build_webdataset(WebDatasetParams(name="pool", shards=[str(tmp_path / "pool" / "*.tar")], cache=cache), context(SIZE))
-        pools = {
-            "pretraining": Pool([Segment(pool.train, torch.arange(len(pool.train)))]),
-            "update": Pool([Segment(sat.train, torch.arange(9))]),
-            "buffer": Pool([Segment(sat.train, torch.arange(9, 18))]),
-        }
+        pools = Pools(
+            pretraining=Pool([Segment(pool.train, torch.arange(len(pool.train)))]),
+            update=Pool([Segment(sat.train, torch.arange(9))]),
+            buffer=Pool([Segment(sat.train, torch.arange(9, 18))]),
+        )
         mixed = MixedBatches(pools, 12, Mixture(pretraining=0.5, update=0.25, buffer=0.25), torch.Generator().manual_seed(4))
         with TaskBatches(mixed, DeviceTransfer(runtime, bundle, TokenCache(bundle)), 5, settings=settings) as loaded:
             return list(loaded)

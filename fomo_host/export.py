@@ -168,9 +168,10 @@ def evaluate_exported(host: PluginHost, spec: RunSpec, exported: ExportedWeights
     import torch
 
     from .engine.evaluation import build_metrics, evaluate, plan_evaluation
-    from .engine.run import prepare
+    from .engine.setup import build_model_and_data, default_cache_dir
 
-    setup = prepare(host, spec, reporter, warm=False)
+    # the model and the evaluation sets only: no warm start, stream ordering or budget
+    setup = build_model_and_data(host, spec, reporter, default_cache_dir())
     model = setup.bundle.model
     expected = set(model.state_dict())
     if set(exported.weights) != expected:

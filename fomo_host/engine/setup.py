@@ -62,11 +62,20 @@ class Setup:
         return self.budget.steps_per_task
 
 
-def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path | None = None, warm: bool = True) -> Setup:
-    """Validate the spec against the plugins and build model, data and stream: no training yet."""
+@dataclass
+class ModelAndData:
+    """The model and the datasets a spec names, built, before any stream, warm start or budget."""
+
+    components: SpecComponents
+    runtime: Runtime
+    bundle: ModelBundle
+    data: DataSelection
+    context: BuildContext
+
+
+def build_model_and_data(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path) -> ModelAndData:
+    """Validate the spec against the plugins and build its model and datasets (what evaluating weights needs)."""
     components = resolve_components(spec, host.registry)
-    check_loggers(host, spec)
-    cache_dir = cache_dir or default_cache_dir()
     runtime = Runtime.create(spec.run.precision, spec.run.cpu)
     if spec.run.batch_size % runtime.world_size:
         raise SpecError(f"run.batch_size {spec.run.batch_size} must be divisible by the {runtime.world_size} processes")
@@ -75,9 +84,16 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     bundle: ModelBundle = components.model.build(context)
     bundle.model.to(runtime.device)
     context.image_size = bundle.image_size
-
     datasets = [dataset for source in components.datasets for dataset in source.build(context)]
-    data = select_datasets(spec, datasets)
+    return ModelAndData(components, runtime, bundle, select_datasets(spec, datasets), context)
+
+
+def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path | None = None, warm: bool = True) -> Setup:
+    """Validate the spec against the plugins and build model, data and stream: no training yet."""
+    check_loggers(host, spec)
+    cache_dir = cache_dir or default_cache_dir()
+    built = build_model_and_data(host, spec, reporter, cache_dir)
+    components, runtime, bundle, data, context = built.components, built.runtime, built.bundle, built.data, built.context
     concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
     if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
         raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")

@@ -24,7 +24,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="show the learning rate of every step of the stream (spec's scheduler, budget and data.num_tasks)",
     )
     add_spec_arguments(parser)
-    parser.add_argument("--csv", action="store_true", help="print every step as CSV: task,step,global_step,lr")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help="print every step as CSV: task,step,global_step,lr (counted from 1, as the loggers' steps.csv counts them)",
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="draw the learning rate over the whole stream into this image")
     parser.set_defaults(handler=command_schedule)
 
@@ -83,7 +87,8 @@ def write_csv(rows: list[ScheduledStep]) -> None:
     try:
         writer.writerow(["task", "step", "global_step", "lr"])
         for row in rows:
-            writer.writerow([row.task, row.step, row.global_step, repr(row.lr)])
+            # tasks and steps as people (and logs/steps.csv) count them: the first step of the first task is 1, 1, 1
+            writer.writerow([row.task + 1, row.step + 1, row.global_step + 1, repr(row.lr)])
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (head, less) stopped early: not an error. Point stdout at devnull so

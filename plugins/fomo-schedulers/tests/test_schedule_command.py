@@ -50,10 +50,10 @@ def test_csv_has_one_row_per_step_of_every_task(spec_file, capsys):
     assert list(rows[0]) == ["task", "step", "global_step", "lr"]
     steps = 640 // 32  # samples_per_task / batch_size
     assert len(rows) == 3 * steps
-    assert [int(r["global_step"]) for r in rows] == list(range(3 * steps))
-    assert [int(r["task"]) for r in rows[::steps]] == [0, 1, 2]
-    # lr = optimizer.lr x factor; rsqrt with S = 20, W = C = 2, lr_min = 0
-    by_step = {(int(r["task"]), int(r["step"])): float(r["lr"]) for r in rows}
+    assert [int(r["global_step"]) for r in rows] == list(range(1, 3 * steps + 1))  # counted from 1, as logs/steps.csv
+    assert [int(r["task"]) for r in rows[::steps]] == [1, 2, 3]
+    # lr = optimizer.lr x factor at the 0-based task and step; rsqrt with S = 20, W = C = 2, lr_min = 0
+    by_step = {(int(r["task"]) - 1, int(r["step"]) - 1): float(r["lr"]) for r in rows}
     assert by_step[(1, 0)] == pytest.approx(0.002 * 0.5)
     assert by_step[(1, 8)] == pytest.approx(0.002 * math.sqrt(2 / 8))
     assert by_step[(2, 19)] == 0.0
@@ -64,7 +64,7 @@ def test_overrides_choose_the_scheduler(spec_file, capsys):
     assert main(["schedule", str(spec_file), "--csv", *overrides]) == 0
     rows = read_csv(capsys.readouterr().out)
     assert len(rows) == 3 * 10
-    peaks = [max(float(r["lr"]) for r in rows if int(r["task"]) == task) for task in range(3)]
+    peaks = [max(float(r["lr"]) for r in rows if int(r["task"]) == task) for task in (1, 2, 3)]
     assert peaks[0] > peaks[1] > peaks[2]
 
 

@@ -18,7 +18,8 @@ import statistics
 import time
 
 import torch
-from fomo_openclip.models import TinyCLIPParams, build_tiny_clip
+from fomo_openclip.models import build_tiny_clip
+from fomo_openclip.params import TinyCLIPParams
 
 from fomo_host.components import BuildContext
 from fomo_host.data import TensorSampleSet

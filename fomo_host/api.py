@@ -4,40 +4,109 @@ Plugins (first-party ones included) import from this module only; every other
 module of ``fomo_host`` is internal and may change without notice::
 
     from fomo_host.api import UpdateMethod, TaskInfo, hookimpl
+
+Importing this module is cheap: the names a plugin needs to *register* (``hookimpl``,
+the ``Register`` protocols, ``NoParams``, errors, path and concept types) load at once,
+while the names a plugin needs to *build* components (the component base classes,
+data sets, weights; they import torch) load on first access. A plugin's registration
+module and its ``Params`` models therefore stay free of torch, and ``fomo-host plugins``
+or ``fomo-host validate --schema-only`` never pay for it.
 """
 
 from __future__ import annotations
 
-from .components import (
-    BuildContext,
-    EvaluationContext,
-    MergeDecision,
-    MergeInputs,
-    Merger,
-    Metric,
-    ModelBundle,
-    Ordering,
-    ProgressBar,
-    ProgressFactory,
-    Scheduler,
-    StateDict,
-    StepOutput,
-    TaskData,
-    TaskInfo,
-    TrainBatch,
-    UpdateMethod,
-    no_progress,
-)
-from .data import Concept, ImageTextDataset, Role, SampleSet, StagedImages, TaskType, TensorSampleSet
-from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
-from .engine.training import OptimizerFactory
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
-from .model_inputs import prepare_images
 from .paths import UserPath, expand_path
+from .registration import (
+    DatasetRegister,
+    LazyReference,
+    MergerRegister,
+    MethodRegister,
+    MetricRegister,
+    ModelRegister,
+    OrderingRegister,
+    SchedulerRegister,
+)
 from .registry import NoParams
 from .spec import checks_files
-from .weights import WeightStore, load_weights, save_weights
+
+if TYPE_CHECKING:
+    from .components import (
+        BuildContext,
+        EvaluationContext,
+        MergeDecision,
+        MergeInputs,
+        Merger,
+        Metric,
+        ModelBundle,
+        Ordering,
+        ProgressBar,
+        ProgressFactory,
+        Scheduler,
+        StateDict,
+        StepOutput,
+        TaskData,
+        TaskInfo,
+        TrainBatch,
+        UpdateMethod,
+        no_progress,
+    )
+    from .data import ImageTextDataset, SampleSet, StagedImages, TensorSampleSet
+    from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
+    from .engine.training import OptimizerFactory
+    from .model_inputs import prepare_images
+    from .weights import WeightStore, load_weights, save_weights
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "BuildContext",
+            "EvaluationContext",
+            "MergeDecision",
+            "MergeInputs",
+            "Merger",
+            "Metric",
+            "ModelBundle",
+            "Ordering",
+            "ProgressBar",
+            "ProgressFactory",
+            "Scheduler",
+            "StateDict",
+            "StepOutput",
+            "TaskData",
+            "TaskInfo",
+            "TrainBatch",
+            "UpdateMethod",
+            "no_progress",
+        ),
+        "fomo_host.components",
+    ),
+    **dict.fromkeys(("ImageTextDataset", "SampleSet", "StagedImages", "TensorSampleSet"), "fomo_host.data"),
+    **dict.fromkeys(("OPEN_CLIP_ARCHITECTURE", "OPEN_CLIP_CONFIG", "OPEN_CLIP_PREPROCESS"), "fomo_host.deployed"),
+    "OptimizerFactory": "fomo_host.engine.training",
+    "prepare_images": "fomo_host.model_inputs",
+    **dict.fromkeys(("WeightStore", "load_weights", "save_weights"), "fomo_host.weights"),
+}
+"""Names that import torch (or more), by the module that defines them: loaded on first access."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "OPEN_CLIP_ARCHITECTURE",
@@ -46,23 +115,31 @@ __all__ = [
     "PROJECT_NAME",
     "BuildContext",
     "Concept",
+    "DatasetRegister",
     "EvaluationContext",
     "FomoError",
     "ImageTextDataset",
+    "LazyReference",
     "MergeDecision",
     "MergeInputs",
     "Merger",
+    "MergerRegister",
+    "MethodRegister",
     "Metric",
+    "MetricRegister",
     "ModelBundle",
+    "ModelRegister",
     "NoParams",
     "OptimizerFactory",
     "Ordering",
+    "OrderingRegister",
     "ProgressBar",
     "ProgressFactory",
     "PluginError",
     "Role",
     "SampleSet",
     "Scheduler",
+    "SchedulerRegister",
     "SpecError",
     "StagedImages",
     "StateDict",

@@ -9,34 +9,13 @@ being the bottleneck of a training step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-Role = Literal["pretraining", "adaptation", "zero_shot"]
-TaskType = Literal["classification", "retrieval"]
+from .concepts import CONCEPT_SEPARATOR, Concept, Role, TaskType
 
-CONCEPT_SEPARATOR = "::"
-
-
-@dataclass(frozen=True, order=True)
-class Concept:
-    """One unit of the stream: a class of a dataset, or a whole dataset (``classname=None``)."""
-
-    dataset: str
-    classname: str | None = None
-
-    def __str__(self) -> str:
-        return self.dataset if self.classname is None else f"{self.dataset}{CONCEPT_SEPARATOR}{self.classname}"
-
-    @classmethod
-    def parse(cls, text: str) -> Concept:
-        """Read ``dataset::classname`` (ours) or ``DATASET+++classname`` (the paper's stream files)."""
-        for separator in (CONCEPT_SEPARATOR, "+++"):
-            if separator in text:
-                dataset, classname = text.split(separator, 1)
-                return cls(dataset, classname)
-        return cls(text, None)
+__all__ = ["CONCEPT_SEPARATOR", "Concept", "ImageTextDataset", "Role", "SampleSet", "StagedImages", "TaskType", "TensorSampleSet"]
 
 
 @runtime_checkable

@@ -5,38 +5,53 @@ The host calls every hook with keyword arguments only; an implementation may
 accept fewer arguments than the spec lists, so hooks can grow new keyword
 arguments without breaking existing plugins.
 
-Registration hooks receive a ``register`` callable owned by the host::
+Registration hooks receive a ``register`` callable owned by the host, typed per kind
+in :mod:`fomo_host.registration` (``MethodRegister``, ...), called with keywords::
 
-    register(name="lora", factory=LoRA, params=LoRAParams, description="...")
+    register(name="lora", factory="fomo_peft.adapters:LoRA", params=LoRAParams, description="...")
 
 ``name`` is how a spec refers to the component; ``params`` is a pydantic model
 (``extra="forbid"``) of its settings; ``factory`` builds it (see
-:mod:`fomo_host.components` for each kind's contract). ``description`` defaults
-to the factory's docstring. The host validates the call, stamps the providing
-distribution and rejects a name another plugin already registered.
+:mod:`fomo_host.components` for each kind's contract), given either as the object or
+as a lazy reference ``"package.module:attribute"`` imported only when a run builds the
+component. Plugin loading must stay cheap (``fomo-host plugins`` and ``validate
+--schema-only`` answer in well under a second): a plugin's registration module imports
+its ``Params`` models and nothing heavy (torch, open_clip, peft, ...), and names
+factories that need heavy libraries by reference. ``description`` (one line, shown by
+``fomo-host plugins``) defaults to the factory's docstring; a lazy reference needs it.
+The host validates the call, stamps the providing distribution and rejects a name
+another plugin already registered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .registration import (
+        DatasetRegister,
+        MergerRegister,
+        MethodRegister,
+        MetricRegister,
+        ModelRegister,
+        OrderingRegister,
+        SchedulerRegister,
+    )
 
 PROJECT_NAME = "fomo_host"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-Register = Callable[..., None]
-
 
 # ----------------------------------------------------------------------------- registration
 
 
 @hookspec
-def register_models(register: Register) -> None:
+def register_models(register: ModelRegister) -> None:
     """Register model components.
 
     :param register: call once per model; the factory is ``factory(params, context)``
@@ -45,7 +60,7 @@ def register_models(register: Register) -> None:
 
 
 @hookspec
-def register_datasets(register: Register) -> None:
+def register_datasets(register: DatasetRegister) -> None:
     """Register dataset components.
 
     :param register: call once per dataset component; the factory is
@@ -55,7 +70,7 @@ def register_datasets(register: Register) -> None:
 
 
 @hookspec
-def register_orderings(register: Register) -> None:
+def register_orderings(register: OrderingRegister) -> None:
     """Register stream orderings.
 
     :param register: call once per ordering; the factory is ``factory(params, context)``
@@ -64,7 +79,7 @@ def register_orderings(register: Register) -> None:
 
 
 @hookspec
-def register_methods(register: Register) -> None:
+def register_methods(register: MethodRegister) -> None:
     """Register update methods.
 
     :param register: call once per method; the factory is ``factory(params)`` returning
@@ -73,7 +88,7 @@ def register_methods(register: Register) -> None:
 
 
 @hookspec
-def register_schedulers(register: Register) -> None:
+def register_schedulers(register: SchedulerRegister) -> None:
     """Register learning-rate schedulers.
 
     :param register: call once per scheduler; the factory is ``factory(params)``
@@ -82,7 +97,7 @@ def register_schedulers(register: Register) -> None:
 
 
 @hookspec
-def register_mergers(register: Register) -> None:
+def register_mergers(register: MergerRegister) -> None:
     """Register merge schedules.
 
     :param register: call once per merger; the factory is ``factory(params)`` returning
@@ -91,7 +106,7 @@ def register_mergers(register: Register) -> None:
 
 
 @hookspec
-def register_metrics(register: Register) -> None:
+def register_metrics(register: MetricRegister) -> None:
     """Register evaluation metrics.
 
     :param register: call once per metric; the factory is ``factory(params)`` returning

@@ -130,8 +130,9 @@ def _collect_components(host: PluginHost, record: PluginRecord, plugin_name: str
             if implementation.plugin is not plugin:
                 continue
 
+            # keyword-only, as the Register protocols of fomo_host.registration declare it
             def register(
-                name: Any = None, factory: Any = None, params: Any = None, description: str | None = None, _kind: str = kind
+                *, name: Any = None, factory: Any = None, params: Any = None, description: str | None = None, _kind: str = kind
             ) -> None:
                 host.registry.add(_kind, provider, name, factory, params, description)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +17,8 @@ from .hookspecs import REGISTRATION_HOOKS
 
 KINDS: tuple[str, ...] = tuple(REGISTRATION_HOOKS)
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+LAZY_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+"""``package.module:attribute``, as in entry points."""
 
 
 class NoParams(BaseModel):
@@ -37,14 +41,41 @@ class Provider:
 
 @dataclass(frozen=True)
 class Component:
-    """A registered component."""
+    """A registered component.
+
+    ``target`` is what the plugin registered as the factory: the factory itself, or a lazy
+    reference ``"package.module:attribute"`` that :attr:`factory` imports on first use.
+    """
 
     kind: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     params: type[BaseModel]
     provider: Provider
     description: str
+
+    @cached_property
+    def factory(self) -> Callable[..., Any]:
+        """The factory, imported now if it was registered as a lazy reference.
+
+        A reference that does not import (a dependency of the plugin missing) is a
+        :class:`PluginError` naming the component and its distribution.
+        """
+        if not isinstance(self.target, str):
+            return self.target
+        module_name, _, attribute = self.target.partition(":")
+        where = f"{self.kind} {self.name!r} of {self.provider}"
+        try:
+            value: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                value = getattr(value, part)
+        except ImportError as exc:
+            raise PluginError(f"{where}: cannot import {self.target}: {type(exc).__name__}: {exc}") from exc
+        except AttributeError as exc:
+            raise PluginError(f"{where}: {self.target} does not exist: {exc}") from exc
+        if not callable(value):
+            raise PluginError(f"{where}: {self.target} is not callable")
+        return value
 
     def validate_params(self, raw: dict[str, Any] | None, context: dict[str, Any] | None = None) -> BaseModel:
         """Validate a spec's ``params`` table (raises pydantic's ValidationError); ``context`` reaches the validators."""
@@ -73,7 +104,15 @@ class Registry:
             raise PluginError(
                 f"{kind} name {name!r} is invalid: use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
-        if not callable(factory):
+        if isinstance(factory, str):
+            if not LAZY_REFERENCE.match(factory):
+                raise PluginError(f"{kind} {name!r}: factory {factory!r} is neither callable nor a reference 'package.module:attribute'")
+            if not description:
+                raise PluginError(
+                    f"{kind} {name!r}: a factory given as a reference ({factory}) needs description=, "
+                    "since the host does not import it to read its docstring"
+                )
+        elif not callable(factory):
             raise PluginError(f"{kind} {name!r}: factory {factory!r} is not callable")
         params = NoParams if params is None else params
         if not (inspect.isclass(params) and issubclass(params, BaseModel)):

@@ -185,3 +185,108 @@ def test_every_hook_is_documented_in_the_readme():
     assert len(hooks) == 15
     missing = [name for name in hooks if f"`{name}" not in readme]
     assert missing == [], f"hooks missing from README.md: {missing}"
+
+
+# ----------------------------------------------------------------------------- lazy factories
+
+HEAVY_MODULES = (
+    "torch",
+    "numpy",
+    "PIL",
+    "open_clip",
+    "peft",
+    "bitsandbytes",
+    "torchvision",
+    "galore_torch",
+    "webdataset",
+    "tensorboard",
+    "transformers",
+    "accelerate",
+    "safetensors",
+    "matplotlib",
+)
+"""What listing plugins and checking a spec's schema must not import: each costs from a tenth of a second to seconds."""
+
+
+def test_listing_plugins_and_checking_a_schema_import_no_heavy_library():
+    """In a fresh interpreter, as the CLI starts: registration imports names and Params only."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    quickstart = Path(__file__).resolve().parents[1] / "specs" / "quickstart.toml"
+    script = f"""
+import contextlib, io, json, sys
+from fomo_host.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    codes = [main(["plugins"]), main(["plugins", "--json"]), main(["validate", "--schema-only", {str(quickstart)!r}])]
+print(json.dumps({{"codes": codes, "heavy": sorted({{name.split(".")[0] for name in sys.modules}} & set({list(HEAVY_MODULES)!r}))}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [0, 0, 0], "heavy": []}, result.stderr
+    assert result.stderr == ""  # nothing imported that could warn (bitsandbytes does on import)
+
+
+def test_every_installed_component_factory_resolves():
+    """Lazy references of the installed plugins point at callables that import."""
+    host = load_plugins()
+    assert host.errors == []
+    for component in host.registry:
+        assert callable(component.factory), f"{component.kind} {component.name}"
+        assert component.description, f"{component.kind} {component.name} has no description"
+
+
+def plugin_registering(**kwargs) -> types.ModuleType:
+    module = types.ModuleType("lazy_plugin")
+
+    @hookimpl
+    def register_methods(register):
+        register(**kwargs)
+
+    module.register_methods = register_methods
+    return module
+
+
+def test_a_lazy_factory_is_imported_only_when_first_used(monkeypatch):
+    target = types.ModuleType("fomo_host_tests_lazy_target")
+    target.Method = lambda params: ("built", params)
+    imported = []
+    real_import = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name) or real_import(name))
+    monkeypatch.setitem(sys.modules, "fomo_host_tests_lazy_target", target)
+    plugin = plugin_registering(name="lazy", factory="fomo_host_tests_lazy_target:Method", params=ToyParams, description="A lazy one.")
+    host = load_plugins(extra=[("lazy-plugin", plugin)], use_entry_points=False)
+    component = host.registry.get("method", "lazy")
+    assert imported == [] and component.description == "A lazy one."
+    assert component.factory(ToyParams()) == ("built", ToyParams())
+    assert imported == ["fomo_host_tests_lazy_target"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"name": "lazy", "factory": "some_module:Thing"}, "needs description="),
+        ({"name": "lazy", "factory": "not a reference", "description": "x"}, "neither callable nor a reference"),
+        ({"name": "lazy", "factory": "some_module", "description": "x"}, "neither callable nor a reference"),
+    ],
+)
+def test_an_invalid_lazy_factory_is_a_registration_error(kwargs, expected):
+    host = load_plugins(extra=[("lazy-plugin", plugin_registering(**kwargs))], use_entry_points=False)
+    assert len(host.errors) == 1 and expected in host.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("fomo_host_tests_missing_module:Thing", "cannot import fomo_host_tests_missing_module:Thing: ModuleNotFoundError"),
+        ("fomo_host.errors:NoSuchThing", "fomo_host.errors:NoSuchThing does not exist"),
+        ("fomo_host.hookspecs:PROJECT_NAME", "is not callable"),
+    ],
+)
+def test_a_lazy_factory_that_does_not_resolve_is_one_line_naming_the_component(reference, expected):
+    plugin = plugin_registering(name="lazy", factory=reference, description="A lazy one.")
+    host = load_plugins(extra=[("lazy-plugin", plugin)], use_entry_points=False)
+    with pytest.raises(PluginError, match="method 'lazy' of lazy-plugin") as caught:
+        host.registry.get("method", "lazy").factory  # noqa: B018 - resolving is what is tested
+    assert expected in str(caught.value) and "\n" not in str(caught.value)

@@ -1,6 +1,7 @@
-"""fomo-datasets: real image-text data for fomo-host, decoded once into a memory-mapped cache."""
+"""fomo-datasets: real image-text data for fomo-host, decoded once into a memory-mapped cache.
 
-from .cache import ImageCache, MemmapSampleSet
+The decoded-image cache lives in :mod:`fomo_datasets.cache`; this package's root imports
+nothing heavy, since the host imports it whenever it lists plugins.
+"""
 
-__all__ = ["ImageCache", "MemmapSampleSet", "__version__"]
 __version__ = "0.1.0"

@@ -6,14 +6,16 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from fomo_host.api import BuildContext, FomoError, ImageTextDataset, TaskType, checks_files
+from fomo_host.api import FomoError, TaskType, checks_files
 
 from .params import DataPath, DatasetParams, user_errors
-from .splits import SplitRecords, assemble, build_file_split
+
+if TYPE_CHECKING:
+    from fomo_host.api import BuildContext, ImageTextDataset
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -134,6 +136,9 @@ def build_caption_table(params: CaptionTableParams, context: BuildContext) -> li
 
 
 def _build(params: CaptionTableParams, context: BuildContext) -> ImageTextDataset:
+    # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
+    from .splits import SplitRecords, assemble, build_file_split
+
     tables = {split: getattr(params, split) for split in ("train", "test") if getattr(params, split) is not None}
     entries = {split: read_split(params, table) for split, table in tables.items()}
     classnames = sorted({c for rows, _ in entries.values() for _, c, _ in rows if c is not None}) if params.class_column else []

@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.api import BuildContext, ImageTextDataset, Role, TaskType, checks_files
+from fomo_host.api import Role, TaskType, checks_files
 
 from .params import DATASET_NAME, NEEDED_SPLITS, DataPath, DatasetParams, LoaderParams, check_templates, user_errors
-from .splits import SplitRecords, assemble, build_file_split
+
+if TYPE_CHECKING:
+    from fomo_host.api import BuildContext, ImageTextDataset
 
 CaptionField = Literal["default_caption", "synthetic_merged_caption", "synthetic_caption", "primer_caption"]
 PAPER_CAPTIONS: list[CaptionField] = ["default_caption", "synthetic_merged_caption", "primer_caption"]
@@ -137,6 +139,9 @@ def training_captions(entry: dict[str, Any], fields: list[CaptionField]) -> list
 
 
 def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: BuildContext) -> ImageTextDataset:
+    # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
+    from .splits import SplitRecords, assemble, build_file_split
+
     infos = {split: read_info(params.info_file(dataset.name, split)) for split in NEEDED_SPLITS[dataset.role]}
     classnames, label_of = class_names(params, dataset.name, infos)
     if dataset.task == "classification" and not classnames:

@@ -6,14 +6,16 @@ import json
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.api import BuildContext, ImageTextDataset, checks_files
+from fomo_host.api import checks_files
 
 from .params import DataPath, DatasetParams, check_templates, user_errors
-from .splits import SplitRecords, assemble, build_file_split
+
+if TYPE_CHECKING:
+    from fomo_host.api import BuildContext, ImageTextDataset
 
 
 class ImageFolderParams(DatasetParams):
@@ -92,6 +94,9 @@ def build_image_folder(params: ImageFolderParams, context: BuildContext) -> list
 
 
 def _build(params: ImageFolderParams, context: BuildContext) -> ImageTextDataset:
+    # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
+    from .splits import SplitRecords, assemble, build_file_split
+
     splits = [split for split in ("train", "test") if params.needs(split)]
     folders_by_split = {split: class_folders(params.root / split) for split in splits}
     folders = sorted({name for names in folders_by_split.values() for name in names})

@@ -18,20 +18,24 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import torch
 from braceexpand import braceexpand
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from fomo_host.api import BuildContext, FomoError, ImageTextDataset, Role, checks_files, expand_path
+from fomo_host.api import FomoError, Role, checks_files, expand_path
 
-from .cache import ImageCache, Job, MemmapSampleSet, content_key, file_signature
 from .params import DatasetIdentity
-from .splits import BuiltSplit, assemble, check_skipped, decode_device, image_size
-from .streaming import ShardImages, StreamedSampleSet
 from .tar_index import DamagedShard, ShardIndex, ShardIndexCache
+
+if TYPE_CHECKING:
+    from fomo_host.api import BuildContext, ImageTextDataset
+
+    from .cache import Job
+    from .splits import BuiltSplit
+
+# Decoding and streaming (numpy, Pillow, torch) are imported when a dataset is built, not when the
+# plugin registers: the functions below that need them import them.
 
 GLOB_CHARACTERS = set("*?[")
 
@@ -139,6 +143,8 @@ def image_extension(members: dict[str, Any], params: WebDatasetParams) -> str | 
 
 def shard_jobs(listing: ShardListing, params: WebDatasetParams) -> Iterator[Job]:
     """One job per listed sample, shard by shard: the image's bytes and the captions, or why the sample is unusable."""
+    from .cache import Job
+
     handles: dict[int, int] = {}
     try:
         for slot, sample in zip(listing.shard_of, listing.sample_of, strict=True):
@@ -166,6 +172,13 @@ def shard_jobs(listing: ShardListing, params: WebDatasetParams) -> Iterator[Job]
 
 
 def build_shard_split(params: WebDatasetParams, split: str, context: BuildContext) -> BuiltSplit:
+    import numpy as np
+    import torch
+
+    from .cache import ImageCache, MemmapSampleSet, content_key, file_signature
+    from .splits import BuiltSplit, check_skipped, decode_device, image_size
+    from .streaming import ShardImages, StreamedSampleSet
+
     patterns, count = (params.shards, params.num_samples) if split == "train" else (params.test_shards, params.test_samples)
     label = f"dataset {params.name!r} ({split})"
     try:
@@ -220,6 +233,8 @@ def build_shard_split(params: WebDatasetParams, split: str, context: BuildContex
 def build_webdataset(params: WebDatasetParams, context: BuildContext) -> list[ImageTextDataset]:
     """Image-text pairs from WebDataset tar shards (local paths or globs), indexed and decoded once (or streamed), with
     ``num_samples`` taken in shard order; the usual pretraining replay pool (e.g. a DataComp or LAION subset)."""
+    from .splits import assemble
+
     splits = {}
     for split, patterns in (("train", params.shards), ("test", params.test_shards)):
         if patterns:

@@ -7,13 +7,12 @@ it, and a key that the chosen operator does not use is rejected (never ignored).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import operators
-from .operators import Models, StateDict
+if TYPE_CHECKING:
+    from .operators import Models, StateDict
 
 OperatorName = Literal["interpolation", "slerp", "task-arithmetic", "ties", "dare", "breadcrumbs", "magmax", "model-stock"]
 
@@ -76,12 +75,15 @@ class OperatorParams(BaseModel):
         return self
 
 
-MergeFunction = Callable[[StateDict, Models, Sequence[float] | None, Sequence[int] | None], StateDict]
+MergeFunction: TypeAlias = "Callable[[StateDict, Models, Sequence[float] | None, Sequence[int] | None], StateDict]"
 """merge(base, models, weights, model_ids) -> merged weights."""
 
 
 def build_operator(params: OperatorParams) -> MergeFunction:
     """The configured operator as one function; ``weights`` reach only the weighted operators, ``model_ids`` only DARE."""
+    import torch  # here, not at the top: the schedules' Params import this module when the plugin registers
+
+    from . import operators
 
     def merge(base: StateDict, models: Models, weights: Sequence[float] | None, model_ids: Sequence[int] | None) -> StateDict:
         with torch.no_grad():
@@ -96,6 +98,8 @@ def build_operator(params: OperatorParams) -> MergeFunction:
 def _apply(
     params: OperatorParams, base: StateDict, models: Models, weights: Sequence[float] | None, model_ids: Sequence[int] | None
 ) -> StateDict:
+    from . import operators
+
     name = params.operator
     if name == "interpolation":
         return operators.interpolate(base, models, weights)

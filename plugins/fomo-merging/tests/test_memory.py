@@ -6,7 +6,8 @@ import weakref
 
 import pytest
 import torch
-from fomo_merging.schedules import AllMergeParams, GeneralMerge, GeneralMergeParams, OfflineMerge
+from fomo_merging.params import AllMergeParams, GeneralMergeParams
+from fomo_merging.schedules import GeneralMerge, OfflineMerge
 
 from fomo_host.components import MergeInputs
 from fomo_host.weights import WeightStore

@@ -3,18 +3,8 @@
 import pytest
 import torch
 from fomo_merging.operators import ties
-from fomo_merging.schedules import (
-    AllMergeParams,
-    EMAMerge,
-    FinetunedMerge,
-    FinetunedMergeParams,
-    GeneralMerge,
-    GeneralMergeParams,
-    NoMerge,
-    OfflineMerge,
-    RunningMergeParams,
-    ZeroShotMerge,
-)
+from fomo_merging.params import AllMergeParams, FinetunedMergeParams, GeneralMergeParams, RunningMergeParams
+from fomo_merging.schedules import EMAMerge, FinetunedMerge, GeneralMerge, NoMerge, OfflineMerge, ZeroShotMerge
 from pydantic import ValidationError
 
 from fomo_host.components import MergeInputs

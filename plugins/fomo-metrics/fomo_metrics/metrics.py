@@ -10,9 +10,10 @@ a model with NaN features scores 0.
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fomo_host.api import EvaluationContext, ImageTextDataset, Metric, ModelBundle, SampleSet, prepare_images
+
+from .params import RetrievalRecallParams, ZeroShotAccuracyParams
 
 
 def _batches(indices: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
@@ -46,18 +47,6 @@ def class_embeddings(bundle: ModelBundle, dataset: ImageTextDataset, context: Ev
     prompts = [template.format(name) for name in dataset.classnames for template in dataset.templates]
     features = encode_texts(bundle, prompts, context).view(len(dataset.classnames), len(dataset.templates), -1)
     return torch.nn.functional.normalize(features.mean(dim=1), dim=-1)
-
-
-class ZeroShotAccuracyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    top_k: list[int] = Field(default=[1, 5], min_length=1, description="report top-k accuracy for each k; the first is the score")
-
-    @model_validator(mode="after")
-    def _positive(self) -> ZeroShotAccuracyParams:
-        if any(k < 1 for k in self.top_k):
-            raise ValueError(f"top_k values must be >= 1, got {self.top_k}")
-        return self
 
 
 class ZeroShotAccuracy(Metric):
@@ -94,21 +83,6 @@ class ZeroShotAccuracy(Metric):
             position += len(chunk)
         total = max(len(indices), 1)
         return {f"top{k}": float(correct[k]) / total for k in self.params.top_k}
-
-
-class RetrievalRecallParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    k: list[int] = Field(default=[1, 5, 10], min_length=1, description="report recall@k for each k")
-    primary_k: int = Field(default=5, ge=1, description="the k whose mean recall is the dataset's score")
-
-    @model_validator(mode="after")
-    def _primary_listed(self) -> RetrievalRecallParams:
-        if self.primary_k not in self.k:
-            raise ValueError(f"primary_k {self.primary_k} must be one of k {self.k}")
-        if any(value < 1 for value in self.k):
-            raise ValueError(f"k values must be >= 1, got {self.k}")
-        return self
 
 
 class RetrievalRecall(Metric):

@@ -1,11 +1,21 @@
-"""Registers the evaluation metrics."""
+"""Registers the evaluation metrics; torch loads when a metric is built."""
 
-from fomo_host.api import hookimpl
+from fomo_host.api import MetricRegister, hookimpl
 
-from .metrics import RetrievalRecall, RetrievalRecallParams, ZeroShotAccuracy, ZeroShotAccuracyParams
+from .params import RetrievalRecallParams, ZeroShotAccuracyParams
 
 
 @hookimpl
-def register_metrics(register):
-    register(name="zero-shot-accuracy", factory=ZeroShotAccuracy, params=ZeroShotAccuracyParams)
-    register(name="retrieval-recall", factory=RetrievalRecall, params=RetrievalRecallParams)
+def register_metrics(register: MetricRegister) -> None:
+    register(
+        name="zero-shot-accuracy",
+        factory="fomo_metrics.metrics:ZeroShotAccuracy",
+        params=ZeroShotAccuracyParams,
+        description="Zero-shot classification accuracy: each image against every class's template embedding (CLIP, Radford et al. 2021).",
+    )
+    register(
+        name="retrieval-recall",
+        factory="fomo_metrics.metrics:RetrievalRecall",
+        params=RetrievalRecallParams,
+        description="Image-text retrieval recall@k in both directions; each image's own caption is its match.",
+    )

@@ -6,7 +6,8 @@ import contextlib
 
 import pytest
 import torch
-from fomo_metrics.metrics import RetrievalRecall, RetrievalRecallParams, ZeroShotAccuracy, ZeroShotAccuracyParams
+from fomo_metrics.metrics import RetrievalRecall, ZeroShotAccuracy
+from fomo_metrics.params import RetrievalRecallParams, ZeroShotAccuracyParams
 from pydantic import ValidationError
 
 from fomo_host.components import EvaluationContext, ModelBundle

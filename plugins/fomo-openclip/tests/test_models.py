@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fomo_openclip.models import OpenCLIPParams, TinyCLIPParams, build_open_clip, build_tiny_clip
+from fomo_openclip.models import build_open_clip, build_tiny_clip
+from fomo_openclip.params import OpenCLIPParams, TinyCLIPParams
 from pydantic import ValidationError
 
 from fomo_host.components import BuildContext

@@ -8,7 +8,8 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
-from fomo_openclip.models import OpenCLIPParams, TinyCLIPParams, build_open_clip, tiny_clip_config
+from fomo_openclip.models import build_open_clip, tiny_clip_config
+from fomo_openclip.params import OpenCLIPParams, TinyCLIPParams
 from fomo_openclip.pretrained import resolve_tag
 from pydantic import ValidationError
 from safetensors.torch import save_file

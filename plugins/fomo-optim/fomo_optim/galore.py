@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from fomo_host.api import FomoError, OptimizerFactory, TaskInfo, UpdateMethod
 
+from .params import GaLoreParams
+
 BLOCK_MARKER = ".resblocks."
-
-
-class GaLoreParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rank: int = Field(default=128, ge=1, description="rank of the gradient projection")
-    update_proj_gap: int = Field(default=200, ge=1, description="optimizer steps between recomputations of the projection (SVD)")
-    scale: float = Field(default=0.25, gt=0, description="scale of the projected-back update")
-    proj_type: Literal["std", "reverse_std", "left", "right", "full"] = Field(
-        default="std", description="which side of each matrix is projected (galore-torch's proj_type)"
-    )
 
 
 def projected_matrices(named: list[tuple[str, nn.Parameter]], rank: int) -> list[tuple[str, nn.Parameter]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fomo_openclip.models import TinyCLIPParams, build_tiny_clip
-from fomo_optim.galore import GaLore, GaLoreParams
+from fomo_openclip.models import build_tiny_clip
+from fomo_openclip.params import TinyCLIPParams
+from fomo_optim.galore import GaLore
+from fomo_optim.params import GaLoreParams
 from galore_torch import GaLoreAdamW
 
 from fomo_host.components import BuildContext, TaskInfo

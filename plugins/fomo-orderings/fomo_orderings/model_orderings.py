@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
 
 import torch
-from pydantic import Field
 
 from fomo_host.api import BuildContext, Concept, FomoError, ImageTextDataset, ModelBundle, prepare_images
 
-from .orderings import Ordered, OrderingParams, reversed_if
+from .orderings import Ordered, reversed_if
+from .params import PerformanceParams, SimilarityParams
 
 
 @contextmanager
@@ -52,16 +51,6 @@ def encode_texts(bundle: ModelBundle, texts: list[str], device: torch.device, ba
 
 
 # ----------------------------------------------------------------------------- similarity
-
-
-class SimilarityParams(OrderingParams):
-    start: str | None = Field(
-        default=None, description="the first concept ('dataset::class' or 'DATASET+++class'); default: the first in sorted order"
-    )
-    prompt: Literal["templates", "name"] = Field(
-        default="templates", description="embed each class through its dataset's zero-shot templates (averaged), or its bare name"
-    )
-    batch_size: int = Field(default=256, ge=1)
 
 
 class SimilarityOrdering:
@@ -112,10 +101,6 @@ class SimilarityOrdering:
 
 
 # ----------------------------------------------------------------------------- performance
-
-
-class PerformanceParams(OrderingParams):
-    batch_size: int = Field(default=256, ge=1, description="images (and prompts) per forward pass")
 
 
 class PerformanceOrdering:

@@ -13,18 +13,16 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from fomo_host.api import Concept, FomoError
 
-from fomo_host.api import BuildContext, Concept, FomoError, checks_files, expand_path
+from .params import DatasetIncrementalParams, ExplicitParams, FrequencyParams, RandomParams
+
+if TYPE_CHECKING:
+    from fomo_host.api import BuildContext
 
 Ordered = list[Concept] | list[list[Concept]]
-
-
-class OrderingParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reverse: bool = Field(default=False, description="read the ordering backwards (tasks in reverse order, each reversed)")
 
 
 def reversed_if(ordered: Ordered, reverse: bool) -> Ordered:
@@ -34,18 +32,6 @@ def reversed_if(ordered: Ordered, reverse: bool) -> Ordered:
     if ordered and isinstance(ordered[0], list):
         return [list(reversed(task)) for task in reversed(ordered)]  # type: ignore[arg-type]
     return list(reversed(ordered))  # type: ignore[arg-type]
-
-
-def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
-    """``~`` and ``$VAR`` / ``${VAR}`` expanded; the file must exist (not checked under ``validate --schema-only``)."""
-    path = Path(expand_path(value, info))  # type: ignore[arg-type]
-    if checks_files(info) and not path.is_file():
-        raise ValueError(f"{what} {str(value)!r} does not exist")
-    return path
-
-
-class RandomParams(OrderingParams):
-    seed: int | None = Field(default=None, description="shuffle seed; default: the run seed")
 
 
 class RandomOrdering:
@@ -59,11 +45,6 @@ class RandomOrdering:
         ordered = sorted(concepts)
         random.Random(self.seed).shuffle(ordered)
         return reversed_if(ordered, self.reverse)
-
-
-class DatasetIncrementalParams(OrderingParams):
-    datasets: list[str] | None = Field(default=None, description="dataset order; default: the order of data.adaptation")
-    one_task_per_dataset: bool = Field(default=False, description="make each dataset exactly one task (ignores data.num_tasks)")
 
 
 class DatasetIncremental:
@@ -86,15 +67,6 @@ class DatasetIncremental:
         if self.params.one_task_per_dataset:
             return reversed_if(groups, self.params.reverse)
         return reversed_if([c for group in groups for c in group], self.params.reverse)
-
-
-class ExplicitParams(OrderingParams):
-    file: Path = Field(description="a JSON list of 'dataset::class' (or the paper's 'DATASET+++class') in stream order")
-
-    @field_validator("file")
-    @classmethod
-    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
-        return existing_file(value, info, "stream file")
 
 
 class ExplicitOrdering:
@@ -120,19 +92,6 @@ class ExplicitOrdering:
         if len(set(listed)) != len(listed):
             raise FomoError(f"{self.file}: a concept is listed twice")
         return reversed_if(listed, self.reverse)
-
-
-class FrequencyParams(OrderingParams):
-    file: Path = Field(
-        description="concept frequencies: a JSON object {concept: count} or a CSV with columns concept,count; a concept is "
-        "'dataset::class', 'DATASET+++class' or a bare class name (then it counts for that class in every dataset)"
-    )
-    default_count: float | None = Field(default=None, ge=0, description="count of concepts the table lacks; None: they are an error")
-
-    @field_validator("file")
-    @classmethod
-    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
-        return existing_file(value, info, "frequency table")
 
 
 def read_frequencies(path: Path) -> dict[str, float]:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from fomo_orderings.model_orderings import PerformanceOrdering, PerformanceParams, SimilarityOrdering, SimilarityParams
+from fomo_orderings.model_orderings import PerformanceOrdering, SimilarityOrdering
 from fomo_orderings.orderings import (
     DatasetIncremental,
     DatasetIncrementalParams,
@@ -16,6 +16,7 @@ from fomo_orderings.orderings import (
     RandomOrdering,
     RandomParams,
 )
+from fomo_orderings.params import PerformanceParams, SimilarityParams
 from pydantic import ValidationError
 from torch import nn
 
@@ -142,7 +143,7 @@ def test_performance_orders_easy_to_hard_by_zero_shot_accuracy():
 
 def test_model_orderings_on_the_synthetic_data_with_the_tiny_clip(tmp_path):
     torch.set_num_threads(1)
-    synthetic = pytest.importorskip("fomo_synthetic")
+    synthetic = pytest.importorskip("fomo_synthetic.build")
     openclip = pytest.importorskip("fomo_openclip.models")
     torch.manual_seed(0)
     bundle = openclip.build_tiny_clip(openclip.TinyCLIPParams(), None)

@@ -6,8 +6,10 @@ import copy
 
 import pytest
 import torch
-from fomo_openclip.models import TinyCLIPParams, build_tiny_clip
-from fomo_peft.adapters import DoRA, DoRAParams, LoRA, LoRAParams, VeRA, VeRAParams
+from fomo_openclip.models import build_tiny_clip
+from fomo_openclip.params import TinyCLIPParams
+from fomo_peft.adapters import DoRA, LoRA, VeRA
+from fomo_peft.params import DoRAParams, LoRAParams, VeRAParams
 from pydantic import ValidationError
 
 from fomo_host.components import BuildContext, TaskInfo

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from fomo_host.api import StepOutput, TaskInfo, TrainBatch, UpdateMethod
 
-
-class DistillationParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    weight: float = Field(default=1.0, gt=0, description="weight of the distillation term added to the contrastive loss")
-    target: Literal["features", "logits"] = Field(
-        default="features",
-        description="features: 1 - cosine between the student's and the teacher's image and text features; "
-        "logits: KL divergence between their image-text similarity distributions, both directions",
-    )
+from .params import DistillationParams
 
 
 def feature_distance(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

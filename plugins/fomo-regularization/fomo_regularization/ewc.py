@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from fomo_host.api import StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
 
+from .params import EWCParams
 from .penalty import QuadraticPenalty, average_gradients, sum_over_processes
-
-
-class EWCParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    strength: float = Field(default=1.0, ge=0, alias="lambda", description="weight of the penalty lambda/2 * sum F (theta - theta*)^2")
-    gamma: float = Field(default=1.0, ge=0, le=1, description="decay of the accumulated Fisher before each task's is added (online EWC)")
-    fisher_batches: int = Field(default=8, ge=1, description="batches of the task's data the Fisher is estimated on")
-    fisher: Literal["per-sample", "batch"] = Field(
-        default="per-sample",
-        description="per-sample: the empirical Fisher, the mean over samples of each sample's squared gradient; "
-        "batch: the mean over batches of the squared batch-mean gradient (smaller by about the batch size, so lambda is not comparable)",
-    )
 
 
 def empirical_fisher(model: nn.Module, data: TaskData, batches: int) -> dict[str, torch.Tensor]:

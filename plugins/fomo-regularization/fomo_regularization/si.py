@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from fomo_host.api import StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
 
+from .params import SIParams
 from .penalty import QuadraticPenalty
-
-
-class SIParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    c: float = Field(default=1.0, ge=0, description="weight of the penalty c * sum Omega (theta - theta*)^2")
-    xi: float = Field(default=1e-3, gt=0, description="damping of the importance: omega / (delta^2 + xi)")
 
 
 class SI(UpdateMethod):

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from fomo_openclip.models import TinyCLIPParams, build_tiny_clip
-from fomo_regularization.distillation import Distillation, DistillationParams
-from fomo_regularization.ewc import EWC, EWCParams
-from fomo_regularization.si import SI, SIParams
+from fomo_openclip.models import build_tiny_clip
+from fomo_openclip.params import TinyCLIPParams
+from fomo_regularization.distillation import Distillation
+from fomo_regularization.ewc import EWC
+from fomo_regularization.params import DistillationParams, EWCParams, SIParams
+from fomo_regularization.si import SI
 from torch import nn
 
 from fomo_host.components import BuildContext, StepOutput, TaskInfo, TrainBatch

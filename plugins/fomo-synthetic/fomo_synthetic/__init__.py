@@ -1,6 +1,7 @@
-"""fomo-synthetic: procedurally drawn image-text datasets for fomo-host (no downloads, deterministic by seed)."""
+"""fomo-synthetic: procedurally drawn image-text datasets for fomo-host (no downloads, deterministic by seed).
 
-from .build import SyntheticParams, build_synthetic_datasets
+The generator lives in :mod:`fomo_synthetic.build`; this package's root imports nothing
+heavy, since the host imports it whenever it lists plugins.
+"""
 
-__all__ = ["SyntheticParams", "__version__", "build_synthetic_datasets"]
 __version__ = "0.1.0"

@@ -23,7 +23,6 @@ from typing import Literal
 import numpy as np
 import PIL
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fomo_host.api import BuildContext, ImageTextDataset, Role, TaskType, TensorSampleSet
 
@@ -41,11 +40,11 @@ from .domains import (
     ConceptSpec,
     Domain,
 )
+from .params import DEFAULT_ADAPTATION, DEFAULT_LETTERS, DEFAULT_ZERO_SHOT, NAME_PREFIX, SyntheticParams
 
 GENERATOR_VERSION = "1"
 """Bump when generation changes in a way the source hash would not catch (it catches edits to this package)."""
 DEFAULT_IMAGE_SIZE = 32
-NAME_PREFIX = "synthetic-"
 Split = Literal["train", "test"]
 
 
@@ -164,12 +163,6 @@ ZERO_SHOT_PLANS: dict[str, DatasetPlan] = {
     )
 }
 
-DEFAULT_ADAPTATION = tuple(ADAPTATION_PLANS)
-"""The adaptation sets built when ``adaptation`` is not given: all of them."""
-DEFAULT_ZERO_SHOT = ("shapes-outline", "shapes-clutter", "colours-noisy", "digits-rotated", "textures-shifted")
-"""The zero-shot sets built when ``zero_shot`` is not given: the style-shifted ones (``pool-heldout`` is asked for by name)."""
-DEFAULT_LETTERS = len(LETTERS.new)
-
 
 def letters_plan(count: int) -> DatasetPlan:
     """The letters set with the first ``count`` capital letters (A-H by default, up to A-Z)."""
@@ -178,55 +171,6 @@ def letters_plan(count: int) -> DatasetPlan:
     domain = replace(LETTERS, new=tuple(ConceptSpec(f"letter {c}", {"glyph": c}) for c in string.ascii_uppercase[:count]))
     first, last = string.ascii_uppercase[0], string.ascii_uppercase[count - 1]
     return _classification("letters", "adaptation", domain, domain.new, "canonical", f"capital letters {first}-{last}")
-
-
-# ----------------------------------------------------------------------------- parameters
-
-
-class SyntheticParams(BaseModel):
-    """Settings of the synthetic datasets (sizes, subsets, seed offset, cache)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    image_size: int | None = Field(None, ge=8, le=512, description="side in pixels; None: the model's, else 32")
-    pool_train_per_class: int = Field(80, ge=1, le=10_000, description="training images per pool class")
-    train_per_class: int = Field(40, ge=1, le=10_000, description="training images per adaptation class")
-    test_per_class: int = Field(20, ge=1, le=10_000, description="test images per class, every set")
-    retrieval_train: int = Field(480, ge=1, le=100_000, description="training images of each retrieval set")
-    retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
-    captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
-    letters: int = Field(DEFAULT_LETTERS, ge=1, le=26, description="capital letters in the letters set, from A (8: A-H)")
-    seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")
-    adaptation: list[str] | None = Field(
-        None, min_length=1, description=f"adaptation sets to build; None: all of {', '.join(DEFAULT_ADAPTATION)}"
-    )
-    zero_shot: list[str] | None = Field(
-        None, description=f"zero-shot sets to build (any of {', '.join(ZERO_SHOT_PLANS)}); None: {', '.join(DEFAULT_ZERO_SHOT)}"
-    )
-    cache: bool = Field(True, description="keep generated tensors under the run's cache directory")
-
-    @field_validator("adaptation")
-    @classmethod
-    def _known_adaptation_sets(cls, keys: list[str] | None) -> list[str] | None:
-        return _check_keys(keys, ADAPTATION_PLANS, "adaptation")
-
-    @field_validator("zero_shot")
-    @classmethod
-    def _known_zero_shot_sets(cls, keys: list[str] | None) -> list[str] | None:
-        return _check_keys(keys, ZERO_SHOT_PLANS, "zero-shot")
-
-
-def _check_keys(keys: list[str] | None, known: dict[str, DatasetPlan], kind: str) -> list[str] | None:
-    """Accept set keys with or without the ``synthetic-`` prefix; reject unknown or repeated ones."""
-    if keys is None:
-        return None
-    normalised = [key.removeprefix(NAME_PREFIX) for key in keys]
-    unknown = [key for key in normalised if key not in known]
-    if unknown:
-        raise ValueError(f"unknown {kind} set(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    if len(set(normalised)) != len(normalised):
-        raise ValueError(f"{kind} sets listed twice")
-    return normalised
 
 
 def selected_plans(params: SyntheticParams) -> list[DatasetPlan]:

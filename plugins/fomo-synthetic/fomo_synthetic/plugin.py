@@ -1,15 +1,18 @@
-"""The fomo-host hook implementation: registers the ``synthetic`` dataset component."""
+"""The fomo-host hook implementation: registers the ``synthetic`` dataset component (drawing code loads when it is built)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from fomo_host.api import DatasetRegister, hookimpl
 
-from fomo_host.api import hookimpl
-
-from .build import SyntheticParams, build_synthetic_datasets
+from .params import SyntheticParams
 
 
 @hookimpl
-def register_datasets(register: Callable[..., None]) -> None:
+def register_datasets(register: DatasetRegister) -> None:
     """Register the synthetic datasets under the name ``synthetic``."""
-    register(name="synthetic", factory=build_synthetic_datasets, params=SyntheticParams)
+    register(
+        name="synthetic",
+        factory="fomo_synthetic.build:build_synthetic_datasets",
+        params=SyntheticParams,
+        description="Procedurally drawn image-text data in nine domains: a pretraining pool, adaptation and zero-shot sets.",
+    )

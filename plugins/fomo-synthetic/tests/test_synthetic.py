@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from fomo_synthetic import SyntheticParams, build_synthetic_datasets
-from fomo_synthetic.build import ADAPTATION_PLANS, POOL, ZERO_SHOT_PLANS, cache_key
-from fomo_synthetic.domains import DOMAINS
+from fomo_synthetic.build import ADAPTATION_PLANS, POOL, ZERO_SHOT_PLANS, build_synthetic_datasets, cache_key
+from fomo_synthetic.domains import DOMAINS, LETTERS
+from fomo_synthetic.params import ADAPTATION_SETS, DEFAULT_LETTERS, ZERO_SHOT_SETS, SyntheticParams
 from pydantic import ValidationError
 
 from fomo_host.components import BuildContext
@@ -277,7 +277,17 @@ def test_hook_registers_the_component() -> None:
 
     calls: list[dict[str, Any]] = []
     plugin.register_datasets(register=lambda **kwargs: calls.append(kwargs))
-    assert calls == [dict(name="synthetic", factory=build_synthetic_datasets, params=SyntheticParams)]
+    assert [(call["name"], call["factory"], call["params"]) for call in calls] == [
+        ("synthetic", "fomo_synthetic.build:build_synthetic_datasets", SyntheticParams)
+    ]
+    assert calls[0]["description"]
+
+
+def test_params_name_the_catalogues_sets() -> None:
+    """The Params module lists the set names without importing the drawing code; they must match the catalogue."""
+    assert tuple(ADAPTATION_PLANS) == ADAPTATION_SETS
+    assert tuple(ZERO_SHOT_PLANS) == ZERO_SHOT_SETS
+    assert len(LETTERS.new) == DEFAULT_LETTERS
 
 
 # ----------------------------------------------------------------------------- options of the embedded benchmark

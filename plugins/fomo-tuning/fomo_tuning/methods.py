@@ -9,10 +9,11 @@ open_clip's CustomTextCLIP).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from fomo_host.api import FomoError, NoParams, TaskInfo, UpdateMethod
+
+from .params import LockedTowerParams
 
 IMAGE_TOWER_PREFIX = "visual."
 TEMPERATURE_NAMES = frozenset({"logit_scale", "logit_bias"})
@@ -43,20 +44,6 @@ class FineTune(UpdateMethod):
 
     def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
         return list(model.named_parameters())
-
-
-class LockedTowerParams(BaseModel):
-    """Locked-tower settings; the temperature trains by default, as in LiT."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    train_logit_scale: bool = Field(default=True, description="also train the contrastive temperature (logit_scale)")
-
-
-class SubsetParams(LockedTowerParams):
-    """BitFit / LNFit settings; by default only the named subset trains, the temperature stays fixed."""
-
-    train_logit_scale: bool = Field(default=False, description="also train the contrastive temperature (logit_scale)")
 
 
 class SelectiveTuning(UpdateMethod):

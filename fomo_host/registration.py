@@ -1,0 +1,100 @@
+"""The ``register`` callable each registration hook receives, typed per kind of component.
+
+A plugin registers a component by name, with its pydantic ``Params`` model and its
+factory::
+
+    from fomo_host.api import MethodRegister, hookimpl
+
+    from .params import LoRAParams
+
+    @hookimpl
+    def register_methods(register: MethodRegister) -> None:
+        register(name="lora", factory="my_plugin.adapters:LoRA", params=LoRAParams, description="Low-rank adapters ...")
+
+``factory`` is either the factory itself or a *lazy reference* ``"package.module:attribute"``
+that the host imports only when a run builds the component. Listing plugins and
+validating a spec then import no more than the plugin's registration module and its
+``Params`` models, so a component that needs a heavy library (open_clip, peft, ...)
+costs nothing until it is used. A lazy factory needs ``description`` (the host does not
+import it to read its docstring); a factory given as an object defaults to its docstring.
+
+Nothing here imports torch: the component types appear in annotations only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from .components import BuildContext, Merger, Metric, ModelBundle, Ordering, Scheduler, UpdateMethod
+    from .data import ImageTextDataset
+
+LazyReference: TypeAlias = str
+"""``"package.module:attribute"``: a factory imported when the component is first built."""
+
+ModelFactory: TypeAlias = "Callable[[Any, BuildContext], ModelBundle]"
+DatasetFactory: TypeAlias = "Callable[[Any, BuildContext], Sequence[ImageTextDataset]]"
+OrderingFactory: TypeAlias = "Callable[[Any, BuildContext], Ordering]"
+MethodFactory: TypeAlias = "Callable[[Any], UpdateMethod]"
+SchedulerFactory: TypeAlias = "Callable[[Any], Scheduler]"
+MergerFactory: TypeAlias = "Callable[[Any], Merger]"
+MetricFactory: TypeAlias = "Callable[[Any], Metric]"
+
+
+class ModelRegister(Protocol):
+    """``register`` of ``register_models``: ``factory(params, context)`` returns a :class:`ModelBundle`."""
+
+    def __call__(
+        self, *, name: str, factory: ModelFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class DatasetRegister(Protocol):
+    """``register`` of ``register_datasets``: ``factory(params, context)`` returns a list of :class:`ImageTextDataset`."""
+
+    def __call__(
+        self, *, name: str, factory: DatasetFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class OrderingRegister(Protocol):
+    """``register`` of ``register_orderings``: ``factory(params, context)`` returns an :class:`Ordering`."""
+
+    def __call__(
+        self, *, name: str, factory: OrderingFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class MethodRegister(Protocol):
+    """``register`` of ``register_methods``: ``factory(params)`` returns an :class:`UpdateMethod`."""
+
+    def __call__(
+        self, *, name: str, factory: MethodFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class SchedulerRegister(Protocol):
+    """``register`` of ``register_schedulers``: ``factory(params)`` returns a :class:`Scheduler` (a pure function)."""
+
+    def __call__(
+        self, *, name: str, factory: SchedulerFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class MergerRegister(Protocol):
+    """``register`` of ``register_mergers``: ``factory(params)`` returns a :class:`Merger`."""
+
+    def __call__(
+        self, *, name: str, factory: MergerFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class MetricRegister(Protocol):
+    """``register`` of ``register_metrics``: ``factory(params)`` returns a :class:`Metric`."""
+
+    def __call__(
+        self, *, name: str, factory: MetricFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...

@@ -228,13 +228,20 @@ print(json.dumps({{"codes": codes, "heavy": sorted({{name.split(".")[0] for name
     assert result.stderr == ""  # nothing imported that could warn (bitsandbytes does on import)
 
 
-def test_every_installed_component_factory_resolves():
-    """Lazy references of the installed plugins point at callables that import."""
+def test_every_installed_component_factory_resolves_and_is_described_as_its_docstring_says():
+    """Lazy references of the installed plugins point at callables that import; the registered one-line
+    description (shown without importing the factory) agrees with the factory's own docstring, so they cannot drift."""
+    import inspect
+
     host = load_plugins()
     assert host.errors == []
     for component in host.registry:
         assert callable(component.factory), f"{component.kind} {component.name}"
         assert component.description, f"{component.kind} {component.name} has no description"
+        docstring = inspect.getdoc(component.factory)
+        if docstring:
+            first_paragraph = docstring.strip().split("\n\n")[0].replace("\n", " ")
+            assert component.description == first_paragraph, f"{component.kind} {component.name}"
 
 
 def plugin_registering(**kwargs) -> types.ModuleType:

@@ -17,5 +17,5 @@ def register_metrics(register: MetricRegister) -> None:
         name="retrieval-recall",
         factory="fomo_metrics.metrics:RetrievalRecall",
         params=RetrievalRecallParams,
-        description="Image-text retrieval recall@k in both directions; each image's own caption is its match.",
+        description="Image-text retrieval recall@k over every caption of every test image (COCO-style), in both directions.",
     )

@@ -42,12 +42,17 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration(
         "offline-ta",
         "offline merge, task arithmetic lambda = 0.5",
-        ("merger.name=offline", "merger.params.operator=task-arithmetic", "merger.params.lambda=0.5"),
+        ("merger.name=offline", "merger.params.operator.name=task-arithmetic", "merger.params.operator.params.lambda=0.5"),
     ),
     Configuration(
         "offline-ties",
         "offline merge, TIES density 0.2, lambda = 1",
-        ("merger.name=offline", "merger.params.operator=ties", "merger.params.density=0.2", "merger.params.lambda=1.0"),
+        (
+            "merger.name=offline",
+            "merger.params.operator.name=ties",
+            "merger.params.operator.params.density=0.2",
+            "merger.params.operator.params.lambda=1.0",
+        ),
     ),
     Configuration("rsqrt", "fine-tuning, rsqrt per task", ("scheduler.name=rsqrt",)),
     Configuration("rsqrt-autoregressive", "fine-tuning, rsqrt autoregressive meta schedule", ("scheduler.name=rsqrt-autoregressive",)),

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
+from .params import ComponentChoice, MergeOperatorChoice, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
 from .registration import (
     DatasetRegister,
     LazyReference,
+    MergeOperatorRegister,
     MergerRegister,
     MethodRegister,
     MetricRegister,
@@ -32,7 +34,6 @@ from .registration import (
     OrderingRegister,
     SchedulerRegister,
 )
-from .registry import NoParams
 from .spec import checks_files
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         EvaluationContext,
         MergeDecision,
         MergeInputs,
+        MergeOperator,
         Merger,
         Metric,
         ModelBundle,
@@ -69,6 +71,7 @@ _LAZY: dict[str, str] = {
             "EvaluationContext",
             "MergeDecision",
             "MergeInputs",
+            "MergeOperator",
             "Merger",
             "Metric",
             "ModelBundle",
@@ -114,6 +117,7 @@ __all__ = [
     "OPEN_CLIP_PREPROCESS",
     "PROJECT_NAME",
     "BuildContext",
+    "ComponentChoice",
     "Concept",
     "DatasetRegister",
     "EvaluationContext",
@@ -122,6 +126,10 @@ __all__ = [
     "LazyReference",
     "MergeDecision",
     "MergeInputs",
+    "MergeOperator",
+    "MergeOperatorChoice",
+    "MergeOperatorParams",
+    "MergeOperatorRegister",
     "Merger",
     "MergerRegister",
     "MethodRegister",

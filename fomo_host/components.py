@@ -270,6 +270,34 @@ class Merger(abc.ABC):
         """Restore what :meth:`state_dict` returned."""
 
 
+# ----------------------------------------------------------------------------- merge operators
+
+
+class MergeOperator(abc.ABC):
+    """Merges models relative to the base weights theta_0 (task vectors tau_i = theta_i - theta_0); a merger's tool.
+
+    Called as ``operator(base, models, weights, model_ids)`` and returns a new state dict with
+    the base's keys and dtypes, modifying nothing it is given:
+
+    - ``models`` (oldest first) may load each model from disk on every access (a merger's
+      history): walk it a model at a time and keep only what you need, so memory stays flat
+      in the number of models;
+    - ``weights`` (one per model, summing to 1) matter to operators whose Params say
+      ``takes_weights``; ``None`` means equal weights;
+    - ``model_ids`` name each model stably across merges (a task's checkpoint keeps its id),
+      for operators that draw randomness per model (DARE's drop masks).
+
+    What a schedule may ask of an operator (weights, how many models) is declared by its
+    Params class, a :class:`fomo_host.params.MergeOperatorParams`, and checked when a spec
+    is validated. Mergers call operators under ``torch.no_grad()``.
+    """
+
+    @abc.abstractmethod
+    def __call__(
+        self, base: StateDict, models: Sequence[StateDict], weights: Sequence[float] | None, model_ids: Sequence[int]
+    ) -> StateDict: ...
+
+
 # ----------------------------------------------------------------------------- metrics
 
 

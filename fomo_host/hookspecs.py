@@ -33,6 +33,7 @@ import pluggy
 if TYPE_CHECKING:
     from .registration import (
         DatasetRegister,
+        MergeOperatorRegister,
         MergerRegister,
         MethodRegister,
         MetricRegister,
@@ -102,6 +103,17 @@ def register_mergers(register: MergerRegister) -> None:
 
     :param register: call once per merger; the factory is ``factory(params)`` returning
         a :class:`fomo_host.components.Merger`.
+    """
+
+
+@hookspec
+def register_merge_operators(register: MergeOperatorRegister) -> None:
+    """Register merge operators: what a merger combines weights with (``merger.params.operator``).
+
+    :param register: call once per operator; the factory is ``factory(params)`` returning a
+        :class:`fomo_host.components.MergeOperator`; its ``params`` model derives from
+        :class:`fomo_host.params.MergeOperatorParams`, whose class attributes say what a merge
+        schedule may ask of it (per-model weights, how many models).
     """
 
 
@@ -207,6 +219,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "method": "register_methods",
     "scheduler": "register_schedulers",
     "merger": "register_mergers",
+    "merge_operator": "register_merge_operators",
     "metric": "register_metrics",
 }
 """Kind of component -> the hook that registers it."""

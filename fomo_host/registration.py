@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from .components import BuildContext, Merger, Metric, ModelBundle, Ordering, Scheduler, UpdateMethod
+    from .components import BuildContext, MergeOperator, Merger, Metric, ModelBundle, Ordering, Scheduler, UpdateMethod
     from .data import ImageTextDataset
 
 LazyReference: TypeAlias = str
@@ -41,6 +41,7 @@ OrderingFactory: TypeAlias = "Callable[[Any, BuildContext], Ordering]"
 MethodFactory: TypeAlias = "Callable[[Any], UpdateMethod]"
 SchedulerFactory: TypeAlias = "Callable[[Any], Scheduler]"
 MergerFactory: TypeAlias = "Callable[[Any], Merger]"
+MergeOperatorFactory: TypeAlias = "Callable[[Any], MergeOperator]"
 MetricFactory: TypeAlias = "Callable[[Any], Metric]"
 
 
@@ -89,6 +90,20 @@ class MergerRegister(Protocol):
 
     def __call__(
         self, *, name: str, factory: MergerFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class MergeOperatorRegister(Protocol):
+    """``register`` of ``register_merge_operators``: ``factory(params)`` returns a :class:`MergeOperator`; ``params``
+    derives from :class:`MergeOperatorParams`."""
+
+    def __call__(
+        self,
+        *,
+        name: str,
+        factory: MergeOperatorFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
     ) -> None: ...
 
 

@@ -6,25 +6,22 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from .errors import PluginError, SpecError
 from .hookspecs import REGISTRATION_HOOKS
+from .params import MergeOperatorParams, NoParams
 
 KINDS: tuple[str, ...] = tuple(REGISTRATION_HOOKS)
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 LAZY_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 """``package.module:attribute``, as in entry points."""
-
-
-class NoParams(BaseModel):
-    """The Params of a component that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
+PARAMS_BASE: dict[str, type[BaseModel]] = {"merge_operator": MergeOperatorParams}
+"""Kinds whose Params must derive from a host class (it declares what other components may ask of them)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +50,8 @@ class Component:
     params: type[BaseModel]
     provider: Provider
     description: str
+    registry: Registry | None = field(default=None, repr=False, compare=False)
+    """The registry holding it: the validation context of its Params (nested component choices look names up there)."""
 
     @cached_property
     def factory(self) -> Callable[..., Any]:
@@ -78,8 +77,9 @@ class Component:
         return value
 
     def validate_params(self, raw: dict[str, Any] | None, context: dict[str, Any] | None = None) -> BaseModel:
-        """Validate a spec's ``params`` table (raises pydantic's ValidationError); ``context`` reaches the validators."""
-        return self.params.model_validate(raw or {}, context=context)
+        """Validate a spec's ``params`` table (raises pydantic's ValidationError); ``context`` reaches the validators,
+        with the registry under ``"registry"``."""
+        return self.params.model_validate(raw or {}, context={"registry": self.registry, **(context or {})})
 
 
 class Registry:
@@ -117,6 +117,9 @@ class Registry:
         params = NoParams if params is None else params
         if not (inspect.isclass(params) and issubclass(params, BaseModel)):
             raise PluginError(f"{kind} {name!r}: params must be a pydantic BaseModel subclass, got {params!r}")
+        base = PARAMS_BASE.get(kind)
+        if base is not None and not issubclass(params, base):
+            raise PluginError(f"{kind} {name!r}: params must derive from {base.__name__} (fomo_host.api), got {params.__name__}")
         existing = self._components[kind].get(name)
         if existing is not None:
             raise PluginError(
@@ -124,7 +127,7 @@ class Registry:
                 f"uninstall one or block it with FOMO_DISABLE_PLUGINS"
             )
         text = description if description is not None else inspect.getdoc(factory) or ""
-        component = Component(kind, name, factory, params, provider, text.strip().split("\n\n")[0].replace("\n", " "))
+        component = Component(kind, name, factory, params, provider, text.strip().split("\n\n")[0].replace("\n", " "), self)
         self._components[kind][name] = component
         return component
 

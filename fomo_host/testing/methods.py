@@ -44,9 +44,9 @@ from pydantic import ValidationError
 
 from .. import hookimpl
 from ..components import MergeDecision, MergeInputs, Merger
+from ..params import NoParams
 from ..plugins import PluginHost, load_plugins
 from ..progress import Reporter
-from ..registry import NoParams
 from ..results import read_records
 from ..spec import RunSpec, build_spec
 from ..weights import load_weights

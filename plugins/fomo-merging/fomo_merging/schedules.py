@@ -24,16 +24,17 @@ two processes ever write one file.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from fomo_host.api import MergeDecision, MergeInputs, Merger, NoParams
 
+from . import operators
 from .history import LazyModels
-from .operator_params import OperatorParams, build_operator
 from .operators import StateDict
-from .params import GeneralMergeParams
+from .params import GeneralMergeParams, ScheduleParams
 
 RUNNING_KEY = "merge-running-{task:04d}"
 TASK_KEY = "merge-task-{task:04d}"
@@ -60,13 +61,21 @@ class ScheduledMerge(Merger):
     init: str = "latest"
     deploy: str = "latest"
 
-    def __init__(self, params: OperatorParams) -> None:
+    def __init__(self, params: ScheduleParams) -> None:
         self.params = params
-        self.merge = build_operator(params)
+        self.operator = params.operator.build()
         self.running_key: str | None = None
         self.history: list[str] = []
         rank = int(os.environ.get("RANK", "0"))
         self._suffix = "" if rank == 0 else f"-rank{rank}"
+
+    def merge(self, base: StateDict, models: Sequence[StateDict], weights: Sequence[float] | None, model_ids: Sequence[int]) -> StateDict:
+        """The operator's merge, with LiNeS on top when the params ask for it."""
+        with torch.no_grad():
+            merged = self.operator(base, models, weights, model_ids)
+            if self.params.lines is not None:
+                merged = operators.lines(base, merged, self.params.lines.alpha, self.params.lines.beta)
+        return merged
 
     def _file(self, key: str) -> str:
         """This process's store key for a history key."""

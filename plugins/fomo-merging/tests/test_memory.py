@@ -69,7 +69,7 @@ def test_twenty_tasks_on_the_tiny_model_keep_memory_flat(tmp_path):
     checkpoint_bytes = sum(t.untyped_storage().nbytes() for t in base.values())
     store = TrackingStore(tmp_path / "weights")
     # trains from the running merge and deploys one merge of every checkpoint: both history kinds
-    merger = GeneralMerge(GeneralMergeParams(init="running", deploy="all", operator="task-arithmetic", scaling=0.5))
+    merger = GeneralMerge(GeneralMergeParams(init="running", deploy="all", operator={"name": "task-arithmetic", "params": {"lambda": 0.5}}))
     live = {}
     for task in range(20):
         finetuned = {k: v + 0.01 * torch.randn_like(v) for k, v in base.items()}
@@ -90,7 +90,7 @@ def test_ties_reads_its_history_one_checkpoint_at_a_time(tmp_path):
     generator = torch.Generator().manual_seed(0)
     base = {"w": torch.randn(2000, generator=generator), "v": torch.randn(30, 30, generator=generator)}
     store = TrackingStore(tmp_path / "weights")
-    merger = OfflineMerge(AllMergeParams(operator="ties", density=0.3))
+    merger = OfflineMerge(AllMergeParams(operator={"name": "ties", "params": {"density": 0.3}}))
     for task in range(20):
         finetuned = {k: v + torch.randn(v.shape, generator=generator) for k, v in base.items()}
         merger.after_task(MergeInputs(task, 20, base, finetuned, store))

@@ -11,6 +11,11 @@ from fomo_host.components import MergeInputs
 from fomo_host.weights import WeightStore
 
 
+def op(name, **params):
+    """A merge operator chosen with params, as a spec writes it."""
+    return {"name": name, "params": params}
+
+
 def sd(*values):
     return {"w": torch.tensor(values), "n": torch.tensor([len(values)])}
 
@@ -71,7 +76,7 @@ def test_finetuned_merge_is_wise_ft_after_every_task(store):
 
 def test_offline_task_arithmetic(store):
     base = sd(1.0, 1.0)
-    merger = OfflineMerge(AllMergeParams(operator="task-arithmetic", scaling=0.5))
+    merger = OfflineMerge(AllMergeParams(operator=op("task-arithmetic", scaling=0.5)))
     first, second = run_tasks(merger, store, base, [sd(2.0, 3.0), sd(0.0, 1.0)])
     assert values(first.deploy) == pytest.approx([1.5, 2.0])
     assert values(second.deploy) == pytest.approx([1.0, 2.0])  # 1 + 0.5 ([1, 2] + [-1, 0])
@@ -86,7 +91,7 @@ def test_offline_ties_equals_one_ties_merge_of_every_checkpoint(store):
     for tau in taus:
         full = torch.ones(6) + torch.tensor(tau)
         models.append({"a": full[:4].clone(), "b": full[4:].clone()})
-    merger = OfflineMerge(AllMergeParams(operator="ties", density=0.5))
+    merger = OfflineMerge(AllMergeParams(operator=op("ties", density=0.5)))
     decisions = run_tasks(merger, store, base, models)
     last = decisions[-1].deploy
     # per-tensor TIES of the three (worked out in test_operators.py::test_ties_trims_per_tensor_by_default)
@@ -115,9 +120,9 @@ def test_integer_tensors_come_from_the_latest_model(store):
     ("factory", "params"),
     [
         (EMAMerge, RunningMergeParams(operator="slerp", weight=0.3)),
-        (ZeroShotMerge, RunningMergeParams(operator="dare", drop=0.3, combine="ties")),
-        (FinetunedMerge, FinetunedMergeParams(operator="ties", density=0.5)),
-        (OfflineMerge, AllMergeParams(operator="breadcrumbs", drop_largest=0.1, drop_smallest=0.2)),
+        (ZeroShotMerge, RunningMergeParams(operator=op("dare", drop=0.3, combine="ties"))),
+        (FinetunedMerge, FinetunedMergeParams(operator=op("ties", density=0.5))),
+        (OfflineMerge, AllMergeParams(operator=op("breadcrumbs", drop_largest=0.1, drop_smallest=0.2))),
         (GeneralMerge, GeneralMergeParams(init="all", deploy="running", operator="magmax", lines={"alpha": 0.5, "beta": 0.5})),
     ],
 )
@@ -175,17 +180,19 @@ def test_running_merges_keep_only_two_files(store):
     ("params_class", "raw", "message"),
     [
         (RunningMergeParams, {"operator": "ties", "weight": 0.3}, "weight does not apply to operator 'ties'"),
-        (RunningMergeParams, {"operator": "interpolation", "lambda": 0.3}, "lambda does not apply to operator 'interpolation'"),
-        (RunningMergeParams, {"operator": "task-arithmetic", "density": 0.3}, "density does not apply"),
-        (AllMergeParams, {"operator": "slerp"}, "merges two models"),
+        (RunningMergeParams, {"operator": op("interpolation", scaling=0.3)}, r"operator\.params\.scaling"),
+        (RunningMergeParams, {"operator": op("task-arithmetic", density=0.3)}, r"operator\.params\.density"),
+        (RunningMergeParams, {"operator": "ties", "density": 0.3}, "density"),  # operator settings live in operator.params
+        (RunningMergeParams, {"operator": "tie"}, "unknown merge operator 'tie'; available: breadcrumbs"),
+        (AllMergeParams, {"operator": "slerp"}, "merges at most 2 models"),
         (AllMergeParams, {"weight": 0.5}, "Extra inputs are not permitted"),
-        (FinetunedMergeParams, {"operator": "model-stock"}, "between fine-tuned models"),
+        (FinetunedMergeParams, {"operator": "model-stock"}, "merges fine-tuned models only"),
         (GeneralMergeParams, {"init": "base", "deploy": "all", "weight": 0.2}, "weight does not apply here"),
-        (GeneralMergeParams, {"init": "all", "deploy": "latest", "operator": "slerp"}, "merges two models"),
-        (AllMergeParams, {"operator": "dare", "trim": "global"}, "trim does not apply to operator 'dare'"),
-        (AllMergeParams, {"operator": "breadcrumbs", "drop_largest": 0.5, "drop_smallest": 0.5}, "drops everything"),
-        (AllMergeParams, {"operator": "ties", "density": 0}, "greater than 0"),
-        (AllMergeParams, {"operator": "dare", "drop": 1.0}, "less than 1"),
+        (GeneralMergeParams, {"init": "all", "deploy": "latest", "operator": "slerp"}, "merges at most 2 models"),
+        (AllMergeParams, {"operator": op("dare", trim="global")}, r"operator\.params\.trim"),
+        (AllMergeParams, {"operator": op("breadcrumbs", drop_largest=0.5, drop_smallest=0.5)}, "drops everything"),
+        (AllMergeParams, {"operator": op("ties", density=0)}, "greater than 0"),
+        (AllMergeParams, {"operator": op("dare", drop=1.0)}, "less than 1"),
         (AllMergeParams, {"lines": {"alpha": 0.5}}, "beta"),
     ],
 )
@@ -195,7 +202,8 @@ def test_params_reject_what_would_be_ignored(params_class, raw, message):
 
 
 def test_params_accept_lambda_by_its_name():
-    assert AllMergeParams.model_validate({"operator": "ties", "lambda": 0.8, "density": 0.1}).scaling == 0.8
+    params = AllMergeParams.model_validate({"operator": {"name": "ties", "params": {"lambda": 0.8, "density": 0.1}}})
+    assert params.operator.params.scaling == 0.8
 
 
 def test_each_process_writes_its_own_files(tmp_path, monkeypatch):
@@ -213,5 +221,5 @@ def test_each_process_writes_its_own_files(tmp_path, monkeypatch):
 
 
 def test_model_stock_merges_every_checkpoint():
-    assert AllMergeParams.model_validate({"operator": "model-stock"}).operator == "model-stock"
+    assert AllMergeParams.model_validate({"operator": "model-stock"}).operator.name == "model-stock"
     assert GeneralMergeParams.model_validate({"init": "all", "deploy": "all", "operator": "model-stock"}).deploy == "all"

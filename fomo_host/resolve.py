@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import FomoError, SpecError
 from .registry import Component, Registry
-from .spec import ComponentRef, RunSpec, format_validation_error
+from .spec import ComponentRef, RunSpec, format_validation_error, refuse_non_finite
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ def resolve_component(
         params = component.validate_params(ref.params, {"schema_only": schema_only})
     except ValidationError as exc:
         raise SpecError(f"{prefix}{format_validation_error(exc, prefix=f'{where}.params')}") from None
+    refuse_non_finite(params, source or "spec", prefix=f"{where}.params")
     return ResolvedComponent(where, ref, component, params)
 
 

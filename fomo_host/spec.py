@@ -209,17 +209,77 @@ def _drop_none(value: Any) -> Any:
 # ----------------------------------------------------------------------------- reading
 
 
+MAX_NESTING = 32
+"""Deepest nesting of tables and arrays a spec may use; a spec needs a handful, and a limit far below
+Python's recursion limit keeps every later step (copying, validation, writing) safe."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec file: {exc.strerror or exc}") from None
+    try:
+        # utf-8-sig: a byte order mark (as some Windows editors write) is not part of the TOML
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); TOML files are UTF-8, save it as UTF-8"
+        ) from None
+    raw = parse_toml(text, str(path))
+    check_nesting(raw, str(path))
+    return raw
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: not valid TOML: nested too deeply (a spec nests at most {MAX_NESTING} levels)") from None
+
+
+def check_nesting(value: Any, source: str) -> None:
+    """Refuse tables and arrays nested deeper than :data:`MAX_NESTING` (checked without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise SpecError(f"{source}: tables and arrays nested deeper than {MAX_NESTING} levels; a spec needs far fewer")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        pending.extend((child, depth + 1) for child in children)
+
+
+def non_finite_numbers(value: Any, path: str = "") -> list[str]:
+    """Key paths of NaN and infinite floats anywhere in nested tables, arrays and models."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{path or '(top level)'} = {value}"]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in non_finite_numbers(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list | tuple):
+        return [found for index, item in enumerate(value) for found in non_finite_numbers(item, f"{path}.{index}" if path else str(index))]
+    return []
+
+
+def refuse_non_finite(value: Any, source: str, prefix: str = "") -> None:
+    """Every float of a spec and of every component's params must be finite: nan and inf are never a setting."""
+    found = non_finite_numbers(value, prefix)
+    if found:
+        raise SpecError(f"{source}: {found[0]} is not a finite number; give a finite value")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` -> (["a", "b", "c"], value); the value is read as TOML, else as a plain string."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # the shell passed bytes that are not UTF-8 (Python keeps them as lone surrogates)
+        raise SpecError(f"--set {text!r}: not UTF-8 text") from None
     if "=" not in text:
         raise SpecError(f"--set {text!r}: expected KEY.PATH=VALUE")
     key, raw = text.split("=", 1)
@@ -230,6 +290,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"value = {raw.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise SpecError(f"--set {key.strip()}: the value nests too deeply (a spec nests at most {MAX_NESTING} levels)") from None
+    check_nesting(value, f"--set {key.strip()}")
     return path, value
 
 
@@ -291,10 +354,14 @@ def build_spec(
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(raw, keys, value)
+    check_nesting(raw, source)
+    refuse_non_finite(raw, source)
     try:
         spec = RunSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(f"{source}: {format_validation_error(exc)}") from None
+    # a string such as "inf" validates as a float: look at the validated values too
+    refuse_non_finite(spec, source)
     if registry is not None:
         from .resolve import resolve_components
 

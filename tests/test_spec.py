@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from fomo_host import hookimpl
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
-from fomo_host.spec import apply_override, build_spec, parse_override
+from fomo_host.resolve import resolve_components
+from fomo_host.spec import apply_override, build_spec, load_spec, parse_override
 
 
 class RankParams(BaseModel):
@@ -44,6 +45,7 @@ def toy_registry():
     @hookimpl
     def register_schedulers(register):
         register(name="cosine", factory=factory)
+        register(name="warm", factory=factory, params=WarmupParams)
 
     @hookimpl
     def register_mergers(register):
@@ -127,3 +129,70 @@ def test_resolved_spec_round_trips_through_toml_and_fingerprint_ignores_output_d
     assert again == spec
     assert build_spec(MINIMAL).fingerprint() == spec.fingerprint()
     assert build_spec(MINIMAL, ["run.seed=1"]).fingerprint() != spec.fingerprint()
+
+
+# ----------------------------------------------------------------------------- reading edge cases
+
+QUICKSTART_TEXT = 'model = { name = "tiny" }\nbudget = { steps_per_task = 3 }\n[[data.sources]]\nname = "data"\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x80\x81\xfe garbage", r"not UTF-8 text \(byte 0x80 at offset 0\)"),
+        (QUICKSTART_TEXT.replace('"tiny"', '"tiny-caf\u00e9"').encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset \d+\)"),
+        (b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"a = " + b"[" * 40 + b"]" * 40, "nested deeper than 32 levels"),
+        (b"x = { " * 40 + b"}" * 40, "nested deeper than 32 levels"),
+    ],
+    ids=["random bytes", "latin-1", "recursion limit", "deep arrays", "deep tables"],
+)
+def test_unreadable_spec_files_are_one_line(tmp_path, content, message):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + QUICKSTART_TEXT.encode())
+    assert load_spec(path, registry=toy_registry()).model.name == "tiny"
+
+
+def test_overrides_nested_too_deeply_or_not_utf8_are_one_line():
+    with pytest.raises(SpecError, match="nests too deeply"):
+        build_spec(MINIMAL, ["a=" + "[" * 5000 + "]" * 5000])
+    with pytest.raises(SpecError, match="nested deeper than 32 levels"):
+        build_spec(MINIMAL, ["a." * 40 + "b=1"])
+    with pytest.raises(SpecError, match="not UTF-8"):
+        build_spec(MINIMAL, ["run.name=\udce9"])
+
+
+@pytest.mark.parametrize(
+    ("override", "path"),
+    [
+        ("optimizer.lr=inf", "optimizer.lr = inf"),
+        ("optimizer.lr=nan", "optimizer.lr = nan"),
+        ('optimizer.lr="inf"', "optimizer.lr = inf"),
+        ("budget.maf_per_task=inf", "budget.maf_per_task = inf"),
+        ("optimizer.betas=[0.9, -inf]", "optimizer.betas.1 = -inf"),
+        ("evaluation.subset_fraction=nan", "evaluation.subset_fraction = nan"),
+        ("method.params.anything=inf", "method.params.anything = inf"),
+        ("data.sources.0.params.scale=-inf", "data.sources.0.params.scale = -inf"),
+    ],
+)
+def test_non_finite_numbers_are_refused_everywhere(override, path):
+    with pytest.raises(SpecError, match=f"{path} is not a finite number"):
+        build_spec(MINIMAL, ["budget.steps_per_task=3", override], toy_registry())
+
+
+class WarmupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warmup: float = 0.1
+
+
+def test_non_finite_numbers_are_refused_in_component_params_even_as_strings():
+    spec = build_spec({**MINIMAL, "scheduler": {"name": "warm", "params": {"warmup": "inf"}}})
+    with pytest.raises(SpecError, match="scheduler.params.warmup = inf is not a finite number"):
+        resolve_components(spec, toy_registry())

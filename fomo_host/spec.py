@@ -125,6 +125,14 @@ class BudgetSection(StrictModel):
     steps), analytic (bytes of the tensors a step holds, counted on the meta device; the same on every
     machine), auto (cuda where the run trains on a CUDA device, else analytic)."""
 
+    def fixed_steps(self, batch_size: int) -> tuple[str, int] | None:
+        """(the key that gave them, steps per task) where the steps need no measurement; None for a budget in MAF."""
+        if self.steps_per_task is not None:
+            return "steps_per_task", self.steps_per_task
+        if self.samples_per_task is not None:
+            return "samples_per_task", max(1, math.ceil(self.samples_per_task / batch_size))
+        return None
+
     @model_validator(mode="after")
     def _exactly_one(self) -> BudgetSection:
         given = [value for value in (self.samples_per_task, self.steps_per_task, self.maf_per_task) if value is not None]

@@ -125,3 +125,24 @@ def test_weight_store_round_trips_and_never_aliases(tmp_path):
         store.load("task-1")
     with pytest.raises(ValueError):
         store.save("../escape", weights)
+
+
+def test_the_schedule_is_dry_run_before_training():
+    from fomo_host.engine.preflight import check_schedule
+    from fomo_host.errors import FomoError
+
+    check_schedule("flat", lambda step, steps, task, tasks: 1.0, 5, 3)
+
+    def too_long(step, steps, task, tasks):
+        if steps < 10:
+            raise FomoError("warmup (12 steps) exceed the 5 steps of a task")
+        return 1.0
+
+    with pytest.raises(FomoError, match="exceed the 5 steps"):
+        check_schedule("rsqrt", too_long, 5, 3)
+    with pytest.raises(FomoError, match=r"scheduler 'broken' fails at task 2 step 1 of 5: ZeroDivisionError"):
+        check_schedule("broken", lambda step, steps, task, tasks: 1 / (1 - task), 5, 3)
+    with pytest.raises(FomoError, match=r"gives the learning-rate factor nan at task 1 step 3"):
+        check_schedule("nan", lambda step, steps, task, tasks: float("nan") if step == 2 else 1.0, 5, 3)
+    with pytest.raises(FomoError, match=r"gives the learning-rate factor -0.5"):
+        check_schedule("negative", lambda step, steps, task, tasks: -0.5, 5, 3)

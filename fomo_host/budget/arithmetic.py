@@ -76,12 +76,7 @@ class Budget:
 
 def fixed_steps(spec: RunSpec) -> tuple[str, int] | None:
     """(the key that gave them, steps per task) where the spec fixes the steps; None for a budget in MAF."""
-    budget = spec.budget
-    if budget.steps_per_task is not None:
-        return "steps_per_task", budget.steps_per_task
-    if budget.samples_per_task is not None:
-        return "samples_per_task", max(1, math.ceil(budget.samples_per_task / spec.run.batch_size))
-    return None
+    return spec.budget.fixed_steps(spec.run.batch_size)
 
 
 def steps_within(maf_per_task: float, cost: StepCost, memory_multiplier: float) -> int:

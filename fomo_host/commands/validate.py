@@ -21,6 +21,10 @@ def command_validate(args: argparse.Namespace) -> int:
     host = load_host()
     spec = read_spec(args, host)
     if args.schema_only:  # the engine (torch) stays unimported: a schema check answers in well under a second
+        from ..engine.preflight import check_schema_level
+        from ..resolve import resolve_components
+
+        check_schema_level(host, spec, resolve_components(spec, host.registry, schema_only=True))
         print(f"{args.spec}: valid")
         return 0
     from ..engine.setup import prepare

@@ -19,6 +19,7 @@ from ..progress import Reporter
 from ..resolve import SpecComponents, resolve_components
 from ..spec import RunSpec
 from .loader import LoaderSettings
+from .preflight import check_components, check_loggers, check_warm_start_pool
 from .runtime import Runtime, derive_seed, seed_everything
 from .stream import build_tasks
 from .warm_start import warm_start, warm_start_path
@@ -97,6 +98,7 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
     if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
         raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")
+    check_warm_start_pool(spec, data.pretraining)
     if spec.model.warm_start is not None and warm:
         warm_start_base_model(spec, runtime, bundle, data, cache_dir, reporter)
 
@@ -104,24 +106,13 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     context.bundle = bundle
     tasks = build_tasks(concepts, components.ordering.build(context), spec.data.num_tasks)
     budget = measure_budget(host, spec, runtime, cache_dir, reporter)
+    check_components(components, data.adaptation + data.zero_shot, budget.steps_per_task, len(tasks))
     return Setup(spec, components, runtime, bundle, data, tasks, budget, cache_dir)
 
 
 def loader_settings(spec: RunSpec) -> LoaderSettings:
     """How batches are prepared (``data.prefetch``, ``data.workers``)."""
     return LoaderSettings(prefetch=spec.data.prefetch, workers=spec.data.workers)
-
-
-def check_loggers(host: PluginHost, spec: RunSpec) -> None:
-    """Every name in run.loggers must be a logger some installed plugin provides, and able to work here."""
-    provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
-    for name in spec.run.loggers:
-        if name not in provided:
-            raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
-    if spec.run.loggers:
-        problems = [problem for answer in host.hook.logger_problems(spec=spec, loggers=list(spec.run.loggers)) for problem in answer or ()]
-        if problems:
-            raise SpecError(f"run.loggers: {problems[0]}")
 
 
 def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSelection:
@@ -163,8 +154,6 @@ def warm_start_base_model(
 ) -> None:
     """Pretrain the base model on the pretraining pool (or load the cached result), in place."""
     assert spec.model.warm_start is not None
-    if not data.pretraining:
-        raise SpecError("model.warm_start needs a pretraining pool; no dataset has role 'pretraining' (see data.pretraining)")
     pool = [d.train for d in data.pretraining if d.train is not None]
     path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
     if path.is_file():

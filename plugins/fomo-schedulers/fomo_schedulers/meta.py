@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fomo_host.api import FomoError
 
 from .schedules import (
     ScheduleParams,
     StepsOrFraction,
+    check_fractions_fit,
     check_warmup_cooldown,
     cosine_decay,
     linear_warmup,
@@ -40,6 +41,11 @@ class RsqrtMetaParams(ScheduleParams):
     warmup: StepsOrFraction = Field(default=0.1, gt=0, description="linear warmup: fraction of the task (< 1) or steps (>= 1)")
     cooldown: StepsOrFraction = Field(default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)")
     min_factor: float = Field(default=1e-3, ge=0, le=1, description="lr_min = lr0 * min_factor")
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> RsqrtMetaParams:
+        check_fractions_fit(self, "warmup", "cooldown")
+        return self
 
 
 class _RsqrtMeta:

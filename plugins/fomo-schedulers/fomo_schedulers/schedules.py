@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from fomo_host.api import FomoError
 
@@ -68,6 +68,17 @@ class ScheduleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def check_fractions_fit(params: BaseModel, first: str, second: str) -> None:
+    """Two phases given as fractions of a task must fit in it together; caught when the spec is validated.
+
+    Phases given in steps depend on the steps per task, which the host knows only once the
+    budget is resolved; it then evaluates the whole schedule before training, which catches those.
+    """
+    one, two = getattr(params, first), getattr(params, second)
+    if one < 1 and two < 1 and one + two > 1:
+        raise ValueError(f"{first} ({one:g}) + {second} ({two:g}) exceed the whole task; their fractions must sum to at most 1")
+
+
 # ----------------------------------------------------------------------------- constant
 
 
@@ -118,6 +129,11 @@ class RsqrtParams(ScheduleParams):
     cooldown: StepsOrFraction = Field(default=0.1, ge=0, description="linear cooldown to 0: fraction of the task (< 1) or steps (>= 1)")
     min_factor: float = Field(default=1e-3, ge=0, le=1, description="lr_min = lr0 * min_factor")
 
+    @model_validator(mode="after")
+    def _phases_fit(self) -> RsqrtParams:
+        check_fractions_fit(self, "warmup", "cooldown")
+        return self
+
 
 def rsqrt_factor(
     step: int,
@@ -161,6 +177,11 @@ class WSDParams(ScheduleParams):
     decay: StepsOrFraction = Field(default=0.2, gt=0, description="final decay phase: fraction of the task (< 1) or steps (>= 1)")
     decay_shape: Literal["linear", "cosine"] = Field(default="linear", description="shape of the decay from lr0 to lr_min")
     min_factor: float = Field(default=1e-3, ge=0, le=1, description="lr_min = lr0 * min_factor")
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> WSDParams:
+        check_fractions_fit(self, "warmup", "decay")
+        return self
 
 
 class WSD:

@@ -99,3 +99,14 @@ def test_wsd_warmup_and_floor():
     assert schedule(9, 10, 0, 1) == pytest.approx(0.01)
     with pytest.raises(FomoError, match="decay"):
         WSD(WSDParams(warmup=6, decay=6))(0, 10, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("params", "first", "second"),
+    [(RsqrtParams, "warmup", "cooldown"), (WSDParams, "warmup", "decay")],
+)
+def test_fractions_that_overfill_a_task_fail_when_the_spec_is_validated(params, first, second):
+    with pytest.raises(ValueError, match=rf"{first} \(0.6\) \+ {second} \(0.5\) exceed the whole task"):
+        params(**{first: 0.6, second: 0.5})
+    params(**{first: 0.5, second: 0.5})
+    params(**{first: 3, second: 0.9})  # in steps: checked once the steps per task are known

@@ -1,0 +1,97 @@
+"""The checks ``run`` makes before it trains; ``validate`` makes the same ones, so a spec it passes does not fail later.
+
+Each check looks at something a typo or an impossible combination of settings can
+break, and that would otherwise only fail (or, worse, quietly misbehave) once
+training has started: a logger nobody provides, a warm start without a pool to
+pretrain on, a schedule whose phases do not fit the steps the budget gives, a
+component whose constructor rejects its settings, a dataset no metric scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import FomoError, SpecError
+from ..plugins import PluginHost
+from ..resolve import SpecComponents
+from ..spec import RunSpec
+
+if TYPE_CHECKING:
+    from ..components import Scheduler
+    from ..data import ImageTextDataset
+
+
+def check_loggers(host: PluginHost, spec: RunSpec) -> None:
+    """Every name in run.loggers must be a logger some installed plugin provides, and able to work here."""
+    provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
+    for name in spec.run.loggers:
+        if name not in provided:
+            raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
+    if spec.run.loggers:
+        problems = [problem for answer in host.hook.logger_problems(spec=spec, loggers=list(spec.run.loggers)) for problem in answer or ()]
+        if problems:
+            raise SpecError(f"run.loggers: {problems[0]}")
+
+
+def check_warm_start_pool(spec: RunSpec, pretraining: Sequence[ImageTextDataset]) -> None:
+    if spec.model.warm_start is not None and not pretraining:
+        raise SpecError("model.warm_start needs a pretraining pool; no dataset has role 'pretraining' (see data.pretraining)")
+
+
+def check_schedule(name: str, scheduler: Scheduler, steps_per_task: int, num_tasks: int) -> None:
+    """Evaluate the schedule at every step of the stream: it is a pure function, so this costs microseconds per step.
+
+    A scheduler that refuses its settings only once it knows the steps per task (warmup and
+    cooldown given in steps that do not fit) fails here instead of at the first step; a factor
+    that is not a finite non-negative number would train with a nonsense learning rate.
+    """
+    for task in range(num_tasks):
+        for step in range(steps_per_task):
+            try:
+                factor = float(scheduler(step, steps_per_task, task, num_tasks))
+            except FomoError:
+                raise
+            except Exception as exc:
+                raise FomoError(
+                    f"scheduler {name!r} fails at task {task + 1} step {step + 1} of {steps_per_task}: {type(exc).__name__}: {exc}; "
+                    "check scheduler.params"
+                ) from exc
+            if not math.isfinite(factor) or factor < 0:
+                raise FomoError(
+                    f"scheduler {name!r} gives the learning-rate factor {factor} at task {task + 1} step {step + 1}; "
+                    "a factor must be finite and not negative; check scheduler.params"
+                )
+
+
+def check_components(components: SpecComponents, evaluated: Sequence[ImageTextDataset], steps_per_task: int | None, num_tasks: int) -> None:
+    """Build the components the loop builds (their constructors may refuse settings), dry-run the schedule, plan the evaluation.
+
+    ``steps_per_task`` None skips the dry run (a budget in memory-adjusted FLOPs is only known once measured);
+    no ``evaluated`` datasets skips the plan (``validate --schema-only`` builds none).
+    """
+    components.method.build()
+    components.merger.build()
+    scheduler = components.scheduler.build()
+    if steps_per_task is not None:
+        check_schedule(components.scheduler.name, scheduler, steps_per_task, num_tasks)
+    from .evaluation import build_metrics, plan_evaluation  # torch: only where the full validation builds the model anyway
+
+    metrics = build_metrics(components.metrics)
+    if evaluated:
+        plan_evaluation(evaluated, metrics)
+
+
+def check_schema_level(host: PluginHost, spec: RunSpec, components: SpecComponents) -> None:
+    """What ``validate --schema-only`` can check without data, checkpoint files or heavy imports.
+
+    The loggers, and the schedule dry-run when the budget gives the steps without measuring
+    (steps or samples per task), over ``data.num_tasks`` tasks (an ordering that forms its own
+    tasks may make another number; the full ``validate`` checks with the real one and builds
+    every component).
+    """
+    check_loggers(host, spec)
+    fixed = spec.budget.fixed_steps(spec.run.batch_size)
+    if fixed is not None:
+        check_schedule(components.scheduler.name, components.scheduler.build(), fixed[1], spec.data.num_tasks)

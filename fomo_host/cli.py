@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from . import __version__
 from .commands import COMMAND_MODULES
 from .errors import FomoError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors are one line too, like every other user error (argparse prints the usage block as well)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fomo-host", description="Continual multimodal pretraining of CLIP models, as plugins.")
+    parser = OneLineErrorParser(prog="fomo-host", description="Continual multimodal pretraining of CLIP models, as plugins.")
     parser.add_argument("--version", action="version", version=f"fomo-host {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -29,8 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except FomoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # one line even where a message quotes something with a line break in it
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # the reader (head, less) stopped early: not an error. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

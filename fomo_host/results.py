@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .errors import FomoError
+from .integrity import unique_temporary
+
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 
@@ -32,17 +35,59 @@ def append_record(run_dir: Path, record: Mapping[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+REQUIRED_KEYS = ("task", "step", "samples_seen", "scores", "A_KA", "A_ZS", "GM")
+
+
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The evaluations of a run; a line that is not a whole record is a :class:`FomoError` naming the file and line."""
     path = run_dir / RESULTS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FomoError(f"{path} is damaged: not UTF-8 text") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise FomoError(f"{path} is damaged: line {number} is not a JSON record (cut short?)") from None
+        missing = [key for key in REQUIRED_KEYS if key not in record] if isinstance(record, dict) else list(REQUIRED_KEYS)
+        if missing:
+            raise FomoError(f"{path} is damaged: line {number} is not an evaluation record (no {missing[0]!r})")
+        records.append(record)
+    return records
 
 
-def truncate_records(run_dir: Path, keep: int) -> None:
-    """Keep the first ``keep`` records (a resume drops evaluations newer than its checkpoint)."""
-    records = read_records(run_dir)[:keep]
-    write_text_atomic(run_dir / RESULTS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+def restore_records(run_dir: Path, records: list[dict[str, Any]]) -> str | None:
+    """Make ``results.jsonl`` hold exactly a checkpoint's records; a note when the file lacked or changed some of them.
+
+    Evaluations newer than the checkpoint are dropped (the resume redoes them). The
+    file is rewritten from the checkpoint in every case, so a deleted, truncated or
+    damaged file cannot leave the summary built from part of the history.
+    """
+    path = run_dir / RESULTS_FILE
+    existed = path.is_file()
+    try:
+        on_disk: list[dict[str, Any]] | None = read_records(run_dir)
+    except FomoError:
+        on_disk = None
+    lines = [json.dumps(record, sort_keys=True) for record in records]
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+    if not records:
+        return None
+    if not existed:
+        return f"{path} was missing; rewrote its {len(records)} evaluations from the checkpoint"
+    if on_disk is None:
+        return f"{path} was damaged; rewrote its {len(records)} evaluations from the checkpoint"
+    kept = [json.dumps(record, sort_keys=True) for record in on_disk[: len(records)]]
+    if kept != lines:
+        matching = next((i for i, (a, b) in enumerate(zip(kept, lines, strict=False)) if a != b), len(kept))
+        return f"{path} held {matching} of the checkpoint's {len(records)} evaluations; rewrote them from the checkpoint"
+    return None
 
 
 AGGREGATES = ("A_KA", "A_ZS", "GM")
@@ -209,9 +254,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    temporary = unique_temporary(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:

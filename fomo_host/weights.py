@@ -11,20 +11,31 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from .integrity import IntegrityError, unique_temporary
 
 StateDict = dict[str, torch.Tensor]
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def save_weights(weights: StateDict, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write ``weights`` (and safetensors' string ``metadata``) to ``path`` atomically (temp file, then rename)."""
+    """Write ``weights`` (and safetensors' string ``metadata``) to ``path`` atomically (a temporary file of this process, then rename).
+
+    Safe when several processes write the same path at once: each writes its own
+    temporary file, and the last rename wins with a complete file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = unique_temporary(path)
     contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()}
-    save_file(_untie(contiguous), str(temporary), metadata=metadata)
-    os.replace(temporary, path)
+    try:
+        save_file(_untie(contiguous), str(temporary), metadata=metadata)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -34,7 +45,10 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> StateDict:
-    return load_file(str(path), device=str(device))
+    try:
+        return load_file(str(path), device=str(device))
+    except SafetensorError as exc:
+        raise IntegrityError(f"{path} is damaged: not a readable safetensors file ({exc})") from None
 
 
 def _untie(weights: StateDict) -> StateDict:

@@ -13,8 +13,10 @@ is in :mod:`.setup`; where an interrupted run continues from is :func:`resume_po
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,10 @@ from ..errors import FomoError
 from ..model_inputs import TokenCache
 from ..plugins import PluginHost
 from ..progress import Reporter
-from ..results import aggregate, append_record, read_records, summarise, truncate_records, write_summary
+from ..results import aggregate, append_record, restore_records, summarise, write_summary, write_text_atomic
+from ..run_directory import SPEC_FILE
 from ..weights import WeightStore, load_weights, save_weights
-from .checkpoint import Checkpoint
+from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
 from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
 from .loader import DeviceTransfer, TaskBatches
 from .mixture import MixedBatches, Pool, Pools, Segment
@@ -40,9 +43,6 @@ from .step_log import StepLog
 from .training import OptimizerFactory, StepLoop, TaskDataAccess, TrainingStep, finish_task, start_task
 
 __all__ = ["SPEC_FILE", "ContinualRun", "ResumePoint", "prepare", "resume_point"]
-
-SPEC_FILE = "spec.toml"
-BASE_WEIGHTS = Path("weights") / "base.safetensors"
 
 
 @dataclass
@@ -60,20 +60,26 @@ class ResumePoint:
         return self.checkpoint.optimizer if self.checkpoint is not None else None
 
 
-def resume_point(run_dir: Path, setup: Setup) -> ResumePoint:
-    """The last checkpoint of an interrupted run, checked against the spec and budget it is resumed with."""
-    checkpoint = Checkpoint.load(run_dir)
+def resume_point(run_dir: Path, setup: Setup, warn: Callable[[str], None] | None = None) -> ResumePoint:
+    """The last intact checkpoint of an interrupted run, checked against the spec and budget it is resumed with.
+
+    A run stopped before its first checkpoint (during the base evaluation) has none: it starts from the beginning.
+    """
+    checkpoint = Checkpoint.load(run_dir, warn=warn)
+    if checkpoint is None:
+        return ResumePoint(0, 0, 0, None)
     if checkpoint.spec_fingerprint != setup.spec.fingerprint():
         raise FomoError(
             f"{run_dir}: the spec differs from the one this run started with ({run_dir / SPEC_FILE}); "
-            "resume with the same spec and overrides"
+            f"resume with that spec: fomo-host run --resume {run_dir}"
         )
+    check_resumed_budget(run_dir, checkpoint, setup)
     return ResumePoint(checkpoint.next_task, checkpoint.global_step, checkpoint.samples_seen, checkpoint)
 
 
-def check_resumed_budget(run_dir: Path, setup: Setup) -> None:
+def check_resumed_budget(run_dir: Path, checkpoint: Checkpoint, setup: Setup) -> None:
     """A resumed run must train as many steps per task as its first start did (the budget cache may have moved)."""
-    recorded = next((r["budget"]["steps_per_task"] for r in read_records(run_dir)[:1] if "budget" in r), None)
+    recorded = next((r["budget"]["steps_per_task"] for r in checkpoint.records[:1] if "budget" in r), None)
     if recorded is not None and recorded != setup.steps_per_task:
         raise FomoError(
             f"{run_dir}: this run trained {recorded} steps per task, the budget now gives {setup.steps_per_task} "
@@ -97,7 +103,9 @@ class ContinualRun:
         self.zero_shot_names = [d.name for d in setup.data.zero_shot]
         self.tokens = TokenCache(self.bundle)
         self.loader = loader_settings(self.spec)
-        self.store = WeightStore(run_dir / "weights")
+        self.store = WeightStore(run_dir / WEIGHTS_DIR)
+        self.records: list[dict[str, Any]] = []
+        """The evaluations so far: what results.jsonl holds, and what the checkpoints carry to check and rebuild it."""
         self.num_tasks = len(setup.tasks)
         self.loggers = list(self.spec.run.loggers)
         self.deployed = DeployedWeights(run_dir, self.spec, self.bundle, self.num_tasks)
@@ -107,8 +115,10 @@ class ContinualRun:
     def execute(self, resume: bool) -> dict[str, Any]:
         spec, runtime = self.spec, self.runtime
         eval_model = copy.deepcopy(self.bundle.model)
-        point = resume_point(self.run_dir, self.setup) if resume else ResumePoint(0, 0, 0, None)
-        base = load_weights(self.run_dir / BASE_WEIGHTS, runtime.device) if resume else self.start_run_directory()
+        point = resume_point(self.run_dir, self.setup, self.warn) if resume else ResumePoint(0, 0, 0, None)
+        if resume and point.checkpoint is None:
+            self.reporter.line(f"{self.run_dir} stopped before its first checkpoint; starting it from the beginning")
+        base = load_weights(self.run_dir / BASE_WEIGHTS, runtime.device) if point.checkpoint is not None else self.start_run_directory()
         live_model = self.prepare_method(point)
         self.reporter.track_run((self.num_tasks - point.next_task) * self.setup.steps_per_task)
         self.host.hook.on_run_start(
@@ -116,7 +126,7 @@ class ContinualRun:
             spec=spec,
             num_tasks=self.num_tasks,
             steps_per_task=self.setup.steps_per_task,
-            resumed_from_task=point.next_task if resume else None,
+            resumed_from_task=point.next_task if point.checkpoint is not None else None,
             loggers=self.loggers,
         )
         if point.checkpoint is None:
@@ -167,12 +177,13 @@ class ContinualRun:
     # ------------------------------------------------------------------ starting and resuming
 
     def start_run_directory(self) -> dict[str, torch.Tensor]:
-        """A fresh run: the resolved spec and the base weights (theta_0) are written first; returns theta_0."""
+        """A fresh run (or one restarted before its first checkpoint): the resolved spec and the base weights (theta_0)
+        are written first, and any evaluations of an earlier start dropped; returns theta_0."""
         base = {name: tensor.detach().clone() for name, tensor in self.bundle.model.state_dict().items()}
         if self.runtime.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / SPEC_FILE).write_text(self.spec.to_toml(), encoding="utf-8")
+            write_text_atomic(self.run_dir / SPEC_FILE, self.spec.to_toml())
             save_weights(base, self.run_dir / BASE_WEIGHTS, self.deployed.metadata(0))
+            restore_records(self.run_dir, [])
         self.runtime.barrier()
         return base
 
@@ -188,9 +199,11 @@ class ContinualRun:
             live_model.load_state_dict(checkpoint.model, strict=True)
             self.method.load_state_dict(checkpoint.method)
             self.merger.load_state_dict(checkpoint.merger)
+            self.records = list(checkpoint.records)
             if self.runtime.is_main:
-                truncate_records(self.run_dir, checkpoint.records)
-            check_resumed_budget(self.run_dir, self.setup)
+                note = restore_records(self.run_dir, self.records)
+                if note:
+                    self.warn(f"note: {note}")
             self.reporter.line(f"resuming {self.run_dir} at task {point.next_task + 1}/{self.num_tasks}")
         return live_model
 
@@ -312,17 +325,25 @@ class ContinualRun:
             skipped = {name: int(d.info["skipped_images"]) for name, d in by_name.items() if "skipped_images" in d.info}
             if skipped:
                 record["skipped_images"] = skipped
+        self.records.append(record)
         if self.runtime.is_main:
             append_record(self.run_dir, record)
         self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=self.loggers)
         return record
 
+    def warn(self, message: str) -> None:
+        """Warnings and notes a user must see even with --quiet (a damaged file, a rebuilt one)."""
+        if self.runtime.is_main:
+            print(message, file=sys.stderr)
+
     def save_checkpoint(self, live_model: torch.nn.Module, point: ResumePoint, optimizer_state: Any) -> None:
-        """Everything needed to continue at ``point`` exactly (the main process writes it, atomically)."""
+        """Everything needed to continue at ``point`` exactly (the main process writes it, checksummed; see checkpoint.py)."""
+        # every process has written its merger's files before the manifest lists them
+        self.runtime.barrier()
         if self.runtime.is_main:
             Checkpoint(
                 next_task=point.next_task,
-                records=point.next_task + 1,
+                records=list(self.records),
                 global_step=point.global_step,
                 samples_seen=point.samples_seen,
                 spec_fingerprint=self.spec.fingerprint(),
@@ -337,7 +358,7 @@ class ContinualRun:
         if not self.runtime.is_main:
             return {}
         spec = self.spec
-        summary = summarise(read_records(self.run_dir))
+        summary = summarise(self.records)
         summary["run"] = {"name": spec.run.name, "num_tasks": self.num_tasks, "steps_per_task": self.setup.steps_per_task}
         summary["method"], summary["merger"] = spec.method.name, spec.merger.name
         summary["budget"] = self.setup.budget.as_record()

@@ -10,8 +10,7 @@ from typing import Any
 
 from ..errors import FomoError
 from ..results import RESULTS_FILE, SUMMARY_FILE, read_records, summarise
-
-SPEC_FILE = "spec.toml"
+from ..run_directory import CHECKPOINT_DIR, SPEC_FILE
 
 
 @dataclass
@@ -72,11 +71,11 @@ class RunResult:
 
     @property
     def paths(self) -> dict[str, Path]:
-        """The run's files: spec, results, summary, checkpoint, and its kept deployed weights by task (0 = base model)."""
+        """The run's files: spec, results, summary, the checkpoints folder, and its kept deployed weights by task (0 = base model)."""
         from ..deployed import deployed_path, kept_tasks
 
         paths = {name: self.run_dir / file for name, file in (("spec", SPEC_FILE), ("results", RESULTS_FILE), ("summary", SUMMARY_FILE))}
-        paths["checkpoint"] = self.run_dir / "checkpoint.pt"
+        paths["checkpoints"] = self.run_dir / CHECKPOINT_DIR
         paths.update({f"weights/task-{task}": deployed_path(self.run_dir, task) for task in kept_tasks(self.run_dir)})
         return paths
 
@@ -134,9 +133,17 @@ def load_run(run_dir: Path, label: str | None = None) -> RunResult:
     if not records:
         raise FomoError(f"{run_dir}: no evaluations yet ({RESULTS_FILE} is missing or empty); is it a run directory?")
     spec_path = run_dir / SPEC_FILE
-    spec = tomllib.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
+    try:
+        spec = tomllib.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise FomoError(f"{spec_path} is damaged: {exc}") from None
     summary_path = run_dir / SUMMARY_FILE
-    written = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    try:
+        written = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    except (UnicodeDecodeError, ValueError):
+        raise FomoError(f"{summary_path} is damaged (not JSON); delete it and the report uses {RESULTS_FILE} alone") from None
+    if not isinstance(written, dict) or (written and not isinstance(written.get("run"), dict)):
+        raise FomoError(f"{summary_path} is damaged (not a run summary); delete it and the report uses {RESULTS_FILE} alone")
     label = label or spec.get("run", {}).get("label") or run_dir.name
     return RunResult(run_dir, label, records, summarise(records), spec, written)
 

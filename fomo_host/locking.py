@@ -1,0 +1,90 @@
+"""An exclusive lock on a run directory, held by one process for the run's whole life.
+
+Two ``fomo-host run`` processes writing one directory (a second start on the same
+``--output``, a ``--resume`` while the run still goes) would interleave their
+records and checkpoints. The lock is an OS file lock (``flock``) on a file inside
+the directory: the kernel releases it when the process ends in any way (even
+SIGKILL), so a crashed run never leaves a stale lock behind. Under ``accelerate
+launch`` only the main process takes it; the other processes of the run neither
+write the run's files nor need it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import FomoError
+
+LOCK_FILE = ".lock"
+
+
+class RunInUseError(FomoError):
+    """Another process holds the run directory's lock."""
+
+
+class RunDirectoryLock:
+    """``flock`` on ``run_dir/.lock``; the file also says who holds it, for the refusal message."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / LOCK_FILE
+        self._descriptor: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._descriptor is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`RunInUseError` at once (never wait: the other run may last days)."""
+        if self._descriptor is not None:
+            return
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(descriptor)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                holder = describe_holder(self.path)
+                message = f"{self.run_dir} is in use by another fomo-host run ({holder}); wait for it to end, or stop it"
+                raise RunInUseError(message) from None
+            raise
+        self._descriptor = descriptor
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        # who holds the lock is for the refusal message; writing it also finds a full disk before the run starts
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, json.dumps(holder).encode(), 0)
+        except OSError:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self._descriptor is None:
+            return
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+        finally:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def __enter__(self) -> RunDirectoryLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+def describe_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {holder['pid']} on {holder['host']}, since {holder['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"

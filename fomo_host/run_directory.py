@@ -1,0 +1,155 @@
+"""Claiming a run directory before anything is written to it, and the file-system errors a run can meet, as one line.
+
+A run claims its directory first: creates it if needed and takes its lock (see
+:mod:`fomo_host.locking`). Problems with the path (a file where a directory should
+be, a read-only or full file system, a name too long for the file system) are
+found there, before any model is built, and stated as one line. If the run then
+fails before it has written anything, the directory it created is removed again,
+so a rejected start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import FomoError
+from .locking import LOCK_FILE, RunDirectoryLock
+
+SPEC_FILE = "spec.toml"
+CHECKPOINT_DIR = "checkpoints"
+"""The run's checkpoints (see :mod:`fomo_host.engine.checkpoint`)."""
+
+ENVIRONMENT_ERRNOS = frozenset(
+    code
+    for code in (
+        errno.ENOSPC,
+        getattr(errno, "EDQUOT", None),
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EIO,
+        errno.ENAMETOOLONG,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EFBIG,
+        getattr(errno, "ESTALE", None),
+    )
+    if code is not None
+)
+"""File-system errors that are the machine's state (full, read-only, denied), not a bug: stated in one line."""
+
+
+def explain(exc: OSError, path: Path | str | None = None) -> str:
+    """``path: reason`` for an OSError, with a hint for the common causes."""
+    where = path if path is not None else exc.filename
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        longest = max(Path(str(where)).parts, key=len) if where else ""
+        reason = f"a name in the path is too long for the file system ({len(longest)} characters)"
+    elif exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        reason = f"{reason}; free some space"
+    return f"{where}: {reason}" if where else reason
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS
+
+
+def path_kind(path: Path, option: str) -> str:
+    """ "directory", "file" (anything else that exists) or "missing"; a path under a file, or one the system
+    cannot even look up, is one line."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        raise FomoError(f"{option} {path}: {_file_in_the_way(path)} is a file, not a directory") from None
+    except OSError as exc:
+        raise FomoError(f"{option} {explain(exc, path)}") from None
+    return "directory" if stat.S_ISDIR(status.st_mode) else "file"
+
+
+def _file_in_the_way(path: Path) -> Path:
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path
+
+
+def occupied(run_dir: Path) -> bool:
+    """Whether a directory holds anything besides the lock file (which a start that failed early may leave)."""
+    return any(entry.name != LOCK_FILE for entry in run_dir.iterdir())
+
+
+class RunDirectory:
+    """A claimed run directory: it exists, and (on the main process) this process holds its lock."""
+
+    def __init__(self, path: Path, lock: RunDirectoryLock | None, created: bool) -> None:
+        self.path, self.lock, self.created = path, lock, created
+
+    @classmethod
+    def claim(cls, path: Path, resume: bool, option: str, main_process: bool = True) -> RunDirectory:
+        """Create (a new run) or find (a resume) ``path`` and lock it; ``option`` names the flag in messages."""
+        if not main_process:
+            return cls(path, None, created=False)
+        kind = path_kind(path, option)
+        if resume:
+            if kind != "directory":
+                raise FomoError(f"{option} {path}: no such run directory")
+            created = False
+        else:
+            if kind == "file":
+                raise FomoError(f"{option} {path}: exists and is not a directory; give a directory")
+            created = kind == "missing"
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise FomoError(f"{option} {path}: {_file_in_the_way(path)} is a file, not a directory") from None
+            except OSError as exc:
+                raise FomoError(f"{option} {explain(exc, path)}") from None
+        lock = RunDirectoryLock(path)
+        try:
+            lock.acquire()
+        except OSError as exc:
+            if created:
+                _remove_if_empty(path)
+            raise FomoError(f"{option} {explain(exc, path)}") from None
+        claimed = cls(path, lock, created)
+        if not resume and occupied(path):
+            claimed.release(failed=False)
+            raise FomoError(f"{path} exists and is not empty; continue it with: fomo-host run --resume {path}, or give another --output")
+        return claimed
+
+    def release(self, failed: bool) -> None:
+        """Let go of the lock; after a failed start that wrote nothing, remove what the claim created."""
+        lock, self.lock = self.lock, None
+        if lock is None:
+            return
+        if failed and self.created and not occupied(self.path):
+            with contextlib.suppress(OSError):
+                (self.path / LOCK_FILE).unlink()
+            lock.release()
+            _remove_if_empty(self.path)
+            return
+        lock.release()
+
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+@contextlib.contextmanager
+def environment_errors_as_one_line(run_dir: Path, resumable: Callable[[], bool]) -> Iterator[None]:
+    """A full, read-only or vanished file system while the run works: one line saying what, and how to go on."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_environment_error(exc):
+            raise
+        hint = f"; the last checkpoint is intact: once fixed, continue with: fomo-host run --resume {run_dir}" if resumable() else ""
+        raise FomoError(f"cannot write {explain(exc)}{hint}") from None

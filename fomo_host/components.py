@@ -234,6 +234,15 @@ class MergeInputs:
     ``base`` is theta_0 and ``finetuned`` the weights at the end of this task's
     training: both are read-only (never modify them in place). ``store`` keeps
     state dicts on disk for the merger's own history; read them back lazily.
+
+    Under several processes (``accelerate launch``) every process calls
+    ``after_task`` with the same inputs and must return the same decision. Every
+    process may write the store: a write goes to a temporary file of its own and
+    is renamed into place, so processes saving one key at once leave one complete
+    file (write the same content), or each process keeps its own keys (the
+    first-party mergers suffix them with the rank). Write a key once: the host's
+    checkpoint records each stored file's checksum, and a key rewritten after a
+    checkpoint makes a resume from it refuse rather than read the newer content.
     """
 
     task: int

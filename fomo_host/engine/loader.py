@@ -4,8 +4,9 @@ One batch goes: plan (:class:`~.mixture.MixedBatches`: which samples, which
 captions; seeded by the run's seed and the task) -> this process's share ->
 images gathered (on the loader thread, or read and decoded by DataLoader worker
 processes) -> captions tokenised, tensors pinned and copied with
-``non_blocking``, images normalised on the device. A background thread runs all
-of it up to ``prefetch`` batches ahead of the training step.
+``non_blocking``. A background thread runs all of it up to ``prefetch`` batches
+ahead of the training step. Batches wait on the device as uint8 (a quarter of
+the memory of float32 pixels); the training thread normalises the one it takes.
 
 Batches come out in the order they are planned, and planning is the only step
 that draws random numbers, so neither prefetching nor workers nor the step a
@@ -27,7 +28,7 @@ import torch
 
 from ..components import ModelBundle, TrainBatch
 from ..data import SampleSet, StagedImages
-from ..model_inputs import TokenCache, prepare_images
+from ..model_inputs import TokenCache, check_image_size, image_statistics, normalise_images
 from .mixture import BatchPlan, MixedBatches
 from .runtime import Runtime
 
@@ -53,24 +54,36 @@ def local_slice(runtime: Runtime, size: int) -> slice:
     return slice(runtime.rank * per_process, (runtime.rank + 1) * per_process)
 
 
+@dataclass
+class CopiedBatch:
+    """A batch on the device, its images still uint8."""
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+
+
 class DeviceTransfer:
-    """uint8 images and captions -> a :class:`TrainBatch` on the device: tokens from the cache, host memory pinned
-    (CUDA) so the copies run asynchronously, images normalised on the device."""
+    """uint8 images and captions -> a :class:`CopiedBatch` on the device (tokens from the cache, host memory pinned on
+    CUDA so the copies run asynchronously), then -> a :class:`TrainBatch` with the images normalised there."""
 
     def __init__(self, runtime: Runtime, bundle: ModelBundle, tokens: TokenCache) -> None:
         self.runtime, self.bundle, self.tokens = runtime, bundle, tokens
         self.pin = runtime.device.type == "cuda"
+        # made once: a tensor built from Python numbers on a CUDA device waits for its copy
+        self.mean, self.std = image_statistics(bundle, runtime.device)
 
-    def __call__(self, images: torch.Tensor, captions: list[str]) -> TrainBatch:
+    def copy(self, images: torch.Tensor, captions: list[str]) -> CopiedBatch:
+        check_image_size(self.bundle, images)
         tokens = self.tokens(captions)
         if self.pin:
             tokens = tokens.pin_memory()
             if images.device.type == "cpu" and not images.is_pinned():
                 images = images.pin_memory()
-        return TrainBatch(
-            images=prepare_images(self.bundle, images, self.runtime.device),
-            tokens=tokens.to(self.runtime.device, non_blocking=True),
-        )
+        device = self.runtime.device
+        return CopiedBatch(images.to(device, non_blocking=True), tokens.to(device, non_blocking=True))
+
+    def normalise(self, batch: CopiedBatch) -> TrainBatch:
+        return TrainBatch(images=normalise_images(batch.images, self.mean, self.std), tokens=batch.tokens)
 
 
 # ----------------------------------------------------------------------------- gathering images
@@ -193,7 +206,7 @@ class BackgroundBatches:
 
     POLL_S = 0.1
 
-    def __init__(self, source: Iterator[TrainBatch], depth: int, device: torch.device) -> None:
+    def __init__(self, source: Iterator[CopiedBatch], depth: int, device: torch.device) -> None:
         self._source = source
         self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -231,10 +244,10 @@ class BackgroundBatches:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[TrainBatch]:
+    def __iter__(self) -> Iterator[CopiedBatch]:
         return self
 
-    def __next__(self) -> TrainBatch:
+    def __next__(self) -> CopiedBatch:
         if self._finished:
             raise StopIteration
         kind, value, event = self._queue.get()
@@ -246,7 +259,7 @@ class BackgroundBatches:
             self._finished = True
             self._thread.join()
             raise value
-        batch: TrainBatch = value
+        batch: CopiedBatch = value
         if event is not None:
             stream = torch.cuda.current_stream(self._device)
             stream.wait_event(event)
@@ -298,13 +311,14 @@ class TaskBatches:
             gathered: Iterator[tuple[BatchPlan, torch.Tensor]] = iter(self._workers)
         else:
             gathered = gather_inline(plans)
+        self._transfer = transfer
         self._source = self._to_device(gathered, transfer)
         self._background = BackgroundBatches(self._source, settings.prefetch, transfer.runtime.device) if settings.prefetch > 0 else None
 
-    def _to_device(self, gathered: Iterator[tuple[BatchPlan, torch.Tensor]], transfer: DeviceTransfer) -> Iterator[TrainBatch]:
+    def _to_device(self, gathered: Iterator[tuple[BatchPlan, torch.Tensor]], transfer: DeviceTransfer) -> Iterator[CopiedBatch]:
         try:
             for plan, images in gathered:
-                yield transfer(images, plan.captions)
+                yield transfer.copy(images, plan.captions)
         finally:
             if self._workers is not None:
                 self._workers.close()
@@ -313,7 +327,7 @@ class TaskBatches:
         return self
 
     def __next__(self) -> TrainBatch:
-        return next(self._background) if self._background is not None else next(self._source)
+        return self._transfer.normalise(next(self._background) if self._background is not None else next(self._source))
 
     def close(self) -> None:
         if self._background is not None:

@@ -5,13 +5,19 @@ loaded on its own: one that fails to import, or registers something invalid,
 becomes one error line naming its distribution, version and the cause, and the
 others still load. Environment variables steer loading:
 
-- ``FOMO_STRICT_PLUGINS=1``: any plugin error stops start-up.
+- ``FOMO_STRICT_PLUGINS=1``: any plugin error (or name two plugins claim) stops start-up, with all of them in one line.
 - ``FOMO_LOAD_PLUGINS=dist-a,dist-b``: load only these distributions.
 - ``FOMO_DISABLE_PLUGINS=dist-c``: never load these distributions.
+
+A distribution named in either list that is not installed is an error naming the
+installed ones (a misspelt name would otherwise silently load, or block, nothing).
+A component name two plugins register is usable by neither until one is disabled,
+whatever order they load in; their other components stay available.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -56,6 +62,11 @@ class PluginHost:
     def hook(self) -> Any:
         return self.manager.hook
 
+    @property
+    def problems(self) -> list[str]:
+        """Broken plugins and component names two plugins claim: one line each."""
+        return [*self.errors, *self.registry.conflict_messages()]
+
 
 def _names_from(variable: str) -> set[str] | None:
     value = os.environ.get(variable)
@@ -85,7 +96,11 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
 
     candidates: list[tuple[PluginRecord, Callable[[], Any]]] = []
     if use_entry_points:
-        for entry_point in _entry_points():
+        entry_points = list(_entry_points())
+        installed = sorted({_normalise(ep.dist.name) for ep in entry_points if ep.dist is not None})
+        _check_listed(ALLOW_VARIABLE, allowed or set(), installed)
+        _check_listed(DENY_VARIABLE, denied, installed)
+        for entry_point in entry_points:
             distribution = entry_point.dist.name if entry_point.dist else "unknown"
             version = entry_point.dist.version if entry_point.dist else "?"
             key = _normalise(distribution)
@@ -103,15 +118,44 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             manager.register(load(), name=plugin_name)
             manager.check_pending()
         except Exception as exc:  # a broken plugin must not take the others down
+            typos = _unknown_hooks(manager, plugin_name)
             if manager.get_plugin(plugin_name) is not None:
                 manager.unregister(name=plugin_name)
-            _fail(host, record, f"cannot load: {type(exc).__name__}: {exc}")
+            _fail(host, record, typos or f"cannot load: {type(exc).__name__}: {exc}")
             continue
         _collect_components(host, record, plugin_name)
 
-    if host.errors and _strict():
-        raise PluginError(host.errors[0] + f" ({STRICT_VARIABLE} is set)")
+    problems = host.problems
+    if problems and _strict():
+        raise PluginError(
+            f"{len(problems)} plugin problem{'s' if len(problems) > 1 else ''} ({STRICT_VARIABLE} is set): " + "; ".join(problems)
+        )
     return host
+
+
+def _check_listed(variable: str, listed: set[str], installed: list[str]) -> None:
+    """Every distribution an allow or deny list names must be installed: a typo would change nothing, silently."""
+    for name in sorted(listed):
+        if name not in installed:
+            close = difflib.get_close_matches(name, installed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PluginError(f"{variable}: no installed plugin distribution {name!r}{hint} installed: {', '.join(installed) or 'none'}")
+
+
+def _unknown_hooks(manager: pluggy.PluginManager, plugin_name: str) -> str | None:
+    """The plugin's hook implementations no hook spec declares (typos), with the closest real hook, or None."""
+    plugin = manager.get_plugin(plugin_name)
+    if plugin is None:
+        return None
+    known = [name for name in dir(hookspecs) if getattr(getattr(hookspecs, name), f"{hookspecs.PROJECT_NAME}_spec", None) is not None]
+    unknown = [caller.name for caller in manager.get_hookcallers(plugin) or [] if caller.spec is None]
+    if not unknown:
+        return None
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        parts.append(f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; hooks: {', '.join(sorted(known))}"))
+    return "; ".join(parts)
 
 
 def _fail(host: PluginHost, record: PluginRecord, cause: str) -> None:
@@ -148,6 +192,6 @@ def _collect_components(host: PluginHost, record: PluginRecord, plugin_name: str
 
 
 def warn_about_errors(host: PluginHost, stream: Any = None) -> None:
-    """Print one line per broken plugin to stderr."""
-    for message in host.errors:
+    """Print one line per broken plugin, and per name two plugins claim, to stderr."""
+    for message in host.problems:
         print(f"warning: {message}", file=stream or sys.stderr)

@@ -87,6 +87,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+        self._contested: dict[tuple[str, str], list[Component]] = {}
+        """Names two or more plugins registered: usable by none of them until all but one are disabled."""
 
     def add(
         self,
@@ -120,26 +122,57 @@ class Registry:
         base = PARAMS_BASE.get(kind)
         if base is not None and not issubclass(params, base):
             raise PluginError(f"{kind} {name!r}: params must derive from {base.__name__} (fomo_host.api), got {params.__name__}")
-        existing = self._components[kind].get(name)
-        if existing is not None:
-            raise PluginError(
-                f"{kind} {name!r} is registered twice: by {existing.provider} and by {provider}; "
-                f"uninstall one or block it with FOMO_DISABLE_PLUGINS"
-            )
+        claims = self._contested.get((kind, name), []) or [c for c in [self._components[kind].get(name)] if c is not None]
+        if any(claim.provider == provider for claim in claims):
+            raise PluginError(f"{kind} {name!r} is registered twice by the same plugin")
         text = description if description is not None else inspect.getdoc(factory) or ""
         component = Component(kind, name, factory, params, provider, text.strip().split("\n\n")[0].replace("\n", " "), self)
-        self._components[kind][name] = component
+        if claims:
+            # whichever plugin loaded first, the name goes to neither: the outcome must not depend on load order
+            self._contested[(kind, name)] = [*claims, component]
+            self._components[kind].pop(name, None)
+        else:
+            self._components[kind][name] = component
         return component
+
+    def conflicts(self) -> dict[tuple[str, str], list[Provider]]:
+        """(kind, name) -> the providers that registered it, for every name two or more plugins claim."""
+        return {
+            key: sorted((claim.provider for claim in claims), key=lambda provider: (provider.distribution, provider.plugin))
+            for key, claims in sorted(self._contested.items())
+        }
+
+    def conflict_messages(self) -> list[str]:
+        return [
+            f"{kind} {name!r} is registered by {' and by '.join(str(p) for p in providers)}; neither is usable until all but one "
+            f"are disabled (FOMO_DISABLE_PLUGINS={providers[-1].distribution})"
+            for (kind, name), providers in self.conflicts().items()
+        ]
 
     def remove_provider(self, plugin: str) -> None:
         """Drop every component of a plugin (used when its registration fails half-way)."""
         for by_name in self._components.values():
             for name in [n for n, c in by_name.items() if c.provider.plugin == plugin]:
                 del by_name[name]
+        for (kind, name), claims in list(self._contested.items()):
+            remaining = [claim for claim in claims if claim.provider.plugin != plugin]
+            if len(remaining) == 1:
+                del self._contested[(kind, name)]
+                self._components[kind][name] = remaining[0]
+            else:
+                self._contested[(kind, name)] = remaining
 
     def get(self, kind: str, name: str, where: str = "") -> Component:
         """The component, or a :class:`SpecError` listing the available names."""
         by_name = self._components[kind]
+        claims = sorted(self._contested.get((kind, name), []), key=lambda claim: (claim.provider.distribution, claim.provider.plugin))
+        if claims:
+            location = f" at {where}" if where else ""
+            providers = " and by ".join(str(claim.provider) for claim in claims)
+            raise SpecError(
+                f"{kind} {name!r}{location} is registered by {providers}; disable all but one with "
+                f"FOMO_DISABLE_PLUGINS={claims[-1].provider.distribution} (or uninstall it)"
+            )
         if name not in by_name:
             available = ", ".join(sorted(by_name)) or "none (is its plugin installed?)"
             location = f" at {where}" if where else ""

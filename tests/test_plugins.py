@@ -84,24 +84,85 @@ def test_broken_plugin_is_one_error_line_and_others_still_load(fake_entry_points
     assert "\n" not in message
 
 
-def test_strict_mode_turns_plugin_errors_into_a_failure(fake_entry_points, monkeypatch):
-    fake_entry_points([("bad", "fomo_host_tests_no_such_module", "bad-dist", None)])
+def test_strict_mode_reports_every_broken_plugin_in_one_line(fake_entry_points, monkeypatch):
+    fake_entry_points(
+        [
+            ("bad", "fomo_host_tests_no_such_module", "bad-dist", None),
+            ("worse", "fomo_host_tests_no_such_module_either", "worse-dist", None),
+            ("good", "good_strict_mod", "good-dist", make_plugin("good_strict_mod", "good")),
+        ]
+    )
     monkeypatch.setenv("FOMO_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match="bad-dist"):
+    with pytest.raises(PluginError) as caught:
+        load_plugins()
+    message = str(caught.value)
+    assert message.startswith("2 plugin problems (FOMO_STRICT_PLUGINS is set): ") and "\n" not in message
+    assert "bad-dist" in message and "worse-dist" in message
+
+
+@pytest.mark.parametrize("variable", ["FOMO_LOAD_PLUGINS", "FOMO_DISABLE_PLUGINS"])
+def test_a_misspelt_distribution_in_an_allow_or_deny_list_is_an_error(fake_entry_points, monkeypatch, variable):
+    fake_entry_points([("a", "mod_spell", "fomo-tuning", make_plugin("mod_spell", "alpha"))])
+    monkeypatch.setenv(variable, "fomo-tunning")
+    with pytest.raises(
+        PluginError,
+        match=rf"{variable}: no installed plugin distribution 'fomo-tunning'; did you mean 'fomo-tuning'\? installed: fomo-tuning",
+    ):
         load_plugins()
 
 
-def test_duplicate_name_is_an_error_naming_both_plugins(fake_entry_points):
+def make_two_method_plugin(name: str, shared: str, own: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+
+    @hookimpl
+    def register_methods(register):
+        register(name=shared, factory=lambda params: None, params=ToyParams, description="A toy method.")
+        register(name=own, factory=lambda params: None, params=ToyParams, description="A toy method.")
+
+    module.register_methods = register_methods
+    return module
+
+
+@pytest.mark.parametrize("order", ["first-dist loads first", "second-dist loads first"])
+def test_a_name_two_plugins_claim_is_usable_by_neither_whatever_the_load_order(fake_entry_points, order):
+    plugins = [
+        ("first", "first_mod", "first-dist", make_two_method_plugin("first_mod", "same", "only-first")),
+        ("second", "second_mod", "second-dist", make_two_method_plugin("second_mod", "same", "only-second")),
+    ]
+    fake_entry_points(plugins if order.startswith("first") else plugins[::-1])
+    host = load_plugins()
+    # each plugin's other components stay; the contested name is refused naming both
+    assert host.registry.names("method") == ["only-first", "only-second"]
+    assert host.errors == [] and len(host.problems) == 1
+    assert "first-dist 9.9" in host.problems[0] and "second-dist 9.9" in host.problems[0]
+    with pytest.raises(SpecError, match=r"method 'same' at spec: method.name is registered by .*first-dist.* and by .*second-dist"):
+        host.registry.get("method", "same", where="spec: method.name")
+
+
+def test_disabling_one_of_two_claimants_gives_the_name_to_the_other(fake_entry_points, monkeypatch):
     fake_entry_points(
         [
-            ("first", "first_mod", "first-dist", make_plugin("first_mod", "same")),
-            ("second", "second_mod", "second-dist", make_plugin("second_mod", "same")),
+            ("first", "first_mod", "first-dist", make_two_method_plugin("first_mod", "same", "only-first")),
+            ("second", "second_mod", "second-dist", make_two_method_plugin("second_mod", "same", "only-second")),
         ]
     )
+    monkeypatch.setenv("FOMO_DISABLE_PLUGINS", "first-dist")
     host = load_plugins()
-    assert len(host.errors) == 1
-    assert "first-dist" in host.errors[0] and "second-dist" in host.errors[0]
-    assert host.registry.get("method", "same").provider.distribution == "first-dist"
+    assert host.registry.get("method", "same").provider.distribution == "second-dist" and host.problems == []
+
+
+def test_a_claimant_that_fails_later_releases_the_name(fake_entry_points):
+    broken = types.ModuleType("broken_mod")
+
+    @hookimpl
+    def register_methods(register):
+        register(name="same", factory=lambda params: None, params=ToyParams, description="A toy method.")
+        raise RuntimeError("half-way")
+
+    broken.register_methods = register_methods
+    fake_entry_points([("a", "broken_mod", "a-dist", broken), ("b", "good_mod", "b-dist", make_plugin("good_mod", "same"))])
+    host = load_plugins()
+    assert host.registry.get("method", "same").provider.distribution == "b-dist" and len(host.errors) == 1
 
 
 def test_allow_and_deny_lists_select_distributions(fake_entry_points, monkeypatch):
@@ -129,7 +190,7 @@ def test_unknown_hook_name_is_rejected():
 
     module.register_method = register_method
     host = load_plugins(extra=[("typo", module)], use_entry_points=False)
-    assert len(host.errors) == 1 and "register_method" in host.errors[0]
+    assert len(host.errors) == 1 and "unknown hook 'register_method' (did you mean 'register_methods'?)" in host.errors[0]
     assert host.registry.names("method") == []
 
 
@@ -297,3 +358,24 @@ def test_a_lazy_factory_that_does_not_resolve_is_one_line_naming_the_component(r
     with pytest.raises(PluginError, match="method 'lazy' of lazy-plugin") as caught:
         host.registry.get("method", "lazy").factory  # noqa: B018 - resolving is what is tested
     assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_plugins_command_exits_non_zero_on_a_broken_plugin_or_a_contested_name(fake_entry_points, capsys):
+    import json
+
+    from fomo_host.cli import main
+
+    fake_entry_points([("good", "good_cmd_mod", "good-dist", make_plugin("good_cmd_mod", "good"))])
+    assert main(["plugins", "--json"]) == 0
+    capsys.readouterr()
+    fake_entry_points(
+        [
+            ("bad", "fomo_host_tests_no_such_module", "bad-dist", None),
+            ("first", "first_cmd_mod", "first-dist", make_two_method_plugin("first_cmd_mod", "same", "only-first")),
+            ("second", "second_cmd_mod", "second-dist", make_two_method_plugin("second_cmd_mod", "same", "only-second")),
+        ]
+    )
+    assert main(["plugins", "--json"]) == 1
+    rows = {row["distribution"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["bad-dist"]["errors"] and rows["first-dist"]["components"] == {"method": ["only-first"]}
+    assert rows["first-dist"]["errors"] == ["method 'same' is also registered by second-dist 9.9: usable by neither"]

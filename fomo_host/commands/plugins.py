@@ -10,7 +10,9 @@ from .common import load_host
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("plugins", help="list installed plugins and their components")
+    parser = commands.add_parser(
+        "plugins", help="list installed plugins and their components (exit status 1 when a plugin is broken or two claim one name)"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=command_plugins)
 
@@ -27,6 +29,10 @@ def command_plugins(args: argparse.Namespace) -> int:
     for component in host.registry:
         entry = distributions[component.provider.distribution]
         entry["components"].setdefault(component.kind, []).append(component.name)
+    for (kind, name), providers in host.registry.conflicts().items():
+        for provider in providers:
+            others = " and ".join(str(other) for other in providers if other != provider)
+            distributions[provider.distribution]["errors"].append(f"{kind} {name!r} is also registered by {others}: usable by neither")
     for record in host.plugins:
         plugin = host.manager.get_plugin(f"{record.distribution}:{record.name}")
         if plugin is None:
@@ -35,9 +41,11 @@ def command_plugins(args: argparse.Namespace) -> int:
         if observed:
             distributions[record.distribution].setdefault("hooks", []).extend(sorted(observed))
     rows = sorted(distributions.values(), key=lambda e: e["distribution"])
+    # a broken installation is a failure a script (CI, a launcher) must see
+    status = 1 if host.problems else 0
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return status
     from rich.console import Console
     from rich.table import Table
 
@@ -51,4 +59,4 @@ def command_plugins(args: argparse.Namespace) -> int:
         parts += [f"[red]error: {error}[/red]" for error in row["errors"]]
         table.add_row(row["distribution"], row["version"], "\n".join(parts) or "-")
     Console().print(table)
-    return 0
+    return status

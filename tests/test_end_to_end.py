@@ -44,7 +44,8 @@ def test_run_writes_results_summary_and_resolved_spec(small_spec, tmp_path):
     assert [r["subset_fraction"] for r in lines] == [1.0, 0.5, 0.5, 1.0]  # first and last use the full sets
     final = lines[-1]
     assert set(final["scores"]) == {"synthetic-letters", "synthetic-arrows", "synthetic-relations", "synthetic-shapes-outline"}
-    assert "recall@5" in final["metrics"]["synthetic-relations"] and "top1" in final["metrics"]["synthetic-letters"]
+    assert "retrieval-recall/recall@5" in final["metrics"]["synthetic-relations"]
+    assert "zero-shot-accuracy/top1" in final["metrics"]["synthetic-letters"]
     assert final["A_KA"] == pytest.approx(
         (final["scores"]["synthetic-letters"] + final["scores"]["synthetic-arrows"] + final["scores"]["synthetic-relations"]) / 3
     )

@@ -146,3 +146,34 @@ def test_the_schedule_is_dry_run_before_training():
         check_schedule("nan", lambda step, steps, task, tasks: float("nan") if step == 2 else 1.0, 5, 3)
     with pytest.raises(FomoError, match=r"gives the learning-rate factor -0.5"):
         check_schedule("negative", lambda step, steps, task, tasks: -0.5, 5, 3)
+
+
+def test_two_metrics_with_the_same_value_name_keep_both_values_and_the_first_gives_the_score():
+    import contextlib
+    import types
+
+    from fomo_host.engine.evaluation import EvaluationSet, build_metrics, evaluate
+
+    class Constant:
+        primary = "top1"
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def applies_to(self, dataset) -> bool:
+            return True
+
+        def __call__(self, bundle, dataset, context) -> dict[str, float]:
+            return {"top1": self.value}
+
+    def resolved(name: str, value: float):
+        return types.SimpleNamespace(name=name, build=lambda: Constant(value))
+
+    metrics = build_metrics([resolved("a", 0.25), resolved("b", 0.75), resolved("b", 0.5)])
+    assert [label for label, _ in metrics] == ["a", "b.1", "b.2"]
+    dataset = types.SimpleNamespace(name="letters", test=[0] * 4)
+    runtime = types.SimpleNamespace(device=torch.device("cpu"), autocast=contextlib.nullcontext)
+    bundle = types.SimpleNamespace(model=torch.nn.Identity())
+    values, scores = evaluate(runtime, bundle, [EvaluationSet(dataset, metrics)], 8, 1.0, torch.Generator())
+    assert values == {"letters": {"a/top1": 0.25, "b.1/top1": 0.75, "b.2/top1": 0.5}}
+    assert scores == {"letters": 0.25}

@@ -21,8 +21,15 @@ class EvaluationSet:
 
 
 def build_metrics(metrics: Sequence[ResolvedComponent]) -> list[tuple[str, Metric]]:
-    """The spec's metrics (``evaluation.metrics``, resolved), built, by name."""
-    return [(metric.name, metric.build()) for metric in metrics]
+    """The spec's metrics (``evaluation.metrics``, resolved), built, each with the label its values are recorded under.
+
+    The label is the metric's name, or ``name.INDEX`` (its place in evaluation.metrics) where the
+    spec lists one metric twice (with different params), so that no two metrics share a label.
+    """
+    names = [metric.name for metric in metrics]
+    return [
+        (metric.name if names.count(metric.name) == 1 else f"{metric.name}.{index}", metric.build()) for index, metric in enumerate(metrics)
+    ]
 
 
 def plan_evaluation(datasets: Sequence[ImageTextDataset], metrics: Sequence[tuple[str, Metric]]) -> list[EvaluationSet]:
@@ -55,7 +62,11 @@ def evaluate(
     generator: torch.Generator,
     on_dataset: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Metrics per dataset and the primary score per dataset."""
+    """Metrics per dataset and the primary score per dataset.
+
+    A dataset's values are namespaced by metric (``"retrieval-recall/recall@5"``): two metrics
+    returning a value of the same name would otherwise overwrite each other in the record.
+    """
     bundle.model.eval()
     all_metrics: dict[str, dict[str, float]] = {}
     scores: dict[str, float] = {}
@@ -69,9 +80,9 @@ def evaluate(
         )
         values: dict[str, float] = {}
         with torch.inference_mode():
-            for index, (_, metric) in enumerate(entry.metrics):
+            for index, (label, metric) in enumerate(entry.metrics):
                 result = metric(bundle, entry.dataset, context)
-                values.update(result)
+                values.update({f"{label}/{name}": value for name, value in result.items()})
                 if index == 0:
                     scores[entry.dataset.name] = float(result[metric.primary])
         all_metrics[entry.dataset.name] = {k: float(v) for k, v in values.items()}

@@ -115,7 +115,7 @@ def test_real_data_spec_runs_on_generated_files(user_files, tmp_path, validate):
     base = records[0]
     assert base["skipped_images"] == {"pool": 0, "satellite": 1, "reports": 1, "held-out": 0}
     assert set(base["scores"]) == {"satellite", "reports", "held-out"}
-    assert "top1" in base["metrics"]["satellite"] and "recall@5" in base["metrics"]["reports"]
+    assert "zero-shot-accuracy/top1" in base["metrics"]["satellite"] and "retrieval-recall/recall@5" in base["metrics"]["reports"]
     assert all("skipped_images" not in r for r in records[1:])
 
     # a second build reads every split from the cache instead of decoding it again (here with the stream

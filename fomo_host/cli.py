@@ -44,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:
-        # the reader (head, less) stopped early: not an error. Point stdout at devnull so
-        # the interpreter's final flush does not raise again.
+        # the reader (head, less) stopped early: no message. Point stdout at devnull so the interpreter's
+        # final flush does not raise again; status 1, as rich's tables and Python's documentation do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

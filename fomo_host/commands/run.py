@@ -103,9 +103,7 @@ def resolve_spec(args: argparse.Namespace, registry: Registry) -> RunSpec:
             f"--resume {run_dir}: nothing to resume (no {SPEC_FILE}: the run stopped before it started); "
             f"start it again with: fomo-host run SPEC --output {run_dir}"
         )
-    if not args.spec:
-        return load_spec(stored, overrides, registry)
-    spec = load_spec(Path(args.spec), overrides, registry)
+    spec = load_spec(Path(args.spec) if args.spec else stored, overrides, registry)
     if load_spec(stored).fingerprint() != spec.fingerprint():
         raise FomoError(
             f"--resume {run_dir}: the spec differs from the one this run started with ({stored}); "

@@ -87,6 +87,32 @@ def check_resumed_budget(run_dir: Path, checkpoint: Checkpoint, setup: Setup) ->
         )
 
 
+def component_providers(setup: Setup) -> dict[str, dict[str, str]]:
+    """Which distribution and version provided each component of the run, by the spec's key path."""
+    return {
+        resolved.where: {
+            "kind": resolved.component.kind,
+            "name": resolved.name,
+            "distribution": resolved.component.provider.distribution,
+            "version": resolved.component.provider.version,
+        }
+        for resolved in setup.components.all()
+    }
+
+
+def changed_providers(records: list[dict[str, Any]], providers: dict[str, dict[str, str]]) -> str:
+    """What differs between the providers the last record names and the installed ones (empty when nothing does)."""
+    recorded = next((record["providers"] for record in reversed(records) if "providers" in record), None)
+    if recorded is None:
+        return ""
+    changes = [
+        f"{where} {now['name']!r} comes from {now['distribution']} {now['version']} (was {then['distribution']} {then['version']})"
+        for where, now in providers.items()
+        if (then := recorded.get(where)) is not None and (then["distribution"], then["version"]) != (now["distribution"], now["version"])
+    ]
+    return "; ".join(changes)
+
+
 class ContinualRun:
     """Runs (or resumes) a stream and writes its run directory."""
 
@@ -107,6 +133,7 @@ class ContinualRun:
         self.records: list[dict[str, Any]] = []
         """The evaluations so far: what results.jsonl holds, and what the checkpoints carry to check and rebuild it."""
         self.num_tasks = len(setup.tasks)
+        self.providers = component_providers(setup)
         self.loggers = list(self.spec.run.loggers)
         self.deployed = DeployedWeights(run_dir, self.spec, self.bundle, self.num_tasks)
 
@@ -200,6 +227,9 @@ class ContinualRun:
             self.method.load_state_dict(checkpoint.method)
             self.merger.load_state_dict(checkpoint.merger)
             self.records = list(checkpoint.records)
+            changed = changed_providers(self.records, self.providers)
+            if changed:
+                self.warn(f"warning: since this run started, {changed}; the evaluations from here on record the new ones")
             if self.runtime.is_main:
                 note = restore_records(self.run_dir, self.records)
                 if note:
@@ -317,6 +347,7 @@ class ContinualRun:
         record["budget"] = budget.as_record()
         record["compute"] = {"gflops": (task + 1) * budget.gflops_per_task, "maf": (task + 1) * budget.maf_per_task}
         record["groups"] = {"adaptation": self.adaptation_names, "zero_shot": self.zero_shot_names}
+        record["providers"] = self.providers
         if task >= 0:
             record["task_datasets"] = dict(Counter(concept.dataset for concept in self.setup.tasks[task]))
         if task < 0:
@@ -362,5 +393,6 @@ class ContinualRun:
         summary["run"] = {"name": spec.run.name, "num_tasks": self.num_tasks, "steps_per_task": self.setup.steps_per_task}
         summary["method"], summary["merger"] = spec.method.name, spec.merger.name
         summary["budget"] = self.setup.budget.as_record()
+        summary["providers"] = self.providers
         write_summary(self.run_dir, summary)
         return summary

@@ -23,6 +23,7 @@ from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
 from .params import ComponentChoice, MergeOperatorChoice, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
+from .process import ProcessInfo
 from .registration import (
     DatasetRegister,
     LazyReference,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
         Merger,
         Metric,
         ModelBundle,
+        OptimizerRequest,
+        OptimizerSettings,
         Ordering,
         ProgressBar,
         ProgressFactory,
@@ -60,8 +63,18 @@ if TYPE_CHECKING:
     )
     from .data import ImageTextDataset, SampleSet, StagedImages, TensorSampleSet
     from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS
-    from .engine.training import OptimizerFactory
     from .model_inputs import prepare_images
+    from .testing import (
+        DatasetConformance,
+        LoggerConformance,
+        MergeOperatorConformance,
+        MergerConformance,
+        MethodConformance,
+        MetricConformance,
+        ModelConformance,
+        OrderingConformance,
+        SchedulerConformance,
+    )
     from .weights import WeightStore, load_weights, save_weights
 
 _LAZY: dict[str, str] = {
@@ -75,6 +88,8 @@ _LAZY: dict[str, str] = {
             "Merger",
             "Metric",
             "ModelBundle",
+            "OptimizerRequest",
+            "OptimizerSettings",
             "Ordering",
             "ProgressBar",
             "ProgressFactory",
@@ -91,9 +106,22 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("ImageTextDataset", "SampleSet", "StagedImages", "TensorSampleSet"), "fomo_host.data"),
     **dict.fromkeys(("OPEN_CLIP_ARCHITECTURE", "OPEN_CLIP_CONFIG", "OPEN_CLIP_PREPROCESS"), "fomo_host.deployed"),
-    "OptimizerFactory": "fomo_host.engine.training",
     "prepare_images": "fomo_host.model_inputs",
     **dict.fromkeys(("WeightStore", "load_weights", "save_weights"), "fomo_host.weights"),
+    **dict.fromkeys(
+        (
+            "DatasetConformance",
+            "LoggerConformance",
+            "MergeOperatorConformance",
+            "MergerConformance",
+            "MethodConformance",
+            "MetricConformance",
+            "ModelConformance",
+            "OrderingConformance",
+            "SchedulerConformance",
+        ),
+        "fomo_host.testing",
+    ),
 }
 """Names that import torch (or more), by the module that defines them: loaded on first access."""
 
@@ -119,34 +147,45 @@ __all__ = [
     "BuildContext",
     "ComponentChoice",
     "Concept",
+    "DatasetConformance",
     "DatasetRegister",
     "EvaluationContext",
     "FomoError",
     "ImageTextDataset",
     "LazyReference",
+    "LoggerConformance",
     "MergeDecision",
     "MergeInputs",
     "MergeOperator",
     "MergeOperatorChoice",
+    "MergeOperatorConformance",
     "MergeOperatorParams",
     "MergeOperatorRegister",
     "Merger",
+    "MergerConformance",
     "MergerRegister",
+    "MethodConformance",
     "MethodRegister",
     "Metric",
+    "MetricConformance",
     "MetricRegister",
     "ModelBundle",
+    "ModelConformance",
     "ModelRegister",
     "NoParams",
-    "OptimizerFactory",
+    "OptimizerRequest",
+    "OptimizerSettings",
     "Ordering",
+    "OrderingConformance",
     "OrderingRegister",
+    "PluginError",
+    "ProcessInfo",
     "ProgressBar",
     "ProgressFactory",
-    "PluginError",
     "Role",
     "SampleSet",
     "Scheduler",
+    "SchedulerConformance",
     "SchedulerRegister",
     "SpecError",
     "StagedImages",

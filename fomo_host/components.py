@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .data import Concept, ImageTextDataset
+from .process import SINGLE_PROCESS, ProcessInfo
 
 if TYPE_CHECKING:
     from .weights import WeightStore
@@ -88,6 +89,8 @@ class BuildContext:
     progress: ProgressFactory = no_progress
     """Shows long work (decoding a dataset the first time): ``with context.progress("decoding", total) as bar:
     bar.advance()``. In a run: a bar on a terminal, a plain line every 30 s elsewhere; silent on other processes."""
+    process: ProcessInfo = SINGLE_PROCESS
+    """This process's rank among the run's processes: every process builds the components."""
 
 
 # ----------------------------------------------------------------------------- orderings
@@ -156,6 +159,60 @@ class TaskData(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """The spec's ``[optimizer]`` as a method sees it."""
+
+    name: str
+    """``adamw`` (fused on CUDA) or ``adamw8bit`` (bitsandbytes' 8-bit AdamW)."""
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of an AdamW-style optimizer: ``lr``, ``betas``, ``eps``, ``weight_decay``."""
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+class OptimizerBuilder(Protocol):
+    """How the host builds the spec's optimizer (what an :class:`OptimizerRequest` delegates to)."""
+
+    def param_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def __call__(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer: ...
+
+
+@dataclass
+class OptimizerRequest:
+    """The optimizer a task asks for: the spec's settings, the task's trainable parameters and the device.
+
+    :meth:`UpdateMethod.build_optimizer` answers it. The default is :meth:`build`, the spec's
+    optimizer over all ``parameters``. A method may give its own parameter groups (another lr
+    or weight decay per group: ``request.build(groups)``), or build another optimizer class
+    from ``settings`` over :meth:`param_groups` (GaLore's projected AdamW does).
+    """
+
+    settings: OptimizerSettings
+    parameters: list[tuple[str, nn.Parameter]]
+    """The trainable parameters, named as the model names them."""
+    device: torch.device
+    builder: OptimizerBuilder = field(repr=False)
+
+    def default_groups(self) -> list[dict[str, Any]]:
+        """One group holding every trainable parameter."""
+        return [{"params": [parameter for _, parameter in self.parameters]}]
+
+    def param_groups(self, groups: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """``groups`` (default: :meth:`default_groups`) as the host's optimizer takes them: each split into its
+        matrices (weight-decayed) and its 1-d tensors (norms, biases, the temperature: not decayed); frozen tensors dropped."""
+        return self.builder.param_groups(groups if groups is not None else self.default_groups())
+
+    def build(self, groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+        """The spec's optimizer over ``groups`` (default: every trainable parameter), weight decay split as :meth:`param_groups`."""
+        return self.builder(groups if groups is not None else self.default_groups())
+
+
 class UpdateMethod(abc.ABC):
     """Decides what is trained and how.
 
@@ -169,18 +226,20 @@ class UpdateMethod(abc.ABC):
     """
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        """Called once before the first task; may wrap or modify the model (adapters)."""
+        """Called once per process before the first task trained in it, and so also when a run resumes
+        (``fomo-host run --resume``): then the checkpoint's model state and :meth:`load_state_dict` follow,
+        so whatever ``prepare`` adds (adapters) must have the same names and shapes as in the run that
+        wrote the checkpoint. May wrap or modify the model (adapters); the random numbers it draws are
+        seeded by the run's seed alone."""
         return model
 
     @abc.abstractmethod
     def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
         """The parameters trained in this task; the engine freezes all others."""
 
-    def build_optimizer(
-        self, parameters: list[tuple[str, nn.Parameter]], default: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
-    ) -> torch.optim.Optimizer:
-        """The optimizer for the task; ``default(param_groups)`` builds the spec's optimizer."""
-        return default([{"params": [p for _, p in parameters]}])
+    def build_optimizer(self, request: OptimizerRequest) -> torch.optim.Optimizer:
+        """The optimizer of the task: by default the spec's, over the trainable parameters (see :class:`OptimizerRequest`)."""
+        return request.build()
 
     def extra_loss(self, model: nn.Module, batch: TrainBatch, output: StepOutput) -> torch.Tensor | None:
         """A term added to the contrastive loss (a regulariser), or None."""
@@ -240,9 +299,9 @@ class MergeInputs:
     process may write the store: a write goes to a temporary file of its own and
     is renamed into place, so processes saving one key at once leave one complete
     file (write the same content), or each process keeps its own keys (the
-    first-party mergers suffix them with the rank). Write a key once: the host's
-    checkpoint records each stored file's checksum, and a key rewritten after a
-    checkpoint makes a resume from it refuse rather than read the newer content.
+    first-party mergers suffix them with ``process.rank``). Write a key once: the
+    host's checkpoint records each stored file's checksum, and a key rewritten after
+    a checkpoint makes a resume from it refuse rather than read the newer content.
     """
 
     task: int
@@ -250,6 +309,7 @@ class MergeInputs:
     base: StateDict
     finetuned: StateDict
     store: WeightStore
+    process: ProcessInfo = SINGLE_PROCESS
 
 
 @dataclass

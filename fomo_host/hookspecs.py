@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from .process import ProcessInfo
     from .registration import (
         DatasetRegister,
         MergeOperatorRegister,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         OrderingRegister,
         SchedulerRegister,
     )
+    from .spec import RunSpec
 
 PROJECT_NAME = "fomo_host"
 
@@ -131,53 +133,85 @@ def register_metrics(register: MetricRegister) -> None:
 # Every lifecycle hook receives ``loggers``: the names the spec lists in ``run.loggers``. A logger
 # plugin writes only for a run that lists one of its names (see ``logger_names``), so installing
 # it changes nothing until a spec asks for it.
+#
+# A run may have several processes (``accelerate launch``). Each hook says where it runs, and
+# receives ``process`` (a :class:`fomo_host.process.ProcessInfo`: ``rank``, ``world_size``,
+# ``is_main``): a plugin that writes shared files (logs) does so where ``process.is_main``.
+# Never read ``RANK`` from the environment: the host knows how the run was launched.
 
 
 @hookspec
-def logger_names() -> list[str]:
+def logger_names() -> list[str]:  # type: ignore[empty-body]
     """The names of the loggers a plugin provides; ``run.loggers`` may list only names some plugin returns here.
+
+    Called when a spec is validated, on every process.
 
     :return: names such as ``["csv"]``; a plugin that provides no logger need not implement this hook.
     """
 
 
 @hookspec
-def logger_problems(spec: Any, loggers: list[str]) -> list[str]:
+def logger_problems(spec: RunSpec, loggers: list[str]) -> list[str]:  # type: ignore[empty-body]
     """Why a logger the spec turns on could not work here (a missing package, an unusable store), checked before any training.
 
-    :param spec: the validated :class:`fomo_host.spec.RunSpec`.
+    Called on every process, before the model and data are built.
+
+    :param spec: the validated spec.
     :param loggers: the loggers the spec turns on (``run.loggers``); a plugin answers for its own names only.
     :return: one line per problem (the host stops the run with the first); empty when all is well.
     """
 
 
 @hookspec
-def on_run_start(run_dir: Path, spec: Any, num_tasks: int, steps_per_task: int, resumed_from_task: int | None, loggers: list[str]) -> None:
-    """A run starts (or resumes).
+def on_run_start(
+    run_dir: Path,
+    spec: RunSpec,
+    num_tasks: int,
+    steps_per_task: int,
+    resumed_from_task: int | None,
+    loggers: list[str],
+    process: ProcessInfo,
+) -> None:
+    """A run starts, or resumes: also called when ``fomo-host run --resume`` continues a run (then
+    ``resumed_from_task`` says where). Called on every process, after the base model, data and budget
+    are ready and before the base model's evaluation.
 
     :param run_dir: the run directory.
-    :param spec: the validated :class:`fomo_host.spec.RunSpec`.
+    :param spec: the validated spec.
     :param num_tasks: the number of tasks in the stream.
     :param steps_per_task: the optimizer steps every task trains for (a budget in MAF resolved).
     :param resumed_from_task: the first task to train when resuming, else None.
     :param loggers: the loggers the spec turns on (``run.loggers``).
+    :param process: this process (``process.is_main`` writes the logs of a multi-process run).
     """
 
 
 @hookspec
-def on_task_start(run_dir: Path, task: int, num_tasks: int, steps: int, concepts: list[str], loggers: list[str]) -> None:
-    """A task's training starts.
+def on_task_start(
+    run_dir: Path, task: int, num_tasks: int, steps: int, concepts: list[str], loggers: list[str], process: ProcessInfo
+) -> None:
+    """A task's training starts. Called on every process.
 
     :param task: the 0-based task index.
     :param steps: the number of optimizer steps this task trains for.
     :param concepts: the task's concepts as ``dataset::classname`` strings.
     :param loggers: the loggers the spec turns on (``run.loggers``).
+    :param process: this process.
     """
 
 
 @hookspec
 def on_train_step(
-    run_dir: Path, task: int, num_tasks: int, step: int, steps: int, global_step: int, loss: float, lr: float, loggers: list[str]
+    run_dir: Path,
+    task: int,
+    num_tasks: int,
+    step: int,
+    steps: int,
+    global_step: int,
+    loss: float,
+    lr: float,
+    loggers: list[str],
+    process: ProcessInfo,
 ) -> None:
     """Training progressed: every ``run.log_every_steps`` optimizer steps and at a task's last step.
 
@@ -190,26 +224,35 @@ def on_train_step(
     :param loss: the mean contrastive training loss over the steps since the previous call.
     :param lr: the learning rate of the last step (``optimizer.lr`` times the scheduler's factor).
     :param loggers: the loggers the spec turns on (``run.loggers``).
+    :param process: this (main) process.
     """
 
 
 @hookspec
-def on_task_end(run_dir: Path, task: int, num_tasks: int, steps: int, mean_loss: float, loggers: list[str]) -> None:
-    """A task's training, end-of-task work and merge are done (before its evaluation).
+def on_task_end(run_dir: Path, task: int, num_tasks: int, steps: int, mean_loss: float, loggers: list[str], process: ProcessInfo) -> None:
+    """A task's training, end-of-task work and merge are done (before its evaluation). Called on every process.
 
     :param mean_loss: the mean training loss over the task's steps.
     :param loggers: the loggers the spec turns on (``run.loggers``).
+    :param process: this process.
     """
 
 
 @hookspec
-def on_evaluation(run_dir: Path, record: dict[str, Any], loggers: list[str]) -> None:
-    """An evaluation finished; ``record`` is the line written to ``results.jsonl``; ``loggers`` as above."""
+def on_evaluation(run_dir: Path, record: dict[str, Any], loggers: list[str], process: ProcessInfo) -> None:
+    """An evaluation finished; ``record`` is the line the main process wrote to ``results.jsonl``.
+
+    Called on every process, each with the same record; ``loggers`` and ``process`` as above.
+    """
 
 
 @hookspec
-def on_run_end(run_dir: Path, summary: dict[str, Any], loggers: list[str]) -> None:
-    """The run finished; ``summary`` is what was written to ``summary.json``; ``loggers`` as above."""
+def on_run_end(run_dir: Path, summary: dict[str, Any], loggers: list[str], process: ProcessInfo) -> None:
+    """The run finished; ``summary`` is what was written to ``summary.json``.
+
+    Called on every process; ``summary`` is empty on processes other than the main one (only it
+    reads the results back). ``loggers`` and ``process`` as above.
+    """
 
 
 REGISTRATION_HOOKS: dict[str, str] = {

@@ -26,18 +26,9 @@ def registry_of(info: ValidationInfo) -> Registry:
     registry = (info.context or {}).get("registry")
     if registry is not None:
         return registry
-    return _installed_registry()
+    from .plugins import installed_plugins
 
-
-_INSTALLED: list[Registry] = []
-
-
-def _installed_registry() -> Registry:
-    if not _INSTALLED:
-        from .plugins import load_plugins
-
-        _INSTALLED.append(load_plugins().registry)
-    return _INSTALLED[0]
+    return installed_plugins().registry
 
 
 class ComponentChoice(BaseModel):

@@ -18,6 +18,7 @@ whatever order they load in; their other components stay available.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -156,6 +157,13 @@ def _unknown_hooks(manager: pluggy.PluginManager, plugin_name: str) -> str | Non
         close = difflib.get_close_matches(name, known, n=1)
         parts.append(f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; hooks: {', '.join(sorted(known))}"))
     return "; ".join(parts)
+
+
+@functools.cache
+def installed_plugins() -> PluginHost:
+    """The installed plugins, loaded once per process, for Python use outside a command (the Python API, Params
+    validated directly, plugins' tests); a command loads its own with :func:`load_plugins`."""
+    return load_plugins()
 
 
 def _fail(host: PluginHost, record: PluginRecord, cause: str) -> None:

@@ -31,18 +31,19 @@ SpecSource = str | Path | Mapping[str, Any] | RunSpec
 Overrides = Mapping[str, Any] | Sequence[str] | None
 """Spec overrides: ``{"optimizer.lr": 1e-4}``, or ``--set`` strings ``["optimizer.lr=1e-4"]``."""
 
-_host: PluginHost | None = None
+_warned = False
 
 
 def plugin_host() -> PluginHost:
-    """The installed plugins, loaded once per process."""
-    global _host
-    if _host is None:
-        from .plugins import load_plugins, warn_about_errors
+    """The installed plugins, loaded once per process (broken ones warned about once)."""
+    global _warned
+    from .plugins import installed_plugins, warn_about_errors
 
-        _host = load_plugins()
-        warn_about_errors(_host)
-    return _host
+    host = installed_plugins()
+    if not _warned:
+        warn_about_errors(host)
+        _warned = True
+    return host
 
 
 def override_strings(overrides: Overrides) -> list[str]:

@@ -155,6 +155,7 @@ class ContinualRun:
             steps_per_task=self.setup.steps_per_task,
             resumed_from_task=point.next_task if point.checkpoint is not None else None,
             loggers=self.loggers,
+            process=runtime.process,
         )
         if point.checkpoint is None:
             self.evaluate_and_record(eval_model, base, task=-1, step=0, samples_seen=0, full=True)
@@ -172,18 +173,25 @@ class ContinualRun:
                 steps=info.steps,
                 concepts=[str(c) for c in info.concepts],
                 loggers=self.loggers,
+                process=runtime.process,
             )
             mean_loss, optimizer_state = self.train_task(live_model, info, optimizer_state)
             global_step += info.steps
             samples_seen += info.steps * spec.run.batch_size
 
             finetuned = self.method.export_weights(live_model)
-            decision = self.merger.after_task(MergeInputs(task, self.num_tasks, base, finetuned, self.store))
+            decision = self.merger.after_task(MergeInputs(task, self.num_tasks, base, finetuned, self.store, runtime.process))
             if decision.train_from is not None:
                 self.method.import_weights(live_model, decision.train_from)
             deploy = decision.deploy if decision.deploy is not None else finetuned
             self.host.hook.on_task_end(
-                run_dir=self.run_dir, task=task, num_tasks=self.num_tasks, steps=info.steps, mean_loss=mean_loss, loggers=self.loggers
+                run_dir=self.run_dir,
+                task=task,
+                num_tasks=self.num_tasks,
+                steps=info.steps,
+                mean_loss=mean_loss,
+                loggers=self.loggers,
+                process=runtime.process,
             )
             last = task == self.num_tasks - 1
             record = self.evaluate_and_record(eval_model, deploy, task, global_step, samples_seen, full=last, mean_loss=mean_loss)
@@ -197,7 +205,7 @@ class ContinualRun:
             self.save_checkpoint(live_model, ResumePoint(task + 1, global_step, samples_seen, None), optimizer_state)
 
         summary = self.write_summary()
-        self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=self.loggers)
+        self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=self.loggers, process=runtime.process)
         runtime.barrier()
         return summary
 
@@ -305,6 +313,7 @@ class ContinualRun:
             self.num_tasks,
             info.steps,
             lambda step: self.spec.optimizer.lr * self.scheduler(step, info.steps, info.index, self.num_tasks),
+            self.runtime.process,
         )
 
     # ------------------------------------------------------------------ evaluation, checkpoint, summary
@@ -359,7 +368,7 @@ class ContinualRun:
         self.records.append(record)
         if self.runtime.is_main:
             append_record(self.run_dir, record)
-        self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=self.loggers)
+        self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=self.loggers, process=self.runtime.process)
         return record
 
     def warn(self, message: str) -> None:

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
 from ..errors import FomoError
+from ..process import ProcessInfo
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Runtime:
     @property
     def is_main(self) -> bool:
         return self.accelerator.is_main_process
+
+    @property
+    def process(self) -> ProcessInfo:
+        """What plugins learn about this process (hook arguments, build contexts, merge inputs)."""
+        return ProcessInfo(rank=self.rank, world_size=self.world_size)
 
     @property
     def distributed(self) -> bool:

@@ -81,7 +81,7 @@ def build_model_and_data(host: PluginHost, spec: RunSpec, reporter: Reporter, ca
     if spec.run.batch_size % runtime.world_size:
         raise SpecError(f"run.batch_size {spec.run.batch_size} must be divisible by the {runtime.world_size} processes")
     seed_everything(derive_seed(spec.run.seed, "build"))
-    context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device, progress=reporter.bar)
+    context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device, progress=reporter.bar, process=runtime.process)
     bundle: ModelBundle = components.model.build(context)
     bundle.model.to(runtime.device)
     context.image_size = bundle.image_size

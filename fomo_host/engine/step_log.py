@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ..process import ProcessInfo
+
 
 class StepLog:
     """Reports one task's training progress through the ``on_train_step`` hook."""
@@ -26,7 +28,9 @@ class StepLog:
         num_tasks: int,
         steps: int,
         learning_rate: Callable[[int], float],
+        process: ProcessInfo,
     ) -> None:
+        self._process = process
         self._hook, self._run_dir, self._loggers, self._every = hook, run_dir, loggers, every
         self._task, self._num_tasks, self._steps, self._learning_rate = task, num_tasks, steps, learning_rate
         self._loss_sum: torch.Tensor | None = None
@@ -51,4 +55,5 @@ class StepLog:
             loss=mean,
             lr=self._learning_rate(step),
             loggers=self._loggers,
+            process=self._process,
         )

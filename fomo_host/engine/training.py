@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..components import ModelBundle, StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
+from ..components import ModelBundle, OptimizerRequest, OptimizerSettings, StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
 from ..errors import FomoError
 from ..model_inputs import TokenCache
 from ..spec import OptimizerSection
@@ -35,12 +35,20 @@ class OptimizerFactory:
     """Builds the spec's optimizer over parameter groups: AdamW (fused where the device supports it) or
     bitsandbytes' 8-bit AdamW. Weight decay skips 1-d tensors (norms, biases, the temperature).
 
-    Methods receive it as ``default`` in ``build_optimizer``; one that needs its own optimizer class
-    (GaLore) reads ``spec`` and ``device`` and reuses :meth:`param_groups`.
+    Methods see it through the :class:`OptimizerRequest` of a task (:meth:`request`).
     """
 
     def __init__(self, spec: OptimizerSection, device: torch.device) -> None:
         self.spec, self.device = spec, device
+
+    @property
+    def settings(self) -> OptimizerSettings:
+        spec = self.spec
+        return OptimizerSettings(name=spec.name, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay)
+
+    def request(self, parameters: list[tuple[str, nn.Parameter]]) -> OptimizerRequest:
+        """What a method's ``build_optimizer`` answers for a task training ``parameters``."""
+        return OptimizerRequest(self.settings, parameters, self.device, self)
 
     def param_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each group split into its matrices (decayed) and its 1-d tensors (not decayed); frozen tensors dropped."""
@@ -57,18 +65,12 @@ class OptimizerFactory:
         return split_groups
 
     def __call__(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        spec, split_groups = self.spec, self.param_groups(groups)
-        options = {"lr": spec.lr, "betas": spec.betas, "eps": spec.eps, "weight_decay": spec.weight_decay}
-        if spec.name == "adamw8bit":
+        split_groups, options = self.param_groups(groups), self.settings.options()
+        if self.spec.name == "adamw8bit":
             import bitsandbytes
 
             return bitsandbytes.optim.AdamW8bit(split_groups, **options)
         return torch.optim.AdamW(split_groups, **options, fused=self.device.type == "cuda")
-
-
-def default_optimizer_factory(spec: OptimizerSection, device: torch.device) -> OptimizerFactory:
-    """The spec's optimizer, as :class:`OptimizerFactory` builds it."""
-    return OptimizerFactory(spec, device)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
@@ -118,7 +120,7 @@ def start_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, optimizer
     trainable = {id(p) for _, p in named}
     for parameter in model.parameters():
         parameter.requires_grad_(id(parameter) in trainable)
-    return method.build_optimizer(named, optimizer_factory)
+    return method.build_optimizer(optimizer_factory.request(named))
 
 
 def finish_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, data: TaskData) -> None:

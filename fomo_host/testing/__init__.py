@@ -1,1 +1,50 @@
-"""Conformance suites and helpers that plugin authors reuse in their own tests."""
+"""Conformance suites and helpers that plugin authors reuse in their own tests (``pip install fomo-host[testing]``).
+
+A suite is a class of pytest tests: subclass it in your plugin's tests, name your
+component in a class attribute, and the tests run against it as the host would use it::
+
+    from fomo_host.testing import MethodConformance
+
+    class TestMyMethod(MethodConformance):
+        method_name = "my-method"
+
+One suite per kind of component (methods, mergers, merge operators, schedulers, metrics,
+datasets, orderings, models) and one for loggers. Their tests carry the
+``fomo_conformance`` marker (and the long ones ``slow``), which this package registers
+with pytest, so ``pytest -m "not slow"`` works in a plugin's own repository.
+"""
+
+from .datasets import DatasetConformance
+from .helpers import build_component, make_spec, optimizer_request, read_checkpoint, run_cli, stream_tasks, validate_params
+from .loggers import LoggerConformance
+from .merge_operators import MergeOperatorConformance
+from .mergers import MergerConformance
+from .methods import MethodConformance
+from .metrics import MetricConformance
+from .models import ModelConformance
+from .orderings import OrderingConformance
+from .schedulers import SchedulerConformance
+from .toys import ToyCLIP, toy_bundle, toy_classification_set, toy_retrieval_set
+
+__all__ = [
+    "DatasetConformance",
+    "LoggerConformance",
+    "MergeOperatorConformance",
+    "MergerConformance",
+    "MethodConformance",
+    "MetricConformance",
+    "ModelConformance",
+    "OrderingConformance",
+    "SchedulerConformance",
+    "ToyCLIP",
+    "build_component",
+    "make_spec",
+    "optimizer_request",
+    "read_checkpoint",
+    "run_cli",
+    "stream_tasks",
+    "toy_bundle",
+    "toy_classification_set",
+    "toy_retrieval_set",
+    "validate_params",
+]

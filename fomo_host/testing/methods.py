@@ -2,7 +2,7 @@
 
 ::
 
-    from fomo_host.testing.methods import MethodConformance
+    from fomo_host.testing import MethodConformance
 
     class TestMyMethod(MethodConformance):
         method_name = "my-method"
@@ -99,6 +99,8 @@ def comparable_records(run_dir: Path) -> list[dict[str, Any]]:
 
 class MethodConformance:
     """The conformance suite of the ``method`` kind; set the class attributes in a subclass."""
+
+    pytestmark = [pytest.mark.fomo_conformance]
 
     method_name: ClassVar[str] = ""
     params: ClassVar[dict[str, Any]] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fomo_datasets.testing import COLOURS, save_picture
 
-from fomo_host.components import BuildContext
+from fomo_host.api import BuildContext
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,8 +1,8 @@
 """End-to-end: ``specs/real-data.toml`` through the CLI, on image folders, caption tables and tar shards
 generated in a temporary folder, with unreadable, missing and damaged files among them.
 
-The run goes through a ``python -m fomo_host.cli`` subprocess; validations call the
-same CLI entry point (``fomo_host.cli.main``) in this process, since each new
+The run goes through a ``python -m fomo_host`` subprocess; validations call the
+same CLI entry point (``fomo_host.testing.run_cli``) in this process, since each new
 process spends seconds importing torch and every plugin.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import torch
 from fomo_datasets.testing import COLOURS, corrupt, save_picture, write_image_folder, write_shards
 
-from fomo_host.cli import main
+from fomo_host.testing import run_cli
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("fomo_openclip")
@@ -68,7 +68,7 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def fomo(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "fomo_host.cli", *args], capture_output=True, text=True, env=environment, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "fomo_host", *args], capture_output=True, text=True, env=environment, timeout=600)
     if result.returncode != 0:
         raise AssertionError(f"fomo-host {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
@@ -90,7 +90,7 @@ def validate(monkeypatch, capsys):
             if name in environment:
                 monkeypatch.setenv(name, environment[name])
         capsys.readouterr()
-        code = main(["validate", *args])
+        code = run_cli("validate", *args)
         captured = capsys.readouterr()
         return code, captured.out, [line for line in captured.err.splitlines() if line.startswith("error: ")]
 

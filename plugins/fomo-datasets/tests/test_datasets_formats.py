@@ -15,8 +15,7 @@ from fomo_datasets.testing import COLOURS, corrupt, save_picture, write_image_fo
 from fomo_datasets.webdataset_pool import WebDatasetParams, build_webdataset
 from pydantic import ValidationError
 
-from fomo_host.data import Concept
-from fomo_host.errors import FomoError
+from fomo_host.api import Concept, FomoError
 
 DATA = Path(__file__).parent / "data"
 SCHEMA_ONLY = {"schema_only": True}

@@ -7,8 +7,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from fomo_host.api import hookimpl
-from fomo_host.commands.common import is_main_process
+from fomo_host.api import ProcessInfo, hookimpl
 
 LOGGERS: dict[str, str] = {
     "csv": "csv_logger:CSVLogger",
@@ -47,8 +46,10 @@ def logger_problems(spec: Any, loggers: list[str]) -> list[str]:
 
 
 @hookimpl
-def on_run_start(run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None, loggers: list[str]) -> None:
-    if not is_main_process():  # one process writes the logs of a multi-process run
+def on_run_start(
+    run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None, loggers: list[str], process: ProcessInfo
+) -> None:
+    if not process.is_main:  # one process writes the logs of a multi-process run; the others open no logger
         return
     for name in loggers:
         if name in LOGGERS:

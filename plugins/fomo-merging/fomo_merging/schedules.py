@@ -23,7 +23,6 @@ two processes ever write one file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,8 +65,6 @@ class ScheduledMerge(Merger):
         self.operator = params.operator.build()
         self.running_key: str | None = None
         self.history: list[str] = []
-        rank = int(os.environ.get("RANK", "0"))
-        self._suffix = "" if rank == 0 else f"-rank{rank}"
 
     def merge(self, base: StateDict, models: Sequence[StateDict], weights: Sequence[float] | None, model_ids: Sequence[int]) -> StateDict:
         """The operator's merge, with LiNeS on top when the params ask for it."""
@@ -77,9 +74,11 @@ class ScheduledMerge(Merger):
                 merged = operators.lines(base, merged, self.params.lines.alpha, self.params.lines.beta)
         return merged
 
-    def _file(self, key: str) -> str:
-        """This process's store key for a history key."""
-        return key + self._suffix
+    @staticmethod
+    def _file(key: str, inputs: MergeInputs) -> str:
+        """This process's store key for a history key: processes other than the main one write their own files."""
+        rank = inputs.process.rank
+        return key if rank == 0 else f"{key}-rank{rank}"
 
     def _weight(self) -> float:
         return getattr(self.params, "weight", 0.5)
@@ -101,24 +100,24 @@ class ScheduledMerge(Merger):
     def _running(self, inputs: MergeInputs) -> StateDict:
         """m_t = merge(m_{t-1}, ft_t) with weights (1-w, w); m_{-1} = theta_0."""
         task, store = inputs.task, inputs.store
-        previous = inputs.base if self.running_key is None else store.load(self._file(self.running_key), _device(inputs.base))
+        previous = inputs.base if self.running_key is None else store.load(self._file(self.running_key, inputs), _device(inputs.base))
         weight = self._weight()
         merged = self.merge(inputs.base, [previous, inputs.finetuned], [1 - weight, weight], [RUNNING_MODEL_ID + task - 1, task])
         del previous
         key = RUNNING_KEY.format(task=task)
-        store.save(self._file(key), merged)
+        store.save(self._file(key, inputs), merged)
         if task >= 2:
             # m_{t-1} stays: a task re-run after a resume starts again from it.
-            store.delete(self._file(RUNNING_KEY.format(task=task - 2)))
+            store.delete(self._file(RUNNING_KEY.format(task=task - 2), inputs))
         self.running_key = key
         return merged
 
     def _all(self, inputs: MergeInputs) -> StateDict:
         """merge(ft_0, ..., ft_t): the earlier checkpoints are read from the store one at a time."""
         key = TASK_KEY.format(task=inputs.task)
-        inputs.store.save(self._file(key), inputs.finetuned)
+        inputs.store.save(self._file(key, inputs), inputs.finetuned)
         earlier = [k for k in self.history if k != key]
-        models = LazyModels(inputs.store, [self._file(k) for k in earlier], _device(inputs.base), extra=[inputs.finetuned])
+        models = LazyModels(inputs.store, [self._file(k, inputs) for k in earlier], _device(inputs.base), extra=[inputs.finetuned])
         merged = self.merge(inputs.base, models, None, list(range(len(models))))
         self.history = [*earlier, key]
         return merged

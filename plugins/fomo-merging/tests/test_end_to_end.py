@@ -3,13 +3,9 @@
 import pytest
 import torch
 
-from fomo_host.engine.checkpoint import Checkpoint
-from fomo_host.engine.run import ContinualRun, prepare
-from fomo_host.plugins import load_plugins
-from fomo_host.progress import Reporter
-from fomo_host.results import read_records
-from fomo_host.spec import build_spec
-from fomo_host.weights import WeightStore, load_weights
+import fomo_host
+from fomo_host.api import WeightStore, load_weights
+from fomo_host.testing import read_checkpoint
 
 pytest.importorskip("fomo_openclip")
 pytest.importorskip("fomo_synthetic")
@@ -45,14 +41,8 @@ def test_general_merge_in_a_two_task_run(tmp_path, method):
     if method == "lora":
         pytest.importorskip("fomo_peft")
     torch.set_num_threads(1)
-    host = load_plugins()
-    spec = build_spec(SPEC, [f"method.name={method}"], host.registry)
-    reporter = Reporter(enabled=False)
-    setup = prepare(host, spec, reporter, cache_dir=tmp_path / "cache")
     run_dir = tmp_path / "run"
-    ContinualRun(host, setup, run_dir, reporter).execute(resume=False)
-
-    records = read_records(run_dir)
+    records = fomo_host.run(SPEC, overrides={"method.name": method}, output=run_dir, quiet=True).records
     assert [r["task"] for r in records] == [-1, 0, 1]
     store = WeightStore(run_dir / "weights")
     assert {"merge-task-0000", "merge-task-0001", "merge-running-0000", "merge-running-0001"} <= set(store.keys())
@@ -69,7 +59,7 @@ def test_general_merge_in_a_two_task_run(tmp_path, method):
     assert set(first) == set(running_1) == set(base)
     changed = [key for key in base if not torch.equal(first[key], base[key])]
     assert changed
-    checkpoint = Checkpoint.load(run_dir)
+    checkpoint = read_checkpoint(run_dir)
     if method == "finetune":
         # the model the next task would train from is the running merge
         assert all(torch.equal(checkpoint.model[key], running_1[key]) for key in running_1)

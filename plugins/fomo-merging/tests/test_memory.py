@@ -9,8 +9,7 @@ import torch
 from fomo_merging.params import AllMergeParams, GeneralMergeParams
 from fomo_merging.schedules import GeneralMerge, OfflineMerge
 
-from fomo_host.components import MergeInputs
-from fomo_host.weights import WeightStore
+from fomo_host.api import MergeInputs, WeightStore
 
 
 class TrackingStore(WeightStore):

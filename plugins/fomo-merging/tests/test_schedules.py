@@ -7,8 +7,7 @@ from fomo_merging.params import AllMergeParams, FinetunedMergeParams, GeneralMer
 from fomo_merging.schedules import EMAMerge, FinetunedMerge, GeneralMerge, NoMerge, OfflineMerge, ZeroShotMerge
 from pydantic import ValidationError
 
-from fomo_host.components import MergeInputs
-from fomo_host.weights import WeightStore
+from fomo_host.api import MergeInputs, ProcessInfo, WeightStore
 
 
 def op(name, **params):
@@ -20,11 +19,11 @@ def sd(*values):
     return {"w": torch.tensor(values), "n": torch.tensor([len(values)])}
 
 
-def run_tasks(merger, store, base, finetuned_per_task):
+def run_tasks(merger, store, base, finetuned_per_task, process=ProcessInfo()):
     """Feed each task's fine-tuned weights through the merger; returns the decisions."""
     decisions = []
     for task, finetuned in enumerate(finetuned_per_task):
-        decisions.append(merger.after_task(MergeInputs(task, len(finetuned_per_task), base, finetuned, store)))
+        decisions.append(merger.after_task(MergeInputs(task, len(finetuned_per_task), base, finetuned, store, process)))
     return decisions
 
 
@@ -38,7 +37,7 @@ def values(state):
 
 
 def test_none_continues_and_deploys_the_finetuned_model(store):
-    from fomo_host.registry import NoParams
+    from fomo_host.api import NoParams
 
     decision = NoMerge(NoParams()).after_task(MergeInputs(0, 2, sd(0.0), sd(1.0), store))
     assert decision.train_from is None and decision.deploy is None
@@ -206,14 +205,13 @@ def test_params_accept_lambda_by_its_name():
     assert params.operator.params.scaling == 0.8
 
 
-def test_each_process_writes_its_own_files(tmp_path, monkeypatch):
+def test_each_process_writes_its_own_files(tmp_path):
     base = sd(0.0, 0.0)
     stream = [sd(1.0, 2.0), sd(3.0, 1.0)]
     params = GeneralMergeParams(init="running", deploy="all", operator="task-arithmetic")
     main_store = WeightStore(tmp_path / "weights")
     on_main = run_tasks(GeneralMerge(params), main_store, base, stream)
-    monkeypatch.setenv("RANK", "1")
-    on_second = run_tasks(GeneralMerge(params), main_store, base, stream)
+    on_second = run_tasks(GeneralMerge(params), main_store, base, stream, ProcessInfo(rank=1, world_size=2))
     assert all(torch.equal(a.deploy["w"], b.deploy["w"]) for a, b in zip(on_main, on_second, strict=True))
     assert set(main_store.keys()) == {
         *(f"merge-{kind}-{task:04d}{suffix}" for kind in ("running", "task") for task in (0, 1) for suffix in ("", "-rank1"))

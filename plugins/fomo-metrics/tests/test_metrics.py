@@ -10,8 +10,7 @@ from fomo_metrics.metrics import RetrievalRecall, ZeroShotAccuracy
 from fomo_metrics.params import RetrievalRecallParams, ZeroShotAccuracyParams
 from pydantic import ValidationError
 
-from fomo_host.components import EvaluationContext, ModelBundle
-from fomo_host.data import ImageTextDataset, TensorSampleSet
+from fomo_host.api import EvaluationContext, ImageTextDataset, ModelBundle, TensorSampleSet
 
 DIM = 4
 

@@ -10,7 +10,7 @@ from fomo_openclip.models import build_open_clip, build_tiny_clip
 from fomo_openclip.params import OpenCLIPParams, TinyCLIPParams
 from pydantic import ValidationError
 
-from fomo_host.components import BuildContext
+from fomo_host.api import BuildContext
 
 
 def context(tmp_path: Path) -> BuildContext:
@@ -60,7 +60,7 @@ def test_open_clip_loads_a_local_checkpoint_exactly(tmp_path):
 
 
 def test_open_clip_reports_a_checkpoint_of_another_architecture(tmp_path):
-    from fomo_host.errors import FomoError
+    from fomo_host.api import FomoError
 
     checkpoint = tmp_path / "wrong.pt"
     torch.save({"state_dict": {"nonsense": torch.zeros(1)}}, checkpoint)

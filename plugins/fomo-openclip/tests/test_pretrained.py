@@ -14,8 +14,7 @@ from fomo_openclip.pretrained import resolve_tag
 from pydantic import ValidationError
 from safetensors.torch import save_file
 
-from fomo_host.api import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG
-from fomo_host.components import BuildContext
+from fomo_host.api import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, BuildContext
 
 LAION_REPO = "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
 
-from fomo_host.api import FomoError, OptimizerFactory, TaskInfo, UpdateMethod
+from fomo_host.api import FomoError, OptimizerRequest, TaskInfo, UpdateMethod
 
 from .params import GaLoreParams
 
@@ -44,12 +42,8 @@ class GaLore(UpdateMethod):
             )
         return named
 
-    def build_optimizer(
-        self, parameters: list[tuple[str, nn.Parameter]], default: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
-    ) -> torch.optim.Optimizer:
-        if not isinstance(default, OptimizerFactory):
-            raise TypeError("galore needs the host's OptimizerFactory to read the optimizer settings")
-        spec = default.spec
+    def build_optimizer(self, request: OptimizerRequest) -> torch.optim.Optimizer:
+        settings, parameters = request.settings, request.parameters
         projected = projected_matrices(parameters, self.params.rank)
         projected_ids = {id(p) for _, p in projected}
         projection = {
@@ -58,15 +52,15 @@ class GaLore(UpdateMethod):
             "scale": self.params.scale,
             "proj_type": self.params.proj_type,
         }
-        groups = default.param_groups(
+        groups = request.param_groups(
             [{"params": [p for _, p in projected], **projection}, {"params": [p for _, p in parameters if id(p) not in projected_ids]}]
         )
-        options = {"lr": spec.lr, "betas": spec.betas, "eps": spec.eps, "weight_decay": spec.weight_decay}
-        if spec.name == "adamw8bit":
-            if default.device.type != "cuda":
+        options = settings.options()
+        if settings.name == "adamw8bit":
+            if request.device.type != "cuda":
                 raise FomoError(
                     f"galore with optimizer.name = 'adamw8bit' needs a CUDA device (galore-torch's 8-bit optimizer "
-                    f"synchronises CUDA); this run is on {default.device.type}: use optimizer.name = 'adamw'"
+                    f"synchronises CUDA); this run is on {request.device.type}: use optimizer.name = 'adamw'"
                 )
             from galore_torch import GaLoreAdamW8bit
 

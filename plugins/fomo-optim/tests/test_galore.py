@@ -10,10 +10,8 @@ from fomo_optim.galore import GaLore
 from fomo_optim.params import GaLoreParams
 from galore_torch import GaLoreAdamW
 
-from fomo_host.components import BuildContext, TaskInfo
-from fomo_host.engine.training import default_optimizer_factory
-from fomo_host.errors import FomoError
-from fomo_host.spec import OptimizerSection
+from fomo_host.api import BuildContext, FomoError, TaskInfo
+from fomo_host.testing import optimizer_request
 
 TASK = TaskInfo(index=0, num_tasks=1, steps=1, concepts=[])
 
@@ -23,15 +21,15 @@ def tiny_model() -> torch.nn.Module:
     return build_tiny_clip(TinyCLIPParams(), BuildContext(seed=0, cache_dir=None)).model  # type: ignore[arg-type]
 
 
-def build(params: GaLoreParams, optimizer: OptimizerSection) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def build(params: GaLoreParams, optimizer: dict) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = tiny_model()
     method = GaLore(params)
     named = method.trainable_parameters(model, TASK)
-    return model, method.build_optimizer(named, default_optimizer_factory(optimizer, torch.device("cpu")))
+    return model, method.build_optimizer(optimizer_request(named, optimizer))
 
 
 def test_block_matrices_are_projected_and_everything_else_is_plain_adamw():
-    model, optimizer = build(GaLoreParams(rank=16), OptimizerSection(lr=1e-3, weight_decay=0.1))
+    model, optimizer = build(GaLoreParams(rank=16), {"lr": 1e-3, "weight_decay": 0.1})
     assert isinstance(optimizer, GaLoreAdamW)
     names = {id(p): name for name, p in model.named_parameters()}
     projected = {names[id(p)] for group in optimizer.param_groups if "rank" in group for p in group["params"]}
@@ -46,7 +44,7 @@ def test_block_matrices_are_projected_and_everything_else_is_plain_adamw():
 
 
 def test_a_step_updates_the_model():
-    model, optimizer = build(GaLoreParams(rank=8), OptimizerSection(lr=1e-2))
+    model, optimizer = build(GaLoreParams(rank=8), {"lr": 1e-2})
     before = model.visual.transformer.resblocks[0].mlp.c_fc.weight.detach().clone()
     for p in model.parameters():
         p.grad = torch.randn_like(p)
@@ -61,4 +59,4 @@ def test_a_rank_above_every_matrix_is_a_clear_error():
 
 def test_eight_bit_galore_needs_a_cuda_device():
     with pytest.raises(FomoError, match="needs a CUDA device"):
-        build(GaLoreParams(rank=8), OptimizerSection(name="adamw8bit"))
+        build(GaLoreParams(rank=8), {"name": "adamw8bit"})

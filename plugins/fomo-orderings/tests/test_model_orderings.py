@@ -20,10 +20,8 @@ from fomo_orderings.params import PerformanceParams, SimilarityParams
 from pydantic import ValidationError
 from torch import nn
 
-from fomo_host.components import BuildContext, ModelBundle
-from fomo_host.data import Concept, ImageTextDataset, TensorSampleSet
-from fomo_host.engine.stream import build_tasks
-from fomo_host.errors import FomoError
+from fomo_host.api import BuildContext, Concept, FomoError, ImageTextDataset, ModelBundle, TensorSampleSet
+from fomo_host.testing import build_component, stream_tasks
 
 CONCEPTS = [Concept("a", f"a{i}") for i in range(5)] + [Concept("b", f"b{i}") for i in range(3)]
 
@@ -62,7 +60,7 @@ def test_every_ordering_reverses():
     forward = RandomOrdering(RandomParams(), context)(CONCEPTS, 2)
     assert RandomOrdering(RandomParams(reverse=True), context)(CONCEPTS, 2) == list(reversed(forward))
     per_dataset = DatasetIncremental(DatasetIncrementalParams(one_task_per_dataset=True, reverse=True), context)
-    assert build_tasks(CONCEPTS, per_dataset, 2) == [list(reversed(CONCEPTS[5:])), list(reversed(CONCEPTS[:5]))]
+    assert stream_tasks(CONCEPTS, per_dataset, 2) == [list(reversed(CONCEPTS[5:])), list(reversed(CONCEPTS[:5]))]
 
 
 def test_frequency_orders_rare_to_frequent_from_json_or_csv(tmp_path):
@@ -143,24 +141,25 @@ def test_performance_orders_easy_to_hard_by_zero_shot_accuracy():
 
 def test_model_orderings_on_the_synthetic_data_with_the_tiny_clip(tmp_path):
     torch.set_num_threads(1)
-    synthetic = pytest.importorskip("fomo_synthetic.build")
-    openclip = pytest.importorskip("fomo_openclip.models")
+    pytest.importorskip("fomo_synthetic")
+    pytest.importorskip("fomo_openclip")
     torch.manual_seed(0)
-    bundle = openclip.build_tiny_clip(openclip.TinyCLIPParams(), None)
-    context = BuildContext(seed=0, cache_dir=tmp_path, image_size=bundle.image_size)
-    params = synthetic.SyntheticParams(
-        train_per_class=2,
-        test_per_class=3,
-        pool_train_per_class=1,
-        retrieval_train=8,
-        retrieval_test=8,
-        adaptation=["letters", "arrows", "relations"],
-        zero_shot=[],
-    )
-    datasets = synthetic.build_synthetic_datasets(params, context)
+    context = BuildContext(seed=0, cache_dir=tmp_path)
+    bundle = build_component("model", "tiny-clip", {}, context)
+    context.image_size = bundle.image_size
+    params = {
+        "train_per_class": 2,
+        "test_per_class": 3,
+        "pool_train_per_class": 1,
+        "retrieval_train": 8,
+        "retrieval_test": 8,
+        "adaptation": ["letters", "arrows", "relations"],
+        "zero_shot": [],
+    }
+    datasets = build_component("dataset", "synthetic", params, context)
     context.datasets, context.bundle = {d.name: d for d in datasets}, bundle
     concepts = [c for d in datasets if d.role == "adaptation" for c in d.concepts()]
     for ordering in (SimilarityOrdering(SimilarityParams(), context), PerformanceOrdering(PerformanceParams(), context)):
         first, again = ordering(concepts, 4), ordering(concepts, 4)
         assert sorted(first) == sorted(concepts) and first == again
-        assert len(build_tasks(concepts, ordering, 4)) == 4
+        assert len(stream_tasks(concepts, ordering, 4)) == 4

@@ -15,10 +15,8 @@ from fomo_orderings.orderings import (
 )
 from pydantic import ValidationError
 
-from fomo_host.components import BuildContext
-from fomo_host.data import Concept
-from fomo_host.engine.stream import build_tasks
-from fomo_host.errors import FomoError
+from fomo_host.api import BuildContext, Concept, FomoError
+from fomo_host.testing import stream_tasks
 
 CONCEPTS = [Concept("a", f"a{i}") for i in range(5)] + [Concept("b", f"b{i}") for i in range(3)]
 
@@ -39,7 +37,7 @@ def test_dataset_incremental_keeps_datasets_contiguous_in_the_given_order():
     ordering = DatasetIncremental(DatasetIncrementalParams(datasets=["b", "a"]), context())
     assert ordering(CONCEPTS, 2) == CONCEPTS[5:] + CONCEPTS[:5]
     per_dataset = DatasetIncremental(DatasetIncrementalParams(one_task_per_dataset=True), context())
-    assert build_tasks(CONCEPTS, per_dataset, 99) == [CONCEPTS[:5], CONCEPTS[5:]]
+    assert stream_tasks(CONCEPTS, per_dataset, 99) == [CONCEPTS[:5], CONCEPTS[5:]]
     with pytest.raises(FomoError, match="missing \\['b'\\]"):
         DatasetIncremental(DatasetIncrementalParams(datasets=["a"]), context())(CONCEPTS, 2)
 

@@ -12,8 +12,7 @@ from fomo_peft.adapters import DoRA, LoRA, VeRA
 from fomo_peft.params import DoRAParams, LoRAParams, VeRAParams
 from pydantic import ValidationError
 
-from fomo_host.components import BuildContext, TaskInfo
-from fomo_host.errors import FomoError
+from fomo_host.api import BuildContext, FomoError, TaskInfo
 
 METHODS = [
     pytest.param(LoRA, LoRAParams(rank=4), id="lora"),

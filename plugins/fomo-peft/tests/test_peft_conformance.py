@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fomo_host.testing.methods import MethodConformance
+from fomo_host.testing import MethodConformance
 
 WEIGHTS = {"attn": r"attn\.in_proj_weight|attn\.out_proj\.weight", "c_fc": r"mlp\.c_fc\.weight", "c_proj": r"mlp\.c_proj\.weight"}
 TOWERS = {"image": r"visual\.transformer", "text": r"transformer", "both": r"(?:visual\.)?transformer"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fomo_host.testing.methods import MethodConformance
+from fomo_host.testing import MethodConformance
 
 
 class TestEWC(MethodConformance):

@@ -15,7 +15,7 @@ from fomo_regularization.params import DistillationParams, EWCParams, SIParams
 from fomo_regularization.si import SI
 from torch import nn
 
-from fomo_host.components import BuildContext, StepOutput, TaskInfo, TrainBatch
+from fomo_host.api import BuildContext, StepOutput, TaskInfo, TrainBatch
 
 TASK = TaskInfo(index=0, num_tasks=2, steps=3, concepts=[])
 

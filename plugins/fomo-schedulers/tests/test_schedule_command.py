@@ -2,11 +2,12 @@
 
 import csv
 import io
+import json
 import math
 
 import pytest
 
-from fomo_host.cli import main
+from fomo_host.testing import run_cli
 
 SPEC = """
 [run]
@@ -45,7 +46,7 @@ def read_csv(text):
 
 
 def test_csv_has_one_row_per_step_of_every_task(spec_file, capsys):
-    assert main(["schedule", str(spec_file), "--csv"]) == 0
+    assert run_cli("schedule", str(spec_file), "--csv") == 0
     rows = read_csv(capsys.readouterr().out)
     assert list(rows[0]) == ["task", "step", "global_step", "lr"]
     steps = 640 // 32  # samples_per_task / batch_size
@@ -61,7 +62,7 @@ def test_csv_has_one_row_per_step_of_every_task(spec_file, capsys):
 
 def test_overrides_choose_the_scheduler(spec_file, capsys):
     overrides = ["--set", "scheduler.name=rsqrt-continued", "--set", "budget.samples_per_task=320"]
-    assert main(["schedule", str(spec_file), "--csv", *overrides]) == 0
+    assert run_cli("schedule", str(spec_file), "--csv", *overrides) == 0
     rows = read_csv(capsys.readouterr().out)
     assert len(rows) == 3 * 10
     peaks = [max(float(r["lr"]) for r in rows if int(r["task"]) == task) for task in (1, 2, 3)]
@@ -70,7 +71,7 @@ def test_overrides_choose_the_scheduler(spec_file, capsys):
 
 def test_summary_table_and_plot(spec_file, tmp_path, capsys):
     plot = tmp_path / "figures" / "lr.png"
-    assert main(["schedule", str(spec_file), "--plot", str(plot)]) == 0
+    assert run_cli("schedule", str(spec_file), "--plot", str(plot)) == 0
     out = capsys.readouterr().out
     assert "rsqrt" in out and "peak lr" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -78,29 +79,25 @@ def test_summary_table_and_plot(spec_file, tmp_path, capsys):
 
 
 def test_invalid_scheduler_params_are_one_line(spec_file, capsys):
-    assert main(["schedule", str(spec_file), "--set", "scheduler.params.warmup=2.5"]) == 2
+    assert run_cli("schedule", str(spec_file), "--set", "scheduler.params.warmup=2.5") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: scheduler.params.warmup:") and "\n" not in err
 
 
 def test_unknown_scheduler_lists_the_available_ones(spec_file, capsys):
-    assert main(["schedule", str(spec_file), "--set", "scheduler.name=rsqrt2"]) == 2
+    assert run_cli("schedule", str(spec_file), "--set", "scheduler.name=rsqrt2") == 2
     assert "available:" in capsys.readouterr().err
 
 
 def test_a_budget_in_memory_adjusted_flops_uses_the_measured_steps(tmp_path, capsys, monkeypatch):
     pytest.importorskip("fomo_openclip")
     pytest.importorskip("fomo_tuning")
-    from fomo_host.budget import resolve_budget
-    from fomo_host.plugins import load_plugins
-    from fomo_host.spec import load_spec
-
     monkeypatch.setenv("FOMO_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "maf.toml"
     text = SPEC.replace("a-model-whose-plugin-need-not-be-installed", "tiny-clip").replace("samples_per_task = 640", "maf_per_task = 2000")
     path.write_text(text, encoding="utf-8")
-    host = load_plugins()
-    steps = resolve_budget(host, load_spec(path, [], None), tmp_path / "cache").steps_per_task
-    assert main(["schedule", str(path), "--csv"]) == 0
+    assert run_cli("budget", str(path), "--json") == 0
+    steps = json.loads(capsys.readouterr().out)[0]["steps_per_task"]
+    assert run_cli("schedule", str(path), "--csv") == 0
     rows = read_csv(capsys.readouterr().out)
     assert len(rows) == 3 * steps

@@ -16,7 +16,7 @@ from fomo_schedulers.schedules import (
 )
 from pydantic import ValidationError
 
-from fomo_host.errors import FomoError
+from fomo_host.api import FomoError
 
 
 def test_resolve_steps_reads_fractions_and_step_counts():

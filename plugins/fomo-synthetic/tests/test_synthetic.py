@@ -13,8 +13,7 @@ from fomo_synthetic.domains import DOMAINS, LETTERS
 from fomo_synthetic.params import ADAPTATION_SETS, DEFAULT_LETTERS, ZERO_SHOT_SETS, SyntheticParams
 from pydantic import ValidationError
 
-from fomo_host.components import BuildContext
-from fomo_host.data import Concept, ImageTextDataset
+from fomo_host.api import BuildContext, Concept, ImageTextDataset
 
 SMALL = dict(pool_train_per_class=4, train_per_class=3, test_per_class=2, retrieval_train=8, retrieval_test=6)
 """Sizes small enough to build the whole catalogue in well under a second."""

@@ -8,8 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from fomo_host.engine.training import default_optimizer_factory
-from fomo_host.spec import OptimizerSection
+from fomo_host.testing import optimizer_request
 
 
 def parameters() -> list[torch.nn.Parameter]:
@@ -26,9 +25,8 @@ NEEDS_BITSANDBYTES = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes")
 )
 def test_the_named_optimizer_is_built_and_steps(name, expected):
     weights = parameters()
-    optimizer = default_optimizer_factory(OptimizerSection(name=name, lr=1e-2, weight_decay=0.1), torch.device("cpu"))(
-        [{"params": weights}]
-    )
+    named = [(f"w{index}", weight) for index, weight in enumerate(weights)]
+    optimizer = optimizer_request(named, {"name": name, "lr": 1e-2, "weight_decay": 0.1}).build()
     assert f"{type(optimizer).__module__}.{type(optimizer).__name__}" == expected
     assert [group["weight_decay"] for group in optimizer.param_groups] == [0.1, 0.0]  # no decay on 1-d tensors
     before = [w.detach().clone() for w in weights]
@@ -40,4 +38,4 @@ def test_the_named_optimizer_is_built_and_steps(name, expected):
 
 def test_an_unknown_optimizer_name_is_rejected():
     with pytest.raises(ValidationError, match="'adamw' or 'adamw8bit'"):
-        OptimizerSection.model_validate({"name": "sgd"})
+        optimizer_request([], {"name": "sgd"})

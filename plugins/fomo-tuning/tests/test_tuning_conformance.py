@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from fomo_host.testing.methods import MethodConformance
+from fomo_host.testing import MethodConformance
 
 
 def is_layer_norm(name: str) -> bool:

@@ -1,0 +1,118 @@
+"""Conformance tests for loggers (plugins of the lifecycle hooks): subclass :class:`LoggerConformance` in your tests.
+
+::
+
+    from fomo_host.testing import LoggerConformance
+
+    class TestMyLogger(LoggerConformance):
+        logger_name = "my-logger"
+
+A subclass gets, driving the installed plugins' hooks as a run does (every keyword
+argument, in the engine's order): the name is declared by ``logger_names`` and the
+spec accepts it; a run that lists it writes under the run directory, and one that does
+not list it writes nothing; a second process of the run writes nothing; a resumed run
+(``resumed_from_task``) continues without error; and ``logger_problems`` answers with
+lines (a logger whose problems are not empty here, such as a missing tracker package,
+is skipped with them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from ..plugins import installed_plugins
+from ..process import ProcessInfo
+from ..spec import RunSpec
+from .helpers import make_spec
+
+STEPS = 4
+
+
+def evaluation_record(task: int) -> dict[str, Any]:
+    score = 0.2 + 0.1 * task
+    return {
+        "task": task,
+        "step": STEPS * (task + 1),
+        "samples_seen": 16 * STEPS * (task + 1),
+        "subset_fraction": 1.0,
+        "scores": {"toy-a": score, "toy-z": 0.5},
+        "metrics": {"toy-a": {"top1": score, "top5": 0.9}, "toy-z": {"top1": 0.5, "top5": 0.8}},
+        "A_KA": score,
+        "A_ZS": 0.5,
+        "GM": (score * 0.5) ** 0.5,
+        "compute": {"gflops": 3.0 * (task + 1), "maf": 2.0 * (task + 1)},
+        "groups": {"adaptation": ["toy-a"], "zero_shot": ["toy-z"]},
+        **({"train_loss": 1.5 - 0.1 * task} if task >= 0 else {}),
+    }
+
+
+class LoggerConformance:
+    """The conformance suite of loggers; set ``logger_name`` in a subclass."""
+
+    pytestmark = [pytest.mark.fomo_conformance]
+
+    logger_name: ClassVar[str] = ""
+    spec_table: ClassVar[dict[str, Any]] = {
+        "model": {"name": "tiny-clip"},
+        "data": {"sources": [{"name": "synthetic"}]},
+        "budget": {"steps_per_task": STEPS},
+    }
+    """The spec of the simulated run (``run.loggers`` is set by the suite; its components need not be installed)."""
+
+    def spec(self, loggers: list[str]) -> RunSpec:
+        return make_spec(self.spec_table, [f"run.loggers={loggers!r}".replace("'", '"')], components=False)
+
+    @pytest.fixture(autouse=True)
+    def _usable_here(self) -> None:
+        answers = installed_plugins().hook.logger_problems(spec=self.spec([self.logger_name]), loggers=[self.logger_name])
+        problems = [line for answer in answers for line in answer or ()]
+        if problems:
+            pytest.skip(problems[0])
+
+    def simulate(self, run_dir: Path, loggers: list[str], tasks: range, resumed_from_task: int | None = None, rank: int = 0) -> None:
+        """The lifecycle hooks in the order the engine calls them, with every argument."""
+        hook, process = installed_plugins().hook, ProcessInfo(rank=rank, world_size=2 if rank else 1)
+        spec, num_tasks = self.spec(loggers), max(tasks, default=0) + 1
+        common = {"run_dir": run_dir, "loggers": loggers, "process": process}
+        hook.on_run_start(spec=spec, num_tasks=num_tasks, steps_per_task=STEPS, resumed_from_task=resumed_from_task, **common)
+        if resumed_from_task is None:
+            hook.on_evaluation(record=evaluation_record(-1), **common)
+        for task in tasks:
+            hook.on_task_start(task=task, num_tasks=num_tasks, steps=STEPS, concepts=[f"toy-a::class {task}"], **common)
+            if process.is_main:
+                for step in (2, STEPS):
+                    hook.on_train_step(
+                        task=task, num_tasks=num_tasks, step=step, steps=STEPS, global_step=task * STEPS + step, loss=2.0, lr=1e-3, **common
+                    )
+            hook.on_task_end(task=task, num_tasks=num_tasks, steps=STEPS, mean_loss=1.5, **common)
+            hook.on_evaluation(record=evaluation_record(task), **common)
+        summary = {"tasks_done": num_tasks, **{key: {"final": 0.4, "mean": 0.35} for key in ("A_KA", "A_ZS", "GM")}}
+        hook.on_run_end(summary=summary if process.is_main else {}, **common)
+
+    def test_the_name_is_declared_and_a_spec_accepts_it(self) -> None:
+        names = {name for answer in installed_plugins().hook.logger_names() for name in answer or ()}
+        assert self.logger_name in names
+        assert self.spec([self.logger_name]).run.loggers == [self.logger_name]
+
+    def test_a_run_listing_it_writes_and_one_not_listing_it_writes_nothing(self, tmp_path: Path) -> None:
+        listed, unlisted = tmp_path / "listed", tmp_path / "unlisted"
+        listed.mkdir()
+        unlisted.mkdir()
+        self.simulate(listed, [self.logger_name], range(2))
+        self.simulate(unlisted, [], range(2))
+        assert any(path.is_file() for path in listed.rglob("*")), "a run listing the logger wrote nothing under its directory"
+        assert list(unlisted.iterdir()) == [], "a run not listing the logger got files"
+
+    def test_a_second_process_writes_nothing(self, tmp_path: Path) -> None:
+        self.simulate(tmp_path, [self.logger_name], range(2), rank=1)
+        assert list(tmp_path.iterdir()) == [], "a process other than the main one wrote logs"
+
+    def test_a_resumed_run_continues(self, tmp_path: Path) -> None:
+        self.simulate(tmp_path, [self.logger_name], range(1))
+        before = {path for path in tmp_path.rglob("*") if path.is_file()}
+        self.simulate(tmp_path, [self.logger_name], range(1, 3), resumed_from_task=1)
+        after = {path for path in tmp_path.rglob("*") if path.is_file()}
+        assert before <= after, "resuming removed log files"

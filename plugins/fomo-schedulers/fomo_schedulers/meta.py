@@ -117,14 +117,16 @@ class RsqrtRecovered:
         cooldown = resolve_steps(self.params.cooldown, steps_per_task)
         check_warmup_cooldown("rsqrt-recovered", warmup, cooldown, steps_per_task)
         minimum = self.params.min_factor
-        if task == 0:
-            return rsqrt_factor(step, steps_per_task, warmup, cooldown, 1.0, 1.0, minimum)
         decay_steps = steps_per_task - cooldown - warmup
-        if decay_steps <= 0:
+        # checked in every task, the first included: a stream the later tasks cannot shape is refused at its first
+        # step, not after tasks have trained
+        if decay_steps <= 0 and num_tasks > 1:
             raise FomoError(
                 f"scheduler 'rsqrt-recovered': warmup ({warmup}) + cooldown ({cooldown}) leave no decay steps in a task of "
                 f"{steps_per_task} steps; lower scheduler.params.warmup or scheduler.params.cooldown"
             )
+        if task == 0:
+            return rsqrt_factor(step, steps_per_task, warmup, cooldown, 1.0, 1.0, minimum)
         offset = task * decay_steps
         divisor = 2 * offset if self.params.warmup_peak == "reference" else offset
         warmup_peak = peak(math.sqrt(warmup / divisor), minimum)

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FomoError as exc:
         # one line even where a message quotes something with a line break in it
         print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_status
     except BrokenPipeError:
         # the reader (head, less) stopped early: no message. Point stdout at devnull so the interpreter's
         # final flush does not raise again; status 1, as rich's tables and Python's documentation do.

@@ -35,7 +35,7 @@ class ComponentRef(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", "keep_deployed")
+RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", "keep_deployed", "checkpoint_every_steps")
 """run.* keys that change nothing a run computes: a run may be resumed with other values of them."""
 
 
@@ -43,10 +43,21 @@ class RunSection(StrictModel):
     name: str = Field(default="run", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     seed: int = Field(default=0, ge=0)
     output_dir: Path = Path("runs")
-    precision: Literal["no", "bf16", "fp16"] = "no"
+    precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    """Mixed precision of forward passes: bf16 or fp16 autocast (fp16 with loss scaling, CUDA only), or none;
+    auto: bf16 on a CUDA device that supports it, none elsewhere."""
     batch_size: int = Field(default=128, ge=1)
     cpu: bool = False
     """Force the CPU even where an accelerator is present."""
+    compile: bool = False
+    """torch.compile the trained model (with the adapters a method adds) and the method's extra loss; the first
+    steps of a run then take longer while they compile."""
+    activation_checkpointing: bool = False
+    """Recompute each transformer block's activations in the backward pass instead of keeping them: far less
+    memory (ViT-L/H at large batches on one GPU) for about a third more compute per step."""
+    checkpoint_every_steps: int | None = Field(default=None, ge=1)
+    """Also checkpoint inside a task every this many optimizer steps (long tasks of large models); a resumed run
+    continues at the step exactly. None: checkpoints after each task only."""
     loggers: list[str] = Field(default_factory=list)
     """Loggers to turn on (e.g. ["csv", "tensorboard"]); each must be provided by an installed plugin."""
     log_every_steps: int = Field(default=10, ge=1)

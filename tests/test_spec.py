@@ -87,7 +87,7 @@ def test_minimal_spec_fills_the_paper_defaults():
         ({"method": {"name": "lora2"}}, r"unknown method 'lora2' at spec: method.name; available: finetune, lora"),
         ({"method": {"name": "lora", "params": {"rank": 0}}}, r"method.params.rank: Input should be greater than or equal to 1"),
         ({"method": {"name": "lora", "params": {"rnak": 2}}}, r"method.params.rnak: unknown key"),
-        ({"run": {"precision": "fp8"}}, r"run.precision: Input should be 'no', 'bf16' or 'fp16'"),
+        ({"run": {"precision": "fp8"}}, r"run.precision: Input should be 'auto', 'no', 'bf16' or 'fp16'"),
     ],
 )
 def test_bad_specs_name_the_key_path(change, message):

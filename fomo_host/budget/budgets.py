@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..engine.runtime import resolve_precision
 from ..errors import SpecError
 from ..plugins import PluginHost
 from ..resolve import resolve_component
@@ -35,7 +36,8 @@ def resolve_budgets(
     registry = host.registry
     model = resolve_component(registry, "model", spec.model, "model")
     resolved = [resolve_component(registry, "method", ref, "method") for ref in [*methods, ComponentRef(name=REFERENCE_METHOD)]]
-    *costs, reference = cached_step_costs(spec, model, resolved, memory_measure(spec, device), spec.run.precision, cache_dir)
+    precision = resolve_precision(spec.run.precision, device)
+    *costs, reference = cached_step_costs(spec, model, resolved, memory_measure(spec, device), precision, cache_dir)
     return [derive_budget(spec, cost, reference) for cost in costs]
 
 

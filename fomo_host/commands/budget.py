@@ -36,7 +36,8 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 
 def command_budget(args: argparse.Namespace) -> int:
-    from ..budget import resolve_budgets
+    from ..budget import resolve_budgets, training_device
+    from ..engine.runtime import resolve_precision
     from ..engine.setup import default_cache_dir
 
     host = load_host(quiet=args.json)
@@ -54,9 +55,8 @@ def command_budget(args: argparse.Namespace) -> int:
     value = getattr(spec.budget, given)
     architecture = spec.model.params.get("architecture")
     model = spec.model.name + (f" {architecture}" if architecture else "")
-    table = Table(
-        title=f"compute per task: {model}, batch {spec.run.batch_size}, precision {spec.run.precision}, budget.{given} = {value:,}"
-    )
+    precision = resolve_precision(spec.run.precision, training_device(spec))
+    table = Table(title=f"compute per task: {model}, batch {spec.run.batch_size}, precision {precision}, budget.{given} = {value:,}")
     columns = ("method", "GFLOPs/step", "end-of-task GFLOPs", "memory multiplier", "MAF/step", "steps/task", "samples/task", "MAF/task")
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right")

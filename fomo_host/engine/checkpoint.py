@@ -1,4 +1,4 @@
-"""The run's checkpoints: everything needed to continue after the last finished task, checksummed.
+"""The run's checkpoints: everything needed to continue after the last finished task (or inside a task), checksummed.
 
 Layout: ``checkpoints/NNNNN.pt`` (the state) and ``checkpoints/NNNNN.json`` (its
 manifest), NNNNN counting up with every checkpoint. A checkpoint is written in
@@ -10,9 +10,12 @@ the checkpoint before the previous one deleted, so two intact checkpoints are
 kept: an interruption at any moment, a full disk or damaged bytes in the newest
 one leave an earlier one to continue from.
 
-Randomness needs no saved generator state: every task re-seeds all generators
-from (run seed, task index), so a task restarted from its checkpoint sees the
-same batches and dropout masks as the uninterrupted run.
+A checkpoint at a task's end needs no saved generator state: every task re-seeds
+all generators from (run seed, task index), so a task restarted from it sees the
+same batches and dropout masks as the uninterrupted run. One written inside a task
+(``run.checkpoint_every_steps``) keeps the generators' states, the task's optimizer
+and gradient-scaler states and its loss so far; the task's batches restart at the
+step (the loader plans the skipped ones without reading them).
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ class Checkpoint:
     method: dict[str, Any]
     merger: dict[str, Any]
     optimizer: dict[str, Any] | None
+    step_in_task: int = 0
+    """Steps of task ``next_task`` already trained: 0 at a task's end, else a checkpoint inside the task."""
+    task_loss_sum: float = 0.0
+    """Inside a task: its contrastive losses so far, summed (the task's recorded mean loss continues from it)."""
+    random_state: dict[str, Any] | None = None
+    """Inside a task: the global random generators' states."""
+    grad_scaler: dict[str, Any] | None = None
+    """Inside a task trained in fp16: the gradient scaler's state."""
 
     def save(self, run_dir: Path) -> Path:
         """Write a new checkpoint and keep the previous one; returns the state file.
@@ -69,6 +80,7 @@ class Checkpoint:
             manifest = {
                 "format": FORMAT_VERSION,
                 "next_task": self.next_task,
+                "step_in_task": self.step_in_task,
                 "global_step": self.global_step,
                 "records": len(self.records),
                 "state": f"{CHECKPOINT_DIR}/{state_path.name}",
@@ -157,6 +169,8 @@ def _generations(folder: Path) -> list[int]:
 def _describe(folder: Path, number: int) -> str:
     try:
         manifest = json.loads((folder / f"{number:05d}.json").read_text(encoding="utf-8"))
+        if manifest.get("step_in_task"):
+            return f"at step {manifest['step_in_task']} of task {manifest['next_task'] + 1}"
         return f"after task {manifest['next_task']}" if manifest["next_task"] else "before the first task"
     except (OSError, ValueError, KeyError, TypeError):
         return f"number {number}"

@@ -12,6 +12,7 @@ is in :mod:`.setup`; where an interrupted run continues from is :func:`resume_po
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 import time
@@ -26,7 +27,7 @@ import torch
 from ..components import MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMethod
 from ..data import Concept
 from ..deployed import DeployedWeights
-from ..errors import FomoError
+from ..errors import FomoError, TrainingDiverged
 from ..model_inputs import TokenCache
 from ..plugins import PluginHost
 from ..progress import Reporter
@@ -37,20 +38,33 @@ from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
 from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
 from .loader import DeviceTransfer, TaskBatches
 from .mixture import MixedBatches, Pool, Pools, Segment
-from .runtime import derive_seed, preserved_rng, seed_everything
+from .runtime import derive_seed, preserved_rng, random_state, restore_random_state, seed_everything
 from .setup import Setup, loader_settings, prepare
 from .step_log import StepLog
-from .training import OptimizerFactory, StepLoop, TaskDataAccess, TrainingStep, finish_task, start_task
+from .training import (
+    LoopState,
+    OptimizerFactory,
+    StepLoop,
+    TaskDataAccess,
+    TrainingStep,
+    all_finite,
+    compile_failures,
+    compile_for_training,
+    enable_activation_checkpointing,
+    finish_task,
+    start_task,
+)
 
 __all__ = ["SPEC_FILE", "ContinualRun", "ResumePoint", "prepare", "resume_point"]
 
 
 @dataclass
 class ResumePoint:
-    """Where the stream continues: the next task, the counters so far, and the states a checkpoint restores."""
+    """Where the stream continues: the next task, the counters of the tasks finished, and the states a checkpoint restores."""
 
     next_task: int
     global_step: int
+    """Optimizer steps of the tasks before ``next_task``."""
     samples_seen: int
     checkpoint: Checkpoint | None
     """None for a run that starts from the beginning."""
@@ -58,6 +72,11 @@ class ResumePoint:
     @property
     def optimizer_state(self) -> dict[str, Any] | None:
         return self.checkpoint.optimizer if self.checkpoint is not None else None
+
+    @property
+    def inside_task(self) -> Checkpoint | None:
+        """The checkpoint, where it was written inside task ``next_task`` (``run.checkpoint_every_steps``)."""
+        return self.checkpoint if self.checkpoint is not None and self.checkpoint.step_in_task > 0 else None
 
 
 def resume_point(run_dir: Path, setup: Setup, warn: Callable[[str], None] | None = None) -> ResumePoint:
@@ -74,7 +93,10 @@ def resume_point(run_dir: Path, setup: Setup, warn: Callable[[str], None] | None
             f"resume with that spec: fomo-host run --resume {run_dir}"
         )
     check_resumed_budget(run_dir, checkpoint, setup)
-    return ResumePoint(checkpoint.next_task, checkpoint.global_step, checkpoint.samples_seen, checkpoint)
+    # a checkpoint inside a task counts that task's steps done; the point counts finished tasks
+    done = checkpoint.step_in_task
+    samples_before = checkpoint.samples_seen - done * setup.spec.run.batch_size
+    return ResumePoint(checkpoint.next_task, checkpoint.global_step - done, samples_before, checkpoint)
 
 
 def check_resumed_budget(run_dir: Path, checkpoint: Checkpoint, setup: Setup) -> None:
@@ -159,7 +181,7 @@ class ContinualRun:
         )
         if point.checkpoint is None:
             self.evaluate_and_record(eval_model, base, task=-1, step=0, samples_seen=0, full=True)
-            self.save_checkpoint(live_model, ResumePoint(0, 0, 0, None), None)
+            self.save_checkpoint(live_model, 0, 0, 0, None)
 
         optimizer_state = point.optimizer_state
         global_step, samples_seen = point.global_step, point.samples_seen
@@ -175,7 +197,9 @@ class ContinualRun:
                 loggers=self.loggers,
                 process=runtime.process,
             )
-            mean_loss, optimizer_state = self.train_task(live_model, info, optimizer_state)
+            inside = point.inside_task if task == point.next_task else None
+            with compile_failures(spec.method.name) if spec.run.compile else contextlib.nullcontext():
+                mean_loss, optimizer_state = self.train_task(live_model, info, optimizer_state, (global_step, samples_seen), inside)
             global_step += info.steps
             samples_seen += info.steps * spec.run.batch_size
 
@@ -202,7 +226,7 @@ class ContinualRun:
                 f"A_KA {record['A_KA']:.4f}  A_ZS {record['A_ZS']:.4f}  GM {record['GM']:.4f}"
             )
             del finetuned, deploy, decision
-            self.save_checkpoint(live_model, ResumePoint(task + 1, global_step, samples_seen, None), optimizer_state)
+            self.save_checkpoint(live_model, task + 1, global_step, samples_seen, optimizer_state)
 
         summary = self.write_summary()
         self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=self.loggers, process=runtime.process)
@@ -227,8 +251,12 @@ class ContinualRun:
         # a method's prepare may draw random numbers (adapter initialisation): seed it, so that it does not
         # depend on what ran before (a warm start trained now or loaded from the cache)
         seed_everything(derive_seed(self.spec.run.seed, "method"))
+        if self.spec.run.activation_checkpointing:
+            enable_activation_checkpointing(self.bundle.model, self.spec.model.name)
         live_model = self.method.prepare(self.bundle.model)
         live_model.to(self.runtime.device)
+        if self.spec.run.compile:
+            compile_for_training(live_model, self.method)
         checkpoint = point.checkpoint
         if checkpoint is not None:
             live_model.load_state_dict(checkpoint.model, strict=True)
@@ -242,7 +270,8 @@ class ContinualRun:
                 note = restore_records(self.run_dir, self.records)
                 if note:
                     self.warn(f"note: {note}")
-            self.reporter.line(f"resuming {self.run_dir} at task {point.next_task + 1}/{self.num_tasks}")
+            at = f"step {checkpoint.step_in_task} of " if checkpoint.step_in_task else ""
+            self.reporter.line(f"resuming {self.run_dir} at {at}task {point.next_task + 1}/{self.num_tasks}")
         return live_model
 
     # ------------------------------------------------------------------ a task
@@ -267,31 +296,77 @@ class ContinualRun:
             buffer=pool_of(earlier),
         )
 
-    def train_task(self, live_model: torch.nn.Module, info: TaskInfo, optimizer_state: dict[str, Any] | None) -> tuple[float, Any]:
-        """Method setup, the task's steps on mixed batches, the method's end-of-task work; returns (mean loss, optimizer state to keep)."""
+    def train_task(
+        self,
+        live_model: torch.nn.Module,
+        info: TaskInfo,
+        optimizer_state: dict[str, Any] | None,
+        before: tuple[int, int],
+        inside: Checkpoint | None = None,
+    ) -> tuple[float, Any]:
+        """Method setup, the task's steps on mixed batches, the method's end-of-task work; returns (mean loss, optimizer
+        state to keep). ``before``: (global step, samples seen) at the task's start; ``inside``: a checkpoint written
+        inside this task, to continue from."""
         spec, runtime = self.spec, self.runtime
         optimizer = start_task(live_model, self.method, info, OptimizerFactory(spec.optimizer, runtime.device))
-        if optimizer_state is not None and not spec.optimizer.reset_per_task:
+        step = TrainingStep(
+            live_model, optimizer, spec.optimizer, runtime.mixed_precision, self.method, forward_model=runtime.wrap_for_training(live_model)
+        )
+        state = LoopState()
+        if inside is not None:
+            # the task's setup ran again above; what it set up is restored as it stood at the checkpoint
+            self.method.load_state_dict(inside.method)
+            optimizer.load_state_dict(inside.optimizer)
+            if step.scaler is not None and inside.grad_scaler is not None:
+                step.scaler.load_state_dict(inside.grad_scaler)
+            restore_random_state(inside.random_state)
+            state = LoopState(inside.step_in_task, inside.task_loss_sum)
+        elif optimizer_state is not None and not spec.optimizer.reset_per_task:
             optimizer.load_state_dict(optimizer_state)
         generator = torch.Generator().manual_seed(derive_seed(spec.run.seed, "data", info.index))
         pools = self.pools(info.index)
         batches = MixedBatches(pools, spec.run.batch_size, spec.data.mixture, generator)
-        step = TrainingStep(
-            live_model, optimizer, spec.optimizer, runtime.mixed_precision, self.method, forward_model=runtime.wrap_for_training(live_model)
-        )
-        loop = StepLoop(step, lambda index: self.scheduler(index, info.steps, info.index, self.num_tasks), runtime.device)
+        label = f"task {info.index + 1}/{self.num_tasks}"
+        loop = StepLoop(step, lambda index: self.scheduler(index, info.steps, info.index, self.num_tasks), runtime.device, label)
         step_log = self.step_log(info)
         transfer = DeviceTransfer(runtime, self.bundle, self.tokens)
-        with self.reporter.bar(f"task {info.index + 1}/{self.num_tasks}: training", info.steps, run_steps=True) as bar:
+
+        def checkpoint_inside(reached: LoopState) -> None:
+            steps_before, samples_before = before
+            scaler = step.scaler.state_dict() if step.scaler is not None else None
+            self.save_checkpoint(
+                live_model,
+                info.index,
+                steps_before + reached.steps_done,
+                samples_before + reached.steps_done * spec.run.batch_size,
+                optimizer.state_dict(),
+                inside=reached,
+                grad_scaler=scaler,
+            )
+
+        with self.reporter.bar(f"{label}: training", info.steps, run_steps=True) as bar:
+            if state.steps_done:
+                bar.advance(state.steps_done)
 
             def on_step(index: int, loss: torch.Tensor) -> None:
-                note = f"loss {float(loss):.3f}" if self.reporter.interactive and index % 25 == 0 else None
-                bar.advance(1, note)
+                bar.advance(1)
                 if step_log is not None:
                     step_log(index, loss)
 
-            with TaskBatches(batches, transfer, info.steps, settings=self.loader) as device_batches:
-                mean_loss = loop.run(device_batches, info.steps, on_step)
+            def on_check(done: int, loss: float) -> None:
+                if self.reporter.interactive:
+                    bar.advance(0, f"loss {loss:.3f}")
+
+            with TaskBatches(batches, transfer, info.steps, start_step=state.steps_done, settings=self.loader) as device_batches:
+                mean_loss = loop.run(
+                    device_batches,
+                    info.steps,
+                    on_step,
+                    state=state,
+                    on_check=on_check,
+                    checkpoint_every=spec.run.checkpoint_every_steps,
+                    on_checkpoint=checkpoint_inside,
+                )
         end_task_seed = derive_seed(spec.run.seed, "end-task", info.index)
         task_data = TaskDataAccess.from_pool(
             runtime, self.bundle, self.tokens, pools.update, spec.run.batch_size, end_task_seed, self.loader
@@ -376,21 +451,46 @@ class ContinualRun:
         if self.runtime.is_main:
             print(message, file=sys.stderr)
 
-    def save_checkpoint(self, live_model: torch.nn.Module, point: ResumePoint, optimizer_state: Any) -> None:
-        """Everything needed to continue at ``point`` exactly (the main process writes it, checksummed; see checkpoint.py)."""
+    def save_checkpoint(
+        self,
+        live_model: torch.nn.Module,
+        next_task: int,
+        global_step: int,
+        samples_seen: int,
+        optimizer_state: Any,
+        inside: LoopState | None = None,
+        grad_scaler: dict[str, Any] | None = None,
+    ) -> None:
+        """Everything needed to continue exactly (the main process writes it, checksummed; see checkpoint.py); never a
+        model gone non-finite.
+
+        ``inside``: where the loop stands in task ``next_task`` (a checkpoint inside a task), with the random
+        generators' states and the optimizer's and gradient scaler's of that task.
+        """
+        if not all_finite(live_model):
+            shown = next_task + 1 if inside is not None else next_task  # the task trained last, counted from 1
+            where = f"task {shown}/{self.num_tasks}" if shown else "the base model"
+            raise TrainingDiverged(
+                f"{where}: the model's weights are no longer finite; the run stopped, its last checkpoint is kept; "
+                "lower optimizer.lr or check the data"
+            )
         # every process has written its merger's files before the manifest lists them
         self.runtime.barrier()
         if self.runtime.is_main:
             Checkpoint(
-                next_task=point.next_task,
+                next_task=next_task,
                 records=list(self.records),
-                global_step=point.global_step,
-                samples_seen=point.samples_seen,
+                global_step=global_step,
+                samples_seen=samples_seen,
                 spec_fingerprint=self.spec.fingerprint(),
                 model={k: v.detach().cpu().clone() for k, v in live_model.state_dict().items()},
                 method=self.method.state_dict(),
                 merger=self.merger.state_dict(),
                 optimizer=optimizer_state,
+                step_in_task=inside.steps_done if inside is not None else 0,
+                task_loss_sum=inside.loss_sum if inside is not None else 0.0,
+                random_state=random_state() if inside is not None else None,
+                grad_scaler=grad_scaler,
             ).save(self.run_dir)
         self.runtime.barrier()
 

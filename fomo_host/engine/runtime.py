@@ -7,6 +7,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,15 @@ from accelerate.utils import DistributedType
 
 from ..errors import FomoError
 from ..process import ProcessInfo
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """The spec's ``run.precision`` on a device: ``auto`` is bf16 where CUDA supports it and no elsewhere."""
+    if requested == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+    if requested == "fp16" and device.type != "cuda":
+        raise FomoError(f"run.precision = 'fp16' needs a CUDA device, this run is on {device.type}; use 'bf16' or 'no'")
+    return requested
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,10 @@ class Runtime:
 
     @classmethod
     def create(cls, precision: str, cpu: bool) -> Runtime:
+        """``precision`` as the spec gives it (``auto`` included); the runtime holds the resolved one."""
         # Accelerate only forms a multi-process CPU group when told it runs on the CPU
         accelerator = Accelerator(cpu=cpu or not torch.cuda.is_available(), mixed_precision="no")
-        if precision == "fp16" and accelerator.device.type != "cuda":
-            raise FomoError(f"run.precision = 'fp16' needs a CUDA device, this run is on {accelerator.device.type}; use 'bf16' or 'no'")
-        return cls(accelerator, precision)
+        return cls(accelerator, resolve_precision(precision, accelerator.device))
 
     @property
     def device(self) -> torch.device:
@@ -115,3 +124,24 @@ def preserved_rng() -> Iterator[None]:
         random.setstate(state[0])
         np.random.set_state(state[1])
         torch.set_rng_state(state[2])
+
+
+def random_state() -> dict[str, Any]:
+    """The state of every global random generator (Python, NumPy, torch CPU and CUDA): what a checkpoint inside a
+    task keeps, so dropout and anything else that draws continue as in the uninterrupted run."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_random_state(state: dict[str, Any] | None) -> None:
+    if state is None:
+        return
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

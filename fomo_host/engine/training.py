@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..components import ModelBundle, OptimizerRequest, OptimizerSettings, StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
-from ..errors import FomoError
+from ..errors import FomoError, TrainingDiverged
 from ..model_inputs import TokenCache
 from ..spec import OptimizerSection
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
@@ -197,24 +197,127 @@ class TrainingStep:
         return StepLosses(loss.detach(), total.detach())
 
 
+CHECK_EVERY_STEPS = 25
+"""How often the step loop reads from the device (one synchronisation): whether a loss was not finite, and the
+latest loss for the progress display. Also at a task's last step and before every checkpoint."""
+
+
+@dataclass
+class LoopState:
+    """Where a task's step loop stands: what a checkpoint inside the task keeps, so a resumed task continues exactly."""
+
+    steps_done: int = 0
+    loss_sum: float = 0.0
+    """The contrastive losses of the steps done, summed in float32 on the device as the loop sums them."""
+
+
 @dataclass
 class StepLoop:
-    """Runs a training step over batches for a number of steps; one instance per task (or per warm start)."""
+    """Runs a training step over batches; one instance per task (or per warm start).
+
+    The loop never waits for the device in between its checks (every :data:`CHECK_EVERY_STEPS` steps, at the
+    last step, and before a checkpoint): losses are summed on the device, and a step whose total loss is NaN or
+    infinite is remembered there. A check that finds one stops the run with :class:`TrainingDiverged`, before
+    any checkpoint of the diverged model is written.
+    """
 
     step: TrainingStep
     lr_factor: Callable[[int], float]
     device: torch.device
+    where: str = "training"
+    """How errors name the loop (``task 3/20``)."""
 
-    def run(self, batches: Iterator[TrainBatch], steps: int, on_step: ProgressCallback | None = None) -> float:
-        """Train for ``steps`` steps on the next batches; returns the mean contrastive loss."""
+    def run(
+        self,
+        batches: Iterator[TrainBatch],
+        steps: int,
+        on_step: ProgressCallback | None = None,
+        state: LoopState | None = None,
+        on_check: Callable[[int, float], None] | None = None,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[LoopState], None] | None = None,
+    ) -> float:
+        """Train from ``state`` (default: the first step) to step ``steps``; returns the mean contrastive loss.
+
+        ``on_check(steps done, latest loss)`` runs at each check; ``on_checkpoint(state)`` every
+        ``checkpoint_every`` steps before the last, once the steps so far are known to be finite.
+        """
+        state = state or LoopState()
         self.step.model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        for index in range(steps):
+        loss_sum = torch.tensor(state.loss_sum, dtype=torch.float32, device=self.device)
+        first_nonfinite = torch.full((), -1, dtype=torch.long, device=self.device)
+        for index in range(state.steps_done, steps):
             losses = self.step(next(batches), self.lr_factor(index))
             loss_sum += losses.contrastive
+            first_nonfinite = torch.where(~torch.isfinite(losses.total) & (first_nonfinite < 0), index, first_nonfinite)
             if on_step is not None:
                 on_step(index, losses.contrastive)
+            done = index + 1
+            checkpoint_due = checkpoint_every is not None and done % checkpoint_every == 0 and done < steps
+            if done % CHECK_EVERY_STEPS == 0 or done == steps or checkpoint_due:
+                bad, latest = torch.stack([first_nonfinite.double(), losses.contrastive.double()]).tolist()
+                if bad >= 0:
+                    raise TrainingDiverged(
+                        f"{self.where}, step {int(bad) + 1}: the training loss is not finite (NaN or inf); the run stopped, "
+                        "its last checkpoint is kept; lower optimizer.lr or check the data"
+                    )
+                if on_check is not None:
+                    on_check(done, latest)
+                if checkpoint_due and on_checkpoint is not None:
+                    on_checkpoint(LoopState(done, float(loss_sum)))
         return float(loss_sum) / max(steps, 1)
+
+
+COMPILE_BACKEND = "inductor"
+"""torch.compile's backend for ``run.compile``: generated kernels. The tests use ``aot_eager``, which traces and
+differentiates the same graphs without generating code (inductor takes minutes to start on a small CPU)."""
+
+
+def compile_for_training(model: nn.Module, method: UpdateMethod | None) -> None:
+    """torch.compile the model's forward in place (its state dict keeps its names; the adapters a method added are
+    part of it) and the method's extra loss, where it has one. Compilation happens in the first steps."""
+    model.compile(backend=COMPILE_BACKEND)
+    if method is not None and type(method).extra_loss is not UpdateMethod.extra_loss:
+        method.extra_loss = torch.compile(method.extra_loss, backend=COMPILE_BACKEND)  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def compile_failures(method_name: str) -> Iterator[None]:
+    """A failure of torch.compile (of the model or of the method's code) as one line naming the method."""
+    try:
+        yield
+    except Exception as exc:
+        from torch._dynamo.exc import TorchDynamoException
+
+        if not isinstance(exc, TorchDynamoException):
+            raise
+        # a backend's failure is wrapped: its own exception says what went wrong
+        inner = getattr(exc, "inner_exception", None)
+        failure = inner if isinstance(inner, BaseException) else exc
+        cause = next((line.strip() for line in str(failure).splitlines() if line.strip()), "")
+        raise FomoError(
+            f"run.compile: torch.compile cannot compile method {method_name!r} with this model ({type(failure).__name__}: {cause}); "
+            "set run.compile = false"
+        ) from exc
+
+
+def enable_activation_checkpointing(model: nn.Module, model_name: str) -> None:
+    """Recompute transformer blocks in the backward pass (open_clip's ``set_grad_checkpointing``)."""
+    setter = getattr(model, "set_grad_checkpointing", None)
+    if not callable(setter):
+        raise FomoError(
+            f"run.activation_checkpointing: model {model_name!r} offers no set_grad_checkpointing() (open_clip models do); "
+            "set run.activation_checkpointing = false"
+        )
+    setter(True)
+
+
+def all_finite(model: nn.Module) -> bool:
+    """Whether every parameter is finite (one synchronisation); buffers may hold -inf by design (attention masks)."""
+    tensors = [t for t in model.parameters() if t.is_floating_point()]
+    if not tensors:
+        return True
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 BatchSource = Callable[[int, int], contextlib.AbstractContextManager[Iterator[TrainBatch]]]

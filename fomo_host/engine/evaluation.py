@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -53,6 +55,38 @@ def subset_indices(size: int, fraction: float, generator: torch.Generator) -> to
     return torch.randperm(size, generator=generator)[:count].sort().values
 
 
+def shard_plan(sizes: Sequence[int], world_size: int) -> list[list[int]]:
+    """Plan positions per process: the largest sets first, each to the process with the fewest samples so far."""
+    shards: list[list[int]] = [[] for _ in range(world_size)]
+    load = [0] * world_size
+    for position in sorted(range(len(sizes)), key=lambda index: (-sizes[index], index)):
+        process = min(range(world_size), key=lambda rank: (load[rank], rank))
+        shards[process].append(position)
+        load[process] += sizes[position]
+    return [sorted(shard) for shard in shards]
+
+
+def evaluate_set(bundle: ModelBundle, entry: EvaluationSet, context: EvaluationContext) -> tuple[dict[str, float], float]:
+    """Every metric of one evaluation set: (all values, the first metric's primary score).
+
+    The values are namespaced by metric (``"retrieval-recall/recall@5"``): two metrics returning a
+    value of the same name would otherwise overwrite each other in the record.
+    """
+    values: dict[str, float] = {}
+    score = math.nan
+    with torch.inference_mode():
+        for index, (label, metric) in enumerate(entry.metrics):
+            result = metric(bundle, entry.dataset, context)
+            values.update({f"{label}/{name}": value for name, value in result.items()})
+            if index == 0:
+                score = float(result[metric.primary])
+    return {k: float(v) for k, v in values.items()}, score
+
+
+ShardResults = dict[int, tuple[dict[str, float], float]]
+"""Plan position -> (every value of the set, its primary score)."""
+
+
 def evaluate(
     runtime: Runtime,
     bundle: ModelBundle,
@@ -64,28 +98,42 @@ def evaluate(
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics per dataset and the primary score per dataset.
 
-    A dataset's values are namespaced by metric (``"retrieval-recall/recall@5"``): two metrics
-    returning a value of the same name would otherwise overwrite each other in the record.
+    With several processes each evaluates a share of the sets (balanced by size; a set is never split, so every
+    value is what one process computes alone) and the results are gathered: every process returns all of them.
     """
     bundle.model.eval()
-    all_metrics: dict[str, dict[str, float]] = {}
-    scores: dict[str, float] = {}
-    for entry in plan:
-        assert entry.dataset.test is not None
-        context = EvaluationContext(
-            device=runtime.device,
-            batch_size=batch_size,
-            autocast=runtime.autocast,
-            subset=subset_indices(len(entry.dataset.test), subset_fraction, generator),
-        )
-        values: dict[str, float] = {}
-        with torch.inference_mode():
-            for index, (label, metric) in enumerate(entry.metrics):
-                result = metric(bundle, entry.dataset, context)
-                values.update({f"{label}/{name}": value for name, value in result.items()})
-                if index == 0:
-                    scores[entry.dataset.name] = float(result[metric.primary])
-        all_metrics[entry.dataset.name] = {k: float(v) for k, v in values.items()}
+    # the subsets are drawn in plan order on every process, whichever sets it evaluates
+    full_sizes = [len(entry.dataset.test) if entry.dataset.test is not None else 0 for entry in plan]
+    subsets = [subset_indices(size, subset_fraction, generator) for size in full_sizes]
+    sizes = [len(subset) if subset is not None else size for subset, size in zip(subsets, full_sizes, strict=True)]
+    mine = shard_plan(sizes, runtime.world_size)[runtime.rank]
+    context = EvaluationContext(device=runtime.device, batch_size=batch_size, autocast=runtime.autocast)
+    results = evaluate_shard(bundle, plan, mine, subsets, context, on_dataset)
+    if runtime.distributed:
+        gathered: list[ShardResults | None] = [None] * runtime.world_size
+        torch.distributed.all_gather_object(gathered, results)
+        for position, entry in enumerate(plan):
+            if position not in results and on_dataset is not None:
+                on_dataset(entry.dataset.name)
+        results = {position: result for shard in gathered if shard for position, result in shard.items()}
+    all_metrics = {entry.dataset.name: results[position][0] for position, entry in enumerate(plan)}
+    scores = {entry.dataset.name: results[position][1] for position, entry in enumerate(plan)}
+    return all_metrics, scores
+
+
+def evaluate_shard(
+    bundle: ModelBundle,
+    plan: Sequence[EvaluationSet],
+    positions: Sequence[int],
+    subsets: Sequence[torch.Tensor | None],
+    context: EvaluationContext,
+    on_dataset: Callable[[str], None] | None = None,
+) -> ShardResults:
+    """The sets at ``positions`` of the plan, each on its subset (None: the whole test split)."""
+    results: ShardResults = {}
+    for position in positions:
+        entry = plan[position]
+        results[position] = evaluate_set(bundle, entry, dataclasses.replace(context, subset=subsets[position]))
         if on_dataset is not None:
             on_dataset(entry.dataset.name)
-    return all_metrics, scores
+    return results

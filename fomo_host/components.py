@@ -267,11 +267,19 @@ class UpdateMethod(abc.ABC):
         model.load_state_dict(dict(weights), strict=True)
 
     def state_dict(self) -> dict[str, Any]:
-        """The method's own state for a checkpoint (tensors and plain values)."""
+        """The method's own state for a checkpoint (tensors and plain values).
+
+        Taken after every task and, with ``run.checkpoint_every_steps``, inside a task too: it must then hold
+        whatever later steps of the task depend on (anchors taken at the task's start, running sums).
+        """
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Called once the model is prepared; resuming inside a task, called again after that task's
+        :meth:`trainable_parameters`, so that what the task's setup made is overwritten with the saved values.
+        """
 
 
 # ----------------------------------------------------------------------------- schedulers

@@ -16,8 +16,10 @@ A subclass gets: the params validate, and an unknown key and ``invalid_params``
 are rejected; a two-task run of the tiny CLIP on the synthetic data finishes;
 the first task changes only the weights it claims to train (full weights as
 the method exports them, compared with the base model) and changes some;
-a run interrupted after its first task's checkpoint and resumed ends with
-exactly the results and weights of the uninterrupted run; and (marked
+a run interrupted inside its second task (after the checkpoint one step
+before that task's end: the method's state must hold what later steps depend
+on) and resumed ends with exactly the results and weights of the
+uninterrupted run; and (marked
 ``slow``) the run works under ``accelerate launch`` with two CPU processes.
 
 The runs need the plugins providing ``tiny-clip``, ``synthetic``, the
@@ -44,6 +46,7 @@ from pydantic import ValidationError
 
 from .. import hookimpl
 from ..components import MergeDecision, MergeInputs, Merger
+from ..engine.checkpoint import Checkpoint
 from ..params import NoParams
 from ..plugins import PluginHost, load_plugins
 from ..progress import Reporter
@@ -80,15 +83,23 @@ class RecorderPlugin:
         register(name=RECORDER, factory=lambda params: RecordingMerger(), params=NoParams)
 
 
-class InterruptAtTask:
-    """Stops a run as a task starts, the way Ctrl-C does."""
+INTERRUPTER = "conformance-interrupt"
+
+
+class InterruptAtLastStep:
+    """A logger that stops a run at the last step of a task, the way Ctrl-C does: after the task's last checkpoint
+    inside it (``run.checkpoint_every_steps``), before the task ends."""
 
     def __init__(self, task: int) -> None:
         self.task = task
 
     @hookimpl
-    def on_task_start(self, task: int) -> None:
-        if task == self.task:
+    def logger_names(self) -> list[str]:
+        return [INTERRUPTER]
+
+    @hookimpl
+    def on_train_step(self, task: int, step: int, steps: int) -> None:
+        if task == self.task and step == steps:
             raise KeyboardInterrupt
 
 
@@ -122,7 +133,14 @@ class MethodConformance:
 
     def spec_table(self) -> dict[str, Any]:
         return {
-            "run": {"name": f"conformance-{self.method_name}", "seed": 0, "batch_size": self.batch_size, "cpu": True},
+            "run": {
+                "name": f"conformance-{self.method_name}",
+                "seed": 0,
+                "batch_size": self.batch_size,
+                "cpu": True,
+                # a checkpoint one step before each task's end: the resume test continues inside a task
+                "checkpoint_every_steps": max(1, self.steps_per_task - 1),
+            },
             "model": {
                 "name": "tiny-clip",
                 "params": dict(self.model_params),
@@ -140,17 +158,21 @@ class MethodConformance:
     def load_host(self, interrupt_at: int | None = None) -> PluginHost:
         extra: list[tuple[str, object]] = [("fomo-conformance", RecorderPlugin())]
         if interrupt_at is not None:
-            extra.append(("fomo-conformance-interrupt", InterruptAtTask(interrupt_at)))
+            extra.append(("fomo-conformance-interrupt", InterruptAtLastStep(interrupt_at)))
         return load_plugins(extra=extra)
 
-    def build(self, host: PluginHost) -> RunSpec:
-        return build_spec(self.spec_table(), registry=host.registry, source=f"conformance spec of {self.method_name!r}")
+    def build(self, host: PluginHost, interrupted: bool = False) -> RunSpec:
+        table = self.spec_table()
+        if interrupted:  # loggers change no result: the run resumes without them
+            table["run"] = {**table["run"], "loggers": [INTERRUPTER], "log_every_steps": 1}
+        return build_spec(table, registry=host.registry, source=f"conformance spec of {self.method_name!r}")
 
     def run_stream(self, run_dir: Path, cache_dir: Path, interrupt_at: int | None = None, resume: bool = False) -> dict[str, Any]:
+        """A run of the stream; ``interrupt_at``: stopped at that task's last step, as Ctrl-C stops it."""
         from ..engine.run import ContinualRun, prepare
 
         host = self.load_host(interrupt_at)
-        spec = self.build(host)
+        spec = self.build(host, interrupted=interrupt_at is not None)
         reporter = Reporter(enabled=False)
         setup = prepare(host, spec, reporter, cache_dir=cache_dir)
         return ContinualRun(host, setup, run_dir, reporter).execute(resume=resume)
@@ -208,6 +230,8 @@ class MethodConformance:
         with pytest.raises(KeyboardInterrupt):
             self.run_stream(run_dir, cache_dir, interrupt_at=1)
         assert [record["task"] for record in read_records(run_dir)] == [-1, 0]
+        # the checkpoint inside the second task: the method's state and the optimizer's as they stood at that step
+        assert Checkpoint.load(run_dir).step_in_task == (self.steps_per_task - 1 if self.steps_per_task > 1 else 0)
         self.run_stream(run_dir, cache_dir, resume=True)
         resumed_records, expected_records = comparable_records(run_dir), comparable_records(uninterrupted)
         assert len(resumed_records) == len(expected_records)

@@ -85,7 +85,9 @@ class EWC(UpdateMethod):
             accumulated[name] = value if name not in accumulated else accumulated[name].to(value.device).mul_(self.params.gamma).add_(value)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"fisher": dict(self.penalty.importance)}
+        # inside a task (a checkpoint every N steps) the anchors are the weights the task started from
+        return {"fisher": dict(self.penalty.importance), "anchors": self.penalty.anchors()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.penalty.importance = dict(state["fisher"])
+        self.penalty.restore_anchors(state.get("anchors", {}))

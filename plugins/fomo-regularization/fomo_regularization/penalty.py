@@ -19,6 +19,7 @@ class QuadraticPenalty:
         self.importance: dict[str, torch.Tensor] = {}
         self._terms: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
         self._term_of: dict[int, int] = {}
+        self._anchor_of: dict[str, torch.Tensor] = {}
 
     def anchor(self, named: list[tuple[str, nn.Parameter]], copies: dict[str, torch.Tensor] | None = None) -> None:
         """Start a task: anchor every weighted parameter at its current value.
@@ -26,13 +27,25 @@ class QuadraticPenalty:
         ``copies`` may hold copies of the parameters' current values (a method that keeps them
         anyway), which then serve as the anchors instead of new clones.
         """
-        self._terms, self._term_of = [], {}
+        self._terms, self._term_of, self._anchor_of = [], {}, {}
         for name, parameter in named:
             if name in self.importance:
                 weight = self.importance[name] = self.importance[name].to(parameter.device)
                 self._term_of[id(parameter)] = len(self._terms)
                 anchor = copies[name] if copies is not None else parameter.detach().clone()
                 self._terms.append((parameter, weight, anchor))
+                self._anchor_of[name] = anchor
+
+    def anchors(self) -> dict[str, torch.Tensor]:
+        """The current task's anchors by parameter name (none between tasks): a checkpoint inside a task keeps them."""
+        return dict(self._anchor_of)
+
+    @torch.no_grad()
+    def restore_anchors(self, saved: dict[str, torch.Tensor]) -> None:
+        """Put back anchors saved inside a task, once the task's setup has anchored the penalty again."""
+        for name, anchor in self._anchor_of.items():
+            if name in saved:
+                anchor.copy_(saved[name])
 
     def __call__(self) -> torch.Tensor | None:
         if not self._terms:
@@ -50,7 +63,7 @@ class QuadraticPenalty:
 
     def release(self) -> None:
         """Drop the anchors at the end of a task."""
-        self._terms, self._term_of = [], {}
+        self._terms, self._term_of, self._anchor_of = [], {}, {}
 
 
 def average_gradients(parameters: list[nn.Parameter]) -> None:

@@ -80,7 +80,17 @@ class SI(UpdateMethod):
         self._named, self._start, self._before_step, self._task_gradient, self._path_integral = [], {}, {}, {}, {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"omega": dict(self.penalty.importance)}
+        # inside a task (a checkpoint every N steps): where it started, and the path integral so far
+        return {"omega": dict(self.penalty.importance), "start": dict(self._start), "path_integral": dict(self._path_integral)}
 
+    @torch.no_grad()
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.penalty.importance = dict(state["omega"])
+        # the engine loads a checkpoint inside a task after the task's setup: the tensors set up there take the saved
+        # values in place (the penalty's anchors are the start's tensors)
+        for name, saved in state.get("start", {}).items():
+            if name in self._start:
+                self._start[name].copy_(saved)
+        for name, saved in state.get("path_integral", {}).items():
+            if name in self._path_integral:
+                self._path_integral[name].copy_(saved)

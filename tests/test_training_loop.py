@@ -92,7 +92,7 @@ def test_a_run_resumed_from_a_checkpoint_inside_a_task_equals_the_uninterrupted_
     with pytest.raises(KeyboardInterrupt):
         run_stream(table, run_dir, extra=[("interrupt", InterruptAtStep(task=1, step=3))])
     checkpoint = Checkpoint.load(run_dir)
-    assert (checkpoint.next_task, checkpoint.step_in_task) == (1, 2)  # the checkpoint at step 2 of the second task
+    assert checkpoint is not None and (checkpoint.next_task, checkpoint.step_in_task) == (1, 2)  # at step 2 of task 2
     assert checkpoint.global_step == STEPS + 2 and checkpoint.random_state is not None
 
     run_stream(spec_table(checkpoint_every_steps=2), run_dir, resume=True)  # loggers and log_every_steps change no result
@@ -133,7 +133,7 @@ def test_a_nonfinite_loss_stops_the_run_naming_task_and_step_and_keeps_the_last_
         run_stream(table, run_dir, extra=[("poison", PoisonPlugin())])
     assert caught.value.exit_status == 3 and "\n" not in str(caught.value)
     checkpoint = Checkpoint.load(run_dir)
-    assert (checkpoint.next_task, checkpoint.step_in_task) == (1, 0)  # after the first task: step 4 was never reached
+    assert checkpoint is not None and (checkpoint.next_task, checkpoint.step_in_task) == (1, 0)  # step 4 never came
     assert all(torch.isfinite(tensor).all() for tensor in checkpoint.model.values() if tensor.is_floating_point())
     assert [record["task"] for record in read_records(run_dir)] == [-1, 0]
 

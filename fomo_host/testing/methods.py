@@ -231,7 +231,8 @@ class MethodConformance:
             self.run_stream(run_dir, cache_dir, interrupt_at=1)
         assert [record["task"] for record in read_records(run_dir)] == [-1, 0]
         # the checkpoint inside the second task: the method's state and the optimizer's as they stood at that step
-        assert Checkpoint.load(run_dir).step_in_task == (self.steps_per_task - 1 if self.steps_per_task > 1 else 0)
+        checkpoint = Checkpoint.load(run_dir)
+        assert checkpoint is not None and checkpoint.step_in_task == (self.steps_per_task - 1 if self.steps_per_task > 1 else 0)
         self.run_stream(run_dir, cache_dir, resume=True)
         resumed_records, expected_records = comparable_records(run_dir), comparable_records(uninterrupted)
         assert len(resumed_records) == len(expected_records)

@@ -303,3 +303,51 @@ def test_vit_b16_full_finetuning_matches_the_paper(host, tmp_path):
     result = resolve_budget(host, spec, tmp_path, torch.device("cpu"))
     assert result.step_gflops == pytest.approx(63394.76, abs=0.01)
     assert result.steps_per_task == 1420
+
+
+class RecordingAllocator:
+    """Stands in for torch.cuda on the CPU: records the measurement's calls and answers fixed byte counts."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def synchronize(self, device):
+        self.calls.append("synchronize")
+
+    def empty_cache(self):
+        self.calls.append("empty_cache")
+
+    def memory_allocated(self, device):
+        self.calls.append("memory_allocated")
+        return 1000
+
+    def reset_peak_memory_stats(self, device):
+        self.calls.append("reset_peak")
+
+    def max_memory_allocated(self, device):
+        self.calls.append("max_allocated")
+        return 1000 + 5_000
+
+
+def test_the_cuda_measure_takes_the_peak_of_the_measured_step_alone(host, tmp_path, monkeypatch):
+    from fomo_host.budget import measurement
+
+    spec = tiny_spec(4, {"steps_per_task": 2, "memory_measure": "cuda"}, num_tasks=2, method="ewc")
+    stepped: list[str] = []
+    original = measurement.TrainingStep.__call__
+
+    def recorded_step(self, batch, lr_factor):
+        stepped.append("step")
+        allocator.calls.append("step")
+        return original(self, batch, lr_factor)
+
+    monkeypatch.setattr(measurement.TrainingStep, "__call__", recorded_step)
+    allocator = RecordingAllocator()
+    model = resolve_component(host.registry, "model", spec.model, "model")
+    method = resolve_component(host.registry, "method", spec.method, "method")
+    bundle = model.build(BuildContext(seed=0, cache_dir=tmp_path))
+    peak = measurement.measure_cuda_peak(spec, method, bundle, "no", torch.device("cpu"), allocator)
+    assert peak == 5_000 and stepped == ["step"]  # one step: task 1's, after task 0's end-of-task work (EWC's Fisher)
+    calls = allocator.calls
+    assert calls[calls.index("step") - 2 : calls.index("step") + 3] == ["synchronize", "reset_peak", "step", "synchronize", "max_allocated"]
+    assert calls.index("memory_allocated") < calls.index("reset_peak")  # the baseline is taken before the model arrives

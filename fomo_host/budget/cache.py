@@ -36,6 +36,7 @@ def cost_key(spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent,
     }
     if measure == "cuda":
         key["gpu"] = torch.cuda.get_device_name()
+        key["activation_checkpointing"] = spec.run.activation_checkpointing
     return key
 
 

@@ -14,14 +14,19 @@ was counted (ViT-B/16, batch 512: 63,394.76 GFLOPs per full fine-tuning step).
 
 Peak memory is measured in one of two ways (``budget.memory_measure``):
 
-- ``cuda``: ``torch.cuda.max_memory_allocated`` over the engine's real steps on the GPU, at
-  the run's precision, less what was allocated before the model was moved there;
+- ``cuda``: ``torch.cuda.max_memory_allocated`` during the engine's real measured step on the
+  GPU, at the run's precision and with ``run.activation_checkpointing`` as the run trains, less
+  what was allocated before the model was moved there;
 - ``analytic``: on the meta device, the bytes of the distinct tensors a training step holds
   at once: the model's parameters and buffers, the tensors the method keeps (anchors, a
   Fisher, a teacher model), the gradients of the trainable parameters, the optimizer state,
   and the activations saved for the backward pass (``torch.autograd.graph.saved_tensors_hooks``;
   tensors sharing storage with a parameter are not counted twice). Tensors keep the
-  parameters' dtype (meta tensors know no autocast), so this measure ignores ``run.precision``.
+  parameters' dtype (meta tensors know no autocast), so this measure ignores ``run.precision``,
+  and it counts every activation, as without ``run.activation_checkpointing``.
+
+FLOPs are those of the step itself: activation checkpointing's recomputation is an implementation
+choice of the run, not part of a method's cost, and ``run.compile`` changes no count.
 
 Both measurements follow the engine through two tasks: task 0's setup and end-of-task work
 (counted), then the first step of task 1 (counted and measured: a regulariser's anchors and
@@ -44,7 +49,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..components import ModelBundle, TaskInfo, TrainBatch, UpdateMethod
 from ..engine.runtime import Precision
-from ..engine.training import OptimizerFactory, TaskDataAccess, TrainingStep, finish_task, start_task
+from ..engine.training import (
+    OptimizerFactory,
+    TaskDataAccess,
+    TrainingStep,
+    enable_activation_checkpointing,
+    finish_task,
+    start_task,
+)
 from ..errors import FomoError
 from ..resolve import ResolvedComponent
 from ..spec import RunSpec
@@ -81,24 +93,46 @@ def measure_cost(spec: RunSpec, method: ResolvedComponent, measure: str, built: 
     return StepCost(counted.step_flops / GIGA, counted.end_task_flops / GIGA, int(peak), measure)
 
 
-def measure_cuda_peak(spec: RunSpec, method: ResolvedComponent, bundle: ModelBundle, precision: str) -> int:
-    """Peak bytes allocated on the GPU by the engine's real training steps, above what was allocated before the model arrived."""
-    device = torch.device("cuda", torch.cuda.current_device())
+def measure_cuda_peak(
+    spec: RunSpec,
+    method: ResolvedComponent,
+    bundle: ModelBundle,
+    precision: str,
+    device: torch.device | None = None,
+    allocator: Any = None,
+) -> int:
+    """Peak bytes allocated on the GPU during the engine's real measured step, above what was allocated before the
+    model arrived: the model, the method's tensors (anchors, a Fisher) and the optimizer state count as they stand
+    then; the end-of-task work's transient memory before it does not.
+
+    ``device`` and ``allocator`` (``torch.cuda`` by default: ``synchronize``, ``empty_cache``, ``memory_allocated``,
+    ``reset_peak_memory_stats``, ``max_memory_allocated``) let a test follow the measurement on another device.
+    """
+    allocator = allocator or torch.cuda
+    device = device or torch.device("cuda", torch.cuda.current_device())
     gc.collect()
-    torch.cuda.empty_cache()
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
+    allocator.empty_cache()
+    allocator.synchronize(device)
+    before = allocator.memory_allocated(device)
     on_gpu = copy.copy(bundle)
     on_gpu.model = copy.deepcopy(bundle.model).to(device)
-    start = StreamStart(spec, on_gpu, device, Precision(precision, "cuda"))
-    start.run(method, lambda step, batch: step(batch, lr_factor=1.0), lambda finish: finish())
-    torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) - before
+    if spec.run.activation_checkpointing:
+        enable_activation_checkpointing(on_gpu.model, spec.model.name)
+    peaks: list[int] = []
+
+    def measured_step(step: TrainingStep, batch: TrainBatch) -> None:
+        allocator.synchronize(device)
+        allocator.reset_peak_memory_stats(device)
+        step(batch, lr_factor=1.0)
+        allocator.synchronize(device)
+        peaks.append(allocator.max_memory_allocated(device))
+
+    start = StreamStart(spec, on_gpu, device, Precision(precision, device.type))
+    start.run(method, measured_step, lambda finish: finish())
     del start, on_gpu
     gc.collect()
-    torch.cuda.empty_cache()
-    return peak
+    allocator.empty_cache()
+    return peaks[-1] - before
 
 
 class StreamStart:

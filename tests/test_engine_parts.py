@@ -172,7 +172,7 @@ def test_two_metrics_with_the_same_value_name_keep_both_values_and_the_first_giv
     metrics = build_metrics([resolved("a", 0.25), resolved("b", 0.75), resolved("b", 0.5)])
     assert [label for label, _ in metrics] == ["a", "b.1", "b.2"]
     dataset = types.SimpleNamespace(name="letters", test=[0] * 4)
-    runtime = types.SimpleNamespace(device=torch.device("cpu"), autocast=contextlib.nullcontext)
+    runtime = types.SimpleNamespace(device=torch.device("cpu"), autocast=contextlib.nullcontext, world_size=1, rank=0, distributed=False)
     bundle = types.SimpleNamespace(model=torch.nn.Identity())
     values, scores = evaluate(runtime, bundle, [EvaluationSet(dataset, metrics)], 8, 1.0, torch.Generator())
     assert values == {"letters": {"a/top1": 0.25, "b.1/top1": 0.75, "b.2/top1": 0.5}}

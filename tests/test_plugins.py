@@ -379,3 +379,59 @@ def test_the_plugins_command_exits_non_zero_on_a_broken_plugin_or_a_contested_na
     rows = {row["distribution"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["bad-dist"]["errors"] and rows["first-dist"]["components"] == {"method": ["only-first"]}
     assert rows["first-dist"]["errors"] == ["method 'same' is also registered by second-dist 9.9: usable by neither"]
+
+
+# ----------------------------------------------------------------------------- describing components
+
+
+def test_describe_params_gives_types_defaults_ranges_and_the_spec_names():
+    from typing import Literal
+
+    from pydantic import Field
+
+    from fomo_host.describe import describe_params
+    from fomo_host.params import MergeOperatorChoice
+
+    class Example(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+        rank: int = Field(default=8, ge=1, description="the rank")
+        scaling: float = Field(default=1.0, alias="lambda", gt=0, le=2)
+        targets: list[Literal["a", "b"]] = Field(default=["a"], min_length=1)
+        path: str | None = None
+        name: str = Field(description="required")
+        operator: MergeOperatorChoice = Field(default="interpolation", validate_default=True)
+
+    rows = {row.key: row for row in describe_params(Example)}
+    assert list(rows) == ["rank", "lambda", "targets", "path", "name", "operator"]
+    assert (rows["rank"].type, rows["rank"].default, rows["rank"].range, rows["rank"].description) == ("int", "8", ">= 1", "the rank")
+    assert (rows["lambda"].type, rows["lambda"].range) == ("float", "> 0, <= 2")
+    assert (rows["targets"].type, rows["targets"].default, rows["targets"].range) == ("list['a' | 'b']", "['a']", "length >= 1")
+    assert (rows["path"].type, rows["path"].default) == ("str | none", "none")
+    assert rows["name"].default == "required"
+    assert (rows["operator"].type, rows["operator"].default) == ("merge operator: name or { name, params }", "'interpolation'")
+
+
+def test_plugins_name_shows_a_components_description_and_params_without_importing_it(capsys, monkeypatch):
+    import json
+
+    from fomo_host.cli import main
+
+    plugin = plugin_registering(name="toy-lazy", factory="fomo_host_tests_nowhere:Thing", params=ToyParams, description="A toy.")
+    host = load_plugins(extra=[("toy-plugin", plugin)], use_entry_points=False)
+    monkeypatch.setattr("fomo_host.commands.common.load_plugins", lambda: host)
+    assert main(["plugins", "toy-lazy", "--json"]) == 0  # the factory's module does not exist: it is never imported
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["kind"] == "method" and record["description"] == "A toy." and record["distribution"] == "toy-plugin"
+    assert record["params"] == [{"key": "size", "type": "int", "default": "1", "range": "", "description": ""}]
+    assert main(["plugins", "toy-lazy"]) == 0
+    shown = capsys.readouterr().out
+    assert "method toy-lazy" in shown and "A toy." in shown and "params: method.params" in shown
+    assert main(["plugins", "toy-lazzy"]) == 2
+    assert capsys.readouterr().err.strip() == "error: no component 'toy-lazzy' is installed; did you mean toy-lazy?"
+
+
+def test_python_dash_m_fomo_host_runs_the_cli():
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "fomo_host", "--help"], capture_output=True, text=True, timeout=60, check=True)
+    assert "usage: fomo-host" in result.stdout and "plugins" in result.stdout

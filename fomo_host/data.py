@@ -139,5 +139,5 @@ class ImageTextDataset:
         if any(c.classname is None for c in wanted):
             return torch.arange(len(self.train))
         class_index = {name: i for i, name in enumerate(self.classnames)}
-        labels = torch.tensor([class_index[c.classname] for c in wanted], dtype=torch.long)
+        labels = torch.tensor([class_index[c.classname] for c in wanted if c.classname is not None], dtype=torch.long)
         return torch.nonzero(torch.isin(self.train.labels, labels)).flatten()

@@ -56,11 +56,11 @@ class RunDirectoryLock:
                 raise RunInUseError(message) from None
             raise
         self._descriptor = descriptor
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        holding = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         # who holds the lock is for the refusal message; writing it also finds a full disk before the run starts
         try:
             os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, json.dumps(holder).encode(), 0)
+            os.pwrite(descriptor, json.dumps(holding).encode(), 0)
         except OSError:
             self.release()
             raise

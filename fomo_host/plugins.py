@@ -110,7 +110,7 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             candidates.append((PluginRecord(entry_point.name, distribution, version, entry_point.value), entry_point.load))
     for name, plugin in extra:
         module = getattr(plugin, "__name__", type(plugin).__name__)
-        candidates.append((PluginRecord(name, name, "local", module), lambda plugin=plugin: plugin))
+        candidates.append((PluginRecord(name, name, "local", module), functools.partial(_given, plugin)))
 
     for record, load in candidates:
         host.plugins.append(record)
@@ -157,6 +157,10 @@ def _unknown_hooks(manager: pluggy.PluginManager, plugin_name: str) -> str | Non
         close = difflib.get_close_matches(name, known, n=1)
         parts.append(f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; hooks: {', '.join(sorted(known))}"))
     return "; ".join(parts)
+
+
+def _given(plugin: object) -> object:
+    return plugin
 
 
 @functools.cache

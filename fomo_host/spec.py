@@ -14,6 +14,7 @@ import importlib.util
 import json
 import math
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -360,14 +361,14 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-def load_spec(path: Path, overrides: list[str] = (), registry: Registry | None = None, schema_only: bool = False) -> RunSpec:
+def load_spec(path: Path, overrides: Sequence[str] = (), registry: Registry | None = None, schema_only: bool = False) -> RunSpec:
     """Read, override and validate a spec; with a registry, validate every component's params too."""
     raw = read_toml(path)
     return build_spec(raw, overrides, registry, source=str(path), schema_only=schema_only)
 
 
 def build_spec(
-    raw: dict[str, Any], overrides: list[str] = (), registry: Registry | None = None, source: str = "spec", schema_only: bool = False
+    raw: dict[str, Any], overrides: Sequence[str] = (), registry: Registry | None = None, source: str = "spec", schema_only: bool = False
 ) -> RunSpec:
     raw = copy.deepcopy(raw)
     for text in overrides:

@@ -154,7 +154,7 @@ class StreamStart:
     def run(
         self,
         resolved: ResolvedComponent,
-        on_step: Callable[[TrainingStep, TrainBatch], None],
+        on_step: Callable[[TrainingStep, TrainBatch], object],
         on_end_task: Callable[[Callable[[], None]], None],
     ) -> None:
         """``on_step(step, batch)`` takes the measured step; ``on_end_task(finish)`` runs task 0's end-of-task work."""

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import FomoError
 from ..plugins import PluginHost
@@ -138,7 +138,7 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_trajectory(run_dir: Path, records: list[dict], stream: object) -> None:
+def print_trajectory(run_dir: Path, records: list[dict], stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -19,7 +19,7 @@ import contextlib
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -114,7 +114,7 @@ class ChunkReader(torch.utils.data.Dataset[tuple[int, torch.Tensor, int, Any, Ex
     def __init__(self, sample_sets: list[SampleSet]) -> None:
         self.sample_sets = sample_sets
 
-    def __getitem__(self, chunk: Chunk) -> tuple[int, torch.Tensor, int, Any, Exception | None]:  # type: ignore[override]
+    def __getitem__(self, chunk: Chunk) -> tuple[int, torch.Tensor, int, Any, Exception | None]:
         samples = self.sample_sets[chunk.slot]
         try:
             loaded = samples.load_images(chunk.indices) if isinstance(samples, StagedImages) else samples.images(chunk.indices)
@@ -315,7 +315,9 @@ class TaskBatches:
         self._source = self._to_device(gathered, transfer)
         self._background = BackgroundBatches(self._source, settings.prefetch, transfer.runtime.device) if settings.prefetch > 0 else None
 
-    def _to_device(self, gathered: Iterator[tuple[BatchPlan, torch.Tensor]], transfer: DeviceTransfer) -> Iterator[CopiedBatch]:
+    def _to_device(
+        self, gathered: Iterator[tuple[BatchPlan, torch.Tensor]], transfer: DeviceTransfer
+    ) -> Generator[CopiedBatch, None, None]:
         try:
             for plan, images in gathered:
                 yield transfer.copy(images, plan.captions)

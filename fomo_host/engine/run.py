@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsInt, cast
 
 import torch
 
@@ -437,7 +437,7 @@ class ContinualRun:
         if task < 0:
             # images a dataset component could not read and skipped (under its limit): reported once, with the base model
             by_name = self.setup.data.by_name
-            skipped = {name: int(d.info["skipped_images"]) for name, d in by_name.items() if "skipped_images" in d.info}
+            skipped = {name: int(cast(SupportsInt, d.info["skipped_images"])) for name, d in by_name.items() if "skipped_images" in d.info}
             if skipped:
                 record["skipped_images"] = skipped
         self.records.append(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import time
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def image_tag(path: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
 
 
-def table(headings: list[str], rows: list[list[str]], text_columns: set[int] = frozenset({0})) -> str:
+def table(headings: list[str], rows: list[list[str]], text_columns: AbstractSet[int] = frozenset({0})) -> str:
     head = "".join(f'<th class="{"text" if i in text_columns else ""}">{html.escape(h)}</th>' for i, h in enumerate(headings))
     body = "".join(
         "<tr>"

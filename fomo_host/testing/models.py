@@ -78,8 +78,8 @@ class ModelConformance:
         images, tokens = self.inputs(bundle)
         with torch.no_grad():
             image_features, text_features, logit_scale = model(images, tokens)[:3]
-            encoded_images = model.encode_image(images, normalize=True)
-            encoded_texts = model.encode_text(tokens, normalize=True)
+            encoded_images = model.encode_image(images, normalize=True)  # type: ignore[operator]
+            encoded_texts = model.encode_text(tokens, normalize=True)  # type: ignore[operator]
         assert image_features.shape[0] == text_features.shape[0] == self.batch
         assert image_features.shape[1] == text_features.shape[1], "image and text features differ in width"
         ones = torch.ones(self.batch)

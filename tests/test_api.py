@@ -95,4 +95,3 @@ def test_importing_the_api_loads_torch_only_when_a_component_class_is_used():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(result.stdout) == [False, False, True]
-

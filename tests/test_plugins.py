@@ -435,3 +435,22 @@ def test_python_dash_m_fomo_host_runs_the_cli():
 
     result = subprocess.run([sys.executable, "-m", "fomo_host", "--help"], capture_output=True, text=True, timeout=60, check=True)
     assert "usage: fomo-host" in result.stdout and "plugins" in result.stdout
+
+
+def test_every_first_party_plugin_readme_lists_its_components_and_params():
+    """Each package's README names its components and every key of their Params (as `key`), so it cannot fall behind."""
+    from pathlib import Path
+
+    from fomo_host.describe import describe_params
+
+    plugins_dir = Path(__file__).resolve().parents[1] / "plugins"
+    missing = []
+    for component in load_plugins().registry:
+        readme = plugins_dir / component.provider.distribution / "README.md"
+        if not readme.parent.is_dir():
+            continue  # not a first-party plugin
+        text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+        for word in [component.name, *(row.key for row in describe_params(component.params))]:
+            if f"`{word}`" not in text:
+                missing.append(f"{readme.parent.name}/README.md: {component.kind} {component.name}: `{word}`")
+    assert missing == []

@@ -140,7 +140,8 @@ def show_components(components: list[Component], as_json: bool) -> int:
             console.print("params: none")
             continue
         place = SPEC_PLACES.get(component.kind)
-        table = Table(title=f"params: {place}" if place else "params", title_justify="left")
+        console.print(f"params: {place}" if place else "params:")
+        table = Table()
         for column in ("key", "type", "default", "range", "description"):
             table.add_column(column, overflow="fold")
         for row in rows:

@@ -316,6 +316,7 @@ class ContinualRun:
         if inside is not None:
             # the task's setup ran again above; what it set up is restored as it stood at the checkpoint
             self.method.load_state_dict(inside.method)
+            assert inside.optimizer is not None, "a checkpoint inside a task keeps the optimizer's state"
             optimizer.load_state_dict(inside.optimizer)
             if step.scaler is not None and inside.grad_scaler is not None:
                 step.scaler.load_state_dict(inside.grad_scaler)

@@ -172,15 +172,24 @@ def test_storage_tally_counts_shared_storage_once():
 
 
 def test_held_tensors_walks_attributes_containers_and_modules():
+    class Penalty:
+        def __init__(self) -> None:
+            self.anchor = torch.zeros(5)
+
+        def __call__(self) -> torch.Tensor:
+            return self.anchor.sum()
+
     class Holder:
         def __init__(self) -> None:
             self.plain = torch.zeros(2)
             self.nested = {"a": [torch.zeros(3), (torch.zeros(4),)]}
             self.module = torch.nn.Linear(2, 2)
             self.name = "x"
+            self.penalty = Penalty()  # callable, and holds a tensor
+            self.hook = lambda: torch.zeros(6)  # a function: what it would make is not held
 
     found = sorted(t.numel() for t in held_tensors(Holder()))
-    assert found == [2, 2, 3, 4, 4]  # bias, plain, list item, tuple item, weight
+    assert found == [2, 2, 3, 4, 4, 5]  # bias, plain, list item, tuple item, weight, the penalty's anchor
 
 
 def test_steps_within_the_budget():

@@ -17,7 +17,7 @@ from ..spec import RunSpec
 from .arithmetic import StepCost
 from .measurement import measure_cost
 
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2
 """Part of the cache key: raise it when the measurement changes what it counts."""
 
 

@@ -41,6 +41,7 @@ import copy
 import gc
 import itertools
 from collections.abc import Callable, Iterator, Mapping
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 import torch
@@ -313,5 +314,6 @@ def held_tensors(root: Any) -> Iterator[torch.Tensor]:
             stack.extend(item.values())
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend(item)
-        elif hasattr(item, "__dict__") and not callable(item):
+        elif hasattr(item, "__dict__") and not isinstance(item, FunctionType | MethodType | ModuleType):
+            # an object with __call__ (a regulariser's penalty) holds tensors like any other; functions do not
             stack.extend(vars(item).values())

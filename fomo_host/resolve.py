@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import FomoError, SpecError
 from .registry import Component, Registry
-from .spec import ComponentRef, RunSpec, format_validation_error, refuse_non_finite
+from .spec import ComponentRef, RunSpec, format_validation_error, refuse_booleans_for_numbers, refuse_non_finite
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ def resolve_component(
     """Look a reference up and validate its params; errors are one line naming ``where`` (after ``source``, the spec file)."""
     prefix = f"{source}: " if source else ""
     component = registry.get(kind, ref.name, where=f"{prefix}{where}.name")
+    refuse_booleans_for_numbers(component.params, ref.params, source or "spec", prefix=f"{where}.params")
     try:
         params = component.validate_params(ref.params, {"schema_only": schema_only})
     except ValidationError as exc:

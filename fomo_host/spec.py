@@ -16,7 +16,7 @@ import math
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
@@ -286,6 +286,28 @@ def non_finite_numbers(value: Any, path: str = "") -> list[str]:
     return []
 
 
+def refuse_booleans_for_numbers(model: type[BaseModel], raw: Any, source: str, prefix: str = "") -> None:
+    """``true`` where a number belongs is refused (pydantic would read it as 1): ``num_tasks = true`` is a mistake, not a count."""
+    if not isinstance(raw, dict):
+        return
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in raw:
+            continue
+        value, path = raw[key], f"{prefix}.{key}" if prefix else key
+        options = [option for option in (get_args(field.annotation) or (field.annotation,)) if option is not type(None)]
+        if isinstance(value, bool) and options and all(option in (int, float) for option in options):
+            raise SpecError(f"{source}: {path}: {str(value).lower()} is a boolean; give a number")
+        for option in options:
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                refuse_booleans_for_numbers(option, value, source, path)
+            elif get_origin(option) is list and isinstance(value, list):
+                (item,) = get_args(option) or (None,)
+                if isinstance(item, type) and issubclass(item, BaseModel):
+                    for index, element in enumerate(value):
+                        refuse_booleans_for_numbers(item, element, source, f"{path}.{index}")
+
+
 def refuse_non_finite(value: Any, source: str, prefix: str = "") -> None:
     """Every float of a spec and of every component's params must be finite: nan and inf are never a setting."""
     found = non_finite_numbers(value, prefix)
@@ -376,6 +398,7 @@ def build_spec(
         apply_override(raw, keys, value)
     check_nesting(raw, source)
     refuse_non_finite(raw, source)
+    refuse_booleans_for_numbers(RunSpec, raw, source)
     try:
         spec = RunSpec.model_validate(raw)
     except ValidationError as exc:

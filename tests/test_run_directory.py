@@ -139,3 +139,10 @@ def test_a_rejected_start_writes_nothing(small_spec, tmp_path, capsys):
     assert main(["run", str(small_spec()), "--output", str(run_dir), "--set", "data.num_tasks=500"]) == 2
     assert "data.num_tasks is 500" in one_error_line(capsys)
     assert not run_dir.exists()
+
+
+def test_a_run_name_too_long_for_the_file_system_is_one_line(small_spec, tmp_path, capsys):
+    argv = ["run", str(small_spec()), "--set", "run.name=" + "x" * 300, "--set", f"run.output_dir='{tmp_path}'"]
+    assert main(argv) == 2
+    assert "a name in the path is too long for the file system" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == [tmp_path / "spec.toml"]

@@ -196,3 +196,23 @@ def test_non_finite_numbers_are_refused_in_component_params_even_as_strings():
     spec = build_spec({**MINIMAL, "scheduler": {"name": "warm", "params": {"warmup": "inf"}}})
     with pytest.raises(SpecError, match="scheduler.params.warmup = inf is not a finite number"):
         resolve_components(spec, toy_registry())
+
+
+@pytest.mark.parametrize(
+    ("override", "path"),
+    [
+        ("data.num_tasks=true", "data.num_tasks"),
+        ("run.seed=false", "run.seed"),
+        ("optimizer.grad_clip=true", "optimizer.grad_clip"),
+        ("model.warm_start={steps=true}", "model.warm_start.steps"),
+        ("method.name='lora'", None),
+        ("method.params.rank=true", "method.params.rank"),
+    ],
+)
+def test_booleans_are_not_numbers(override, path):
+    overrides = ["method.name=lora", override] if override.startswith("method.params") else [override]
+    if path is None:
+        build_spec(MINIMAL, overrides, toy_registry())
+        return
+    with pytest.raises(SpecError, match=rf"{path}: (true|false) is a boolean; give a number"):
+        build_spec(MINIMAL, overrides, toy_registry())

@@ -41,7 +41,7 @@ def default_run_dir(spec: RunSpec) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     candidate = spec.run.output_dir / f"{spec.run.name}-{stamp}"
     counter = 1
-    while candidate.exists():
+    while path_kind(candidate, "run.output_dir/run.name:") != "missing":
         counter += 1
         candidate = spec.run.output_dir / f"{spec.run.name}-{stamp}-{counter}"
     return candidate

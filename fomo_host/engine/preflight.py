@@ -41,28 +41,46 @@ def check_warm_start_pool(spec: RunSpec, pretraining: Sequence[ImageTextDataset]
 
 
 def check_schedule(name: str, scheduler: Scheduler, steps_per_task: int, num_tasks: int) -> None:
-    """Evaluate the schedule at every step of the stream: it is a pure function, so this costs microseconds per step.
+    """Evaluate the schedule at every step of the stream (a sample of a very long one): a pure function, microseconds a step.
 
     A scheduler that refuses its settings only once it knows the steps per task (warmup and
     cooldown given in steps that do not fit) fails here instead of at the first step; a factor
     that is not a finite non-negative number would train with a nonsense learning rate.
     """
-    for task in range(num_tasks):
-        for step in range(steps_per_task):
-            try:
-                factor = float(scheduler(step, steps_per_task, task, num_tasks))
-            except FomoError:
-                raise
-            except Exception as exc:
-                raise FomoError(
-                    f"scheduler {name!r} fails at task {task + 1} step {step + 1} of {steps_per_task}: {type(exc).__name__}: {exc}; "
-                    "check scheduler.params"
-                ) from exc
-            if not math.isfinite(factor) or factor < 0:
-                raise FomoError(
-                    f"scheduler {name!r} gives the learning-rate factor {factor} at task {task + 1} step {step + 1}; "
-                    "a factor must be finite and not negative; check scheduler.params"
-                )
+    for task, step in schedule_points(steps_per_task, num_tasks):
+        try:
+            factor = float(scheduler(step, steps_per_task, task, num_tasks))
+        except FomoError:
+            raise
+        except Exception as exc:
+            raise FomoError(
+                f"scheduler {name!r} fails at task {task + 1} step {step + 1} of {steps_per_task}: {type(exc).__name__}: {exc}; "
+                "check scheduler.params"
+            ) from exc
+        if not math.isfinite(factor) or factor < 0:
+            raise FomoError(
+                f"scheduler {name!r} gives the learning-rate factor {factor} at task {task + 1} step {step + 1}; "
+                "a factor must be finite and not negative; check scheduler.params"
+            )
+
+
+DRY_RUN_LIMIT = 200_000
+"""Steps of a stream evaluated in full by the schedule dry run; longer streams are sampled (see :func:`schedule_points`)."""
+
+
+def schedule_points(steps_per_task: int, num_tasks: int) -> list[tuple[int, int]]:
+    """Every (task, step) of the stream, or for a stream longer than :data:`DRY_RUN_LIMIT` steps a sample of them.
+
+    The sample keeps what a schedule's phases depend on: the first and last tasks, and in each
+    the first and last thousand steps (warmups and cooldowns) and an even spread between.
+    """
+    if steps_per_task * num_tasks <= DRY_RUN_LIMIT:
+        return [(task, step) for task in range(num_tasks) for step in range(steps_per_task)]
+    tasks = sorted({*range(min(num_tasks, 3)), *range(max(num_tasks - 3, 0), num_tasks)})
+    edge = min(1000, steps_per_task)
+    spread = range(0, steps_per_task, max(1, steps_per_task // 1000))
+    steps = sorted({*range(edge), *range(steps_per_task - edge, steps_per_task), *spread})
+    return [(task, step) for task in tasks for step in steps]
 
 
 def check_components(components: SpecComponents, evaluated: Sequence[ImageTextDataset], steps_per_task: int | None, num_tasks: int) -> None:

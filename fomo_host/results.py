@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FomoError
+from .faults import fault_point
 from .integrity import unique_temporary
 
 RESULTS_FILE = "results.jsonl"
@@ -260,6 +261,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point("text.temporary")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

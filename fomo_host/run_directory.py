@@ -81,8 +81,9 @@ def _file_in_the_way(path: Path) -> Path:
 
 
 def occupied(run_dir: Path) -> bool:
-    """Whether a directory holds anything besides the lock file (which a start that failed early may leave)."""
-    return any(entry.name != LOCK_FILE for entry in run_dir.iterdir())
+    """Whether a directory holds anything besides the lock file, unfinished writes and empty folders (what a start
+    killed before it wrote its spec may leave)."""
+    return any(occupied(entry) if entry.is_dir() else entry.name != LOCK_FILE and ".tmp-" not in entry.name for entry in run_dir.iterdir())
 
 
 class RunDirectory:
@@ -122,6 +123,7 @@ class RunDirectory:
         if not resume and occupied(path):
             claimed.release(failed=False)
             raise FomoError(f"{path} exists and is not empty; continue it with: fomo-host run --resume {path}, or give another --output")
+        remove_unfinished_writes(path)
         return claimed
 
     def release(self, failed: bool) -> None:
@@ -136,6 +138,14 @@ class RunDirectory:
             _remove_if_empty(self.path)
             return
         lock.release()
+
+
+def remove_unfinished_writes(run_dir: Path) -> None:
+    """Temporary files of writes a kill interrupted (``NAME.tmp-PID-RANDOM``): only the lock holder may remove them."""
+    for folder in (run_dir, *(child for child in run_dir.iterdir() if child.is_dir())):
+        for leftover in folder.glob("*.tmp-*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def _remove_if_empty(path: Path) -> None:

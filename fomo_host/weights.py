@@ -14,6 +14,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .faults import fault_point
 from .integrity import IntegrityError, unique_temporary
 
 StateDict = dict[str, torch.Tensor]
@@ -33,6 +34,7 @@ def save_weights(weights: StateDict, path: Path, metadata: dict[str, str] | None
         save_file(_untie(contiguous), str(temporary), metadata=metadata)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
+        fault_point("weights.temporary")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from ..errors import FomoError
+from ..faults import fault_point
 from ..integrity import IntegrityError, digests, fsync_directory, unique_temporary, verify
 from ..run_directory import CHECKPOINT_DIR, explain
 
@@ -75,7 +76,10 @@ class Checkpoint:
         manifest_path = folder / f"{number:05d}.json"
         written: list[Path] = []
         try:
-            _write_atomically(state_path, lambda handle: torch.save({"format": FORMAT_VERSION, **self.__dict__}, handle), written)
+            _write_atomically(
+                state_path, lambda handle: torch.save({"format": FORMAT_VERSION, **self.__dict__}, handle), written, "checkpoint.state"
+            )
+            fault_point("checkpoint.renamed")
             weight_files = sorted(f"{WEIGHTS_DIR}/{path.name}" for path in (run_dir / WEIGHTS_DIR).glob("*.safetensors"))
             manifest = {
                 "format": FORMAT_VERSION,
@@ -100,6 +104,7 @@ class Checkpoint:
                 f"once fixed, continue with: fomo-host run --resume {run_dir}"
             ) from None
         fsync_directory(folder)
+        fault_point("checkpoint.committed")
         # the new checkpoint and the one before it stay
         _prune(folder, keep_from=generations[0] if generations else number)
         return state_path
@@ -176,13 +181,15 @@ def _describe(folder: Path, number: int) -> str:
         return f"number {number}"
 
 
-def _write_atomically(path: Path, write: Any, written: list[Path]) -> None:
+def _write_atomically(path: Path, write: Any, written: list[Path], fault: str | None = None) -> None:
     temporary = unique_temporary(path)
     written.append(temporary)
     with open(temporary, "wb") as handle:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())
+    if fault is not None:
+        fault_point(fault)
     os.replace(temporary, path)
     written[-1] = path
 

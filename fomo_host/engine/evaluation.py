@@ -12,6 +12,7 @@ import torch
 from ..components import EvaluationContext, Metric, ModelBundle
 from ..data import ImageTextDataset
 from ..errors import SpecError
+from ..faults import fault_point
 from ..resolve import ResolvedComponent
 from .runtime import Runtime
 
@@ -134,6 +135,7 @@ def evaluate_shard(
     for position in positions:
         entry = plan[position]
         results[position] = evaluate_set(bundle, entry, dataclasses.replace(context, subset=subsets[position]))
+        fault_point("evaluation.dataset")
         if on_dataset is not None:
             on_dataset(entry.dataset.name)
     return results

@@ -28,6 +28,7 @@ from ..components import MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMetho
 from ..data import Concept
 from ..deployed import DeployedWeights
 from ..errors import FomoError, TrainingDiverged
+from ..faults import fault_point
 from ..model_inputs import TokenCache
 from ..plugins import PluginHost
 from ..progress import Reporter
@@ -205,6 +206,7 @@ class ContinualRun:
 
             finetuned = self.method.export_weights(live_model)
             decision = self.merger.after_task(MergeInputs(task, self.num_tasks, base, finetuned, self.store, runtime.process))
+            fault_point("merge.done")
             if decision.train_from is not None:
                 self.method.import_weights(live_model, decision.train_from)
             deploy = decision.deploy if decision.deploy is not None else finetuned
@@ -241,6 +243,7 @@ class ContinualRun:
         base = {name: tensor.detach().clone() for name, tensor in self.bundle.model.state_dict().items()}
         if self.runtime.is_main:
             write_text_atomic(self.run_dir / SPEC_FILE, self.spec.to_toml())
+            fault_point("run.started")
             save_weights(base, self.run_dir / BASE_WEIGHTS, self.deployed.metadata(0))
             restore_records(self.run_dir, [])
         self.runtime.barrier()
@@ -351,6 +354,7 @@ class ContinualRun:
 
             def on_step(index: int, loss: torch.Tensor) -> None:
                 bar.advance(1)
+                fault_point("training.step")
                 if step_log is not None:
                     step_log(index, loss)
 
@@ -444,6 +448,7 @@ class ContinualRun:
         self.records.append(record)
         if self.runtime.is_main:
             append_record(self.run_dir, record)
+            fault_point("evaluation.recorded")
         self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=self.loggers, process=self.runtime.process)
         return record
 
@@ -505,4 +510,5 @@ class ContinualRun:
         summary["budget"] = self.setup.budget.as_record()
         summary["providers"] = self.providers
         write_summary(self.run_dir, summary)
+        fault_point("run.summarised")
         return summary

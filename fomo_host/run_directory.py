@@ -133,7 +133,7 @@ class RunDirectory:
             return
         if failed and self.created and not occupied(self.path):
             with contextlib.suppress(OSError):
-                (self.path / LOCK_FILE).unlink()
+                (self.path / LOCK_FILE).unlink()  # while still held: no other process can have it open and locked
             lock.release()
             _remove_if_empty(self.path)
             return
@@ -149,6 +149,16 @@ def remove_unfinished_writes(run_dir: Path) -> None:
 
 
 def _remove_if_empty(path: Path) -> None:
+    """Remove a directory this process created that holds only empty folders, its lock file and leftovers of
+    unfinished writes; never a finished file."""
+    if not path.is_dir() or occupied(path):
+        return
+    remove_unfinished_writes(path)
+    with contextlib.suppress(OSError):
+        (path / LOCK_FILE).unlink()
+    for folder in sorted((entry for entry in path.rglob("*") if entry.is_dir()), key=lambda entry: len(entry.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     with contextlib.suppress(OSError):
         path.rmdir()
 

@@ -146,3 +146,26 @@ def test_a_run_name_too_long_for_the_file_system_is_one_line(small_spec, tmp_pat
     assert main(argv) == 2
     assert "a name in the path is too long for the file system" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == [tmp_path / "spec.toml"]
+
+
+def test_ctrl_c_prints_a_resume_command_that_needs_no_spec(small_spec, tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+
+    def interrupted_after_the_spec(self, resume):
+        (self.run_dir / "spec.toml").write_text(self.spec.to_toml())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fomo_host.engine.run.ContinualRun.execute", interrupted_after_the_spec)
+    assert main(["run", str(small_spec()), "--output", str(run_dir), "--quiet", "--set", "optimizer.lr=1e-3"]) == 130
+    assert f"interrupted; continue with: fomo-host run --resume {run_dir}" in capsys.readouterr().err
+    # the command the hint gives resolves the run's own spec, overrides included, and gets as far as the loop again
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 130
+
+    def interrupted_at_once(self, resume):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fomo_host.engine.run.ContinualRun.execute", interrupted_at_once)
+    fresh = tmp_path / "fresh"
+    assert main(["run", str(small_spec()), "--output", str(fresh), "--quiet"]) == 130
+    assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
+    assert not fresh.exists()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -224,6 +224,11 @@ class UpdateMethod(abc.ABC):
     :meth:`import_weights`, which always speak the base model's parameter names,
     so mergers and checkpoints see full weights whatever the method wraps.
     """
+
+    supports_fsdp: ClassVar[bool] = False
+    """True for a method the engine may train with the model sharded over processes (``run.fsdp``): it keeps no
+    tensors of its own and uses the default :meth:`export_weights` and :meth:`import_weights` (the engine then
+    gathers and scatters whole weights itself)."""
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """Called once per process before the first task trained in it, and so also when a run resumes

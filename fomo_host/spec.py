@@ -56,6 +56,10 @@ class RunSection(StrictModel):
     activation_checkpointing: bool = False
     """Recompute each transformer block's activations in the backward pass instead of keeping them: far less
     memory (ViT-L/H at large batches on one GPU) for about a third more compute per step."""
+    fsdp: bool = False
+    """Shard parameters, gradients and optimizer state over the processes (FSDP; launch several with ``accelerate
+    launch``): each holds 1/N of them. For methods that keep no tensors of their own (finetune, the locked towers,
+    bitfit, lnfit)."""
     checkpoint_every_steps: int | None = Field(default=None, ge=1)
     """Also checkpoint inside a task every this many optimizer steps (long tasks of large models); a resumed run
     continues at the step exactly. None: checkpoints after each task only."""

@@ -41,6 +41,7 @@ from .loader import DeviceTransfer, TaskBatches
 from .mixture import MixedBatches, Pool, Pools, Segment
 from .runtime import derive_seed, preserved_rng, random_state, restore_random_state, seed_everything
 from .setup import Setup, loader_settings, prepare
+from .sharding import Sharding
 from .step_log import StepLog
 from .training import (
     LoopState,
@@ -158,6 +159,7 @@ class ContinualRun:
         self.num_tasks = len(setup.tasks)
         self.providers = component_providers(setup)
         self.loggers = list(self.spec.run.loggers)
+        self.sharding = Sharding(self.runtime) if self.spec.run.fsdp else None
         self.deployed = DeployedWeights(run_dir, self.spec, self.bundle, self.num_tasks)
 
     # ------------------------------------------------------------------ the loop
@@ -204,11 +206,11 @@ class ContinualRun:
             global_step += info.steps
             samples_seen += info.steps * spec.run.batch_size
 
-            finetuned = self.method.export_weights(live_model)
+            finetuned = self.export_weights(live_model)
             decision = self.merger.after_task(MergeInputs(task, self.num_tasks, base, finetuned, self.store, runtime.process))
             fault_point("merge.done")
             if decision.train_from is not None:
-                self.method.import_weights(live_model, decision.train_from)
+                self.import_weights(live_model, decision.train_from)
             deploy = decision.deploy if decision.deploy is not None else finetuned
             self.host.hook.on_task_end(
                 run_dir=self.run_dir,
@@ -258,11 +260,13 @@ class ContinualRun:
             enable_activation_checkpointing(self.bundle.model, self.spec.model.name)
         live_model = self.method.prepare(self.bundle.model)
         live_model.to(self.runtime.device)
+        if self.sharding is not None:
+            self.sharding.shard(live_model)
         if self.spec.run.compile:
             compile_for_training(live_model, self.method)
         checkpoint = point.checkpoint
         if checkpoint is not None:
-            live_model.load_state_dict(checkpoint.model, strict=True)
+            self.load_model_state(live_model, checkpoint.model)
             self.method.load_state_dict(checkpoint.method)
             self.merger.load_state_dict(checkpoint.merger)
             self.records = list(checkpoint.records)
@@ -313,20 +317,20 @@ class ContinualRun:
         spec, runtime = self.spec, self.runtime
         optimizer = start_task(live_model, self.method, info, OptimizerFactory(spec.optimizer, runtime.device))
         step = TrainingStep(
-            live_model, optimizer, spec.optimizer, runtime.mixed_precision, self.method, forward_model=runtime.wrap_for_training(live_model)
+            live_model, optimizer, spec.optimizer, runtime.mixed_precision, self.method, forward_model=self.forward_model(live_model)
         )
         state = LoopState()
         if inside is not None:
             # the task's setup ran again above; what it set up is restored as it stood at the checkpoint
             self.method.load_state_dict(inside.method)
             assert inside.optimizer is not None, "a checkpoint inside a task keeps the optimizer's state"
-            optimizer.load_state_dict(inside.optimizer)
+            self.load_optimizer_state(live_model, optimizer, inside.optimizer)
             if step.scaler is not None and inside.grad_scaler is not None:
                 step.scaler.load_state_dict(inside.grad_scaler)
             restore_random_state(inside.random_state)
             state = LoopState(inside.step_in_task, inside.task_loss_sum)
         elif optimizer_state is not None and not spec.optimizer.reset_per_task:
-            optimizer.load_state_dict(optimizer_state)
+            self.load_optimizer_state(live_model, optimizer, optimizer_state)
         generator = torch.Generator().manual_seed(derive_seed(spec.run.seed, "data", info.index))
         pools = self.pools(info.index)
         batches = MixedBatches(pools, spec.run.batch_size, spec.data.mixture, generator)
@@ -343,7 +347,7 @@ class ContinualRun:
                 info.index,
                 steps_before + reached.steps_done,
                 samples_before + reached.steps_done * spec.run.batch_size,
-                optimizer.state_dict(),
+                self.optimizer_state(live_model, optimizer),
                 inside=reached,
                 grad_scaler=scaler,
             )
@@ -377,8 +381,44 @@ class ContinualRun:
             runtime, self.bundle, self.tokens, pools.update, spec.run.batch_size, end_task_seed, self.loader
         )
         finish_task(live_model, self.method, info, task_data)
-        kept = None if spec.optimizer.reset_per_task else optimizer.state_dict()
+        kept = None if spec.optimizer.reset_per_task else self.optimizer_state(live_model, optimizer)
         return mean_loss, kept
+
+    # ------------------------------------------------------------------ weights and states in and out (whole, also when sharded)
+
+    def forward_model(self, live_model: torch.nn.Module) -> torch.nn.Module:
+        """The model as the step runs it forward: sharded (it synchronises itself), or wrapped for data parallelism."""
+        return live_model if self.sharding is not None else self.runtime.wrap_for_training(live_model)
+
+    def export_weights(self, live_model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The full weights under the base model's names (a sharded model's are gathered on every process)."""
+        return self.sharding.full_weights(live_model) if self.sharding is not None else self.method.export_weights(live_model)
+
+    def import_weights(self, live_model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+        if self.sharding is not None:
+            self.sharding.load_weights(live_model, weights)
+        else:
+            self.method.import_weights(live_model, weights)
+
+    def model_state(self, live_model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The live model's state (adapters included) for a checkpoint, on the CPU."""
+        state = self.sharding.full_weights(live_model) if self.sharding is not None else live_model.state_dict()
+        return {name: tensor.detach().cpu().clone() for name, tensor in state.items()}
+
+    def load_model_state(self, live_model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+        if self.sharding is not None:
+            self.sharding.load_weights(live_model, state)
+        else:
+            live_model.load_state_dict(state, strict=True)
+
+    def optimizer_state(self, live_model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return self.sharding.optimizer_state(live_model, optimizer) if self.sharding is not None else optimizer.state_dict()
+
+    def load_optimizer_state(self, live_model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        if self.sharding is not None:
+            self.sharding.load_optimizer_state(live_model, optimizer, state)
+        else:
+            optimizer.load_state_dict(state)
 
     def step_log(self, info: TaskInfo) -> StepLog | None:
         """The per-step report to the loggers, where the spec turns one on (the main process reports)."""
@@ -473,13 +513,15 @@ class ContinualRun:
         ``inside``: where the loop stands in task ``next_task`` (a checkpoint inside a task), with the random
         generators' states and the optimizer's and gradient scaler's of that task.
         """
-        if not all_finite(live_model):
+        finite = self.sharding.all_finite(live_model) if self.sharding is not None else all_finite(live_model)
+        if not finite:
             shown = next_task + 1 if inside is not None else next_task  # the task trained last, counted from 1
             where = f"task {shown}/{self.num_tasks}" if shown else "the base model"
             raise TrainingDiverged(
                 f"{where}: the model's weights are no longer finite; the run stopped, its last checkpoint is kept; "
                 "lower optimizer.lr or check the data"
             )
+        model_state = self.model_state(live_model)  # gathered by every process when the model is sharded
         # every process has written its merger's files before the manifest lists them
         self.runtime.barrier()
         if self.runtime.is_main:
@@ -489,7 +531,7 @@ class ContinualRun:
                 global_step=global_step,
                 samples_seen=samples_seen,
                 spec_fingerprint=self.spec.fingerprint(),
-                model={k: v.detach().cpu().clone() for k, v in live_model.state_dict().items()},
+                model=model_state,
                 method=self.method.state_dict(),
                 merger=self.merger.state_dict(),
                 optimizer=optimizer_state,

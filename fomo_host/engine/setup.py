@@ -80,6 +80,8 @@ def build_model_and_data(host: PluginHost, spec: RunSpec, reporter: Reporter, ca
     runtime = Runtime.create(spec.run.precision, spec.run.cpu)
     if spec.run.batch_size % runtime.world_size:
         raise SpecError(f"run.batch_size {spec.run.batch_size} must be divisible by the {runtime.world_size} processes")
+    if spec.run.fsdp:
+        check_sharding(spec, runtime, components)
     seed_everything(derive_seed(spec.run.seed, "build"))
     context = BuildContext(seed=spec.run.seed, cache_dir=cache_dir, device=runtime.device, progress=reporter.bar, process=runtime.process)
     bundle: ModelBundle = components.model.build(context)
@@ -108,6 +110,21 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     budget = measure_budget(host, spec, runtime, cache_dir, reporter)
     check_components(components, data.adaptation + data.zero_shot, budget.steps_per_task, len(tasks))
     return Setup(spec, components, runtime, bundle, data, tasks, budget, cache_dir)
+
+
+def check_sharding(spec: RunSpec, runtime: Runtime, components: SpecComponents) -> None:
+    """run.fsdp needs a method whose weights may stay sharded and several processes (checked before anything trains)."""
+    method = components.method.build()
+    if not getattr(method, "supports_fsdp", False):
+        raise SpecError(
+            f"run.fsdp: method {spec.method.name!r} keeps tensors of its own or reshapes weights on their way out, which "
+            "needs them whole; train it without run.fsdp (run.activation_checkpointing fits ViT-L/H on one GPU)"
+        )
+    if runtime.world_size < 2:
+        raise SpecError(
+            "run.fsdp shards the model over processes, and this run has one; launch several "
+            "(accelerate launch --num_processes N -m fomo_host run ...) or set run.fsdp = false"
+        )
 
 
 def loader_settings(spec: RunSpec) -> LoaderSettings:

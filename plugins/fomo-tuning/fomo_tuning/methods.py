@@ -39,6 +39,8 @@ def is_bias(name: str) -> bool:
 class FineTune(UpdateMethod):
     """Full fine-tuning of both towers and the temperature (the paper's most plastic, most forgetful baseline)."""
 
+    supports_fsdp = True
+
     def __init__(self, params: NoParams) -> None:
         self.params = params
 
@@ -48,6 +50,8 @@ class FineTune(UpdateMethod):
 
 class SelectiveTuning(UpdateMethod):
     """Trains the parameters :meth:`selects` picks (plus the temperature if asked); the rest stays frozen."""
+
+    supports_fsdp = True
 
     name = ""
 

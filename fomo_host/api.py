@@ -26,6 +26,7 @@ from .paths import UserPath, expand_path
 from .process import ProcessInfo
 from .registration import (
     DatasetRegister,
+    LauncherRegister,
     LazyReference,
     MergeOperatorRegister,
     MergerRegister,
@@ -36,6 +37,7 @@ from .registration import (
     SchedulerRegister,
 )
 from .spec import checks_files
+from .study.launching import Launcher, LaunchEvents, RunProcess, RunRequest, execute_run, start_run, stop_runs, thread_variables
 
 if TYPE_CHECKING:
     from .components import (
@@ -153,6 +155,9 @@ __all__ = [
     "FomoError",
     "ImageTextDataset",
     "LazyReference",
+    "LaunchEvents",
+    "Launcher",
+    "LauncherRegister",
     "LoggerConformance",
     "MergeDecision",
     "MergeInputs",
@@ -183,6 +188,8 @@ __all__ = [
     "ProgressBar",
     "ProgressFactory",
     "Role",
+    "RunProcess",
+    "RunRequest",
     "SampleSet",
     "Scheduler",
     "SchedulerConformance",
@@ -201,9 +208,13 @@ __all__ = [
     "WeightStore",
     "checks_files",
     "expand_path",
+    "execute_run",
     "hookimpl",
     "load_weights",
     "no_progress",
     "prepare_images",
     "save_weights",
+    "start_run",
+    "stop_runs",
+    "thread_variables",
 ]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .process import ProcessInfo
     from .registration import (
         DatasetRegister,
+        LauncherRegister,
         MergeOperatorRegister,
         MergerRegister,
         MethodRegister,
@@ -125,6 +126,15 @@ def register_metrics(register: MetricRegister) -> None:
 
     :param register: call once per metric; the factory is ``factory(params)`` returning
         a :class:`fomo_host.components.Metric`.
+    """
+
+
+@hookspec
+def register_launchers(register: LauncherRegister) -> None:
+    """Register study launchers (what starts the runs of ``fomo-host sweep``).
+
+    :param register: call once per launcher; the factory is ``factory(params)`` returning
+        a :class:`fomo_host.study.launching.Launcher`.
     """
 
 
@@ -264,5 +274,6 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "merger": "register_mergers",
     "merge_operator": "register_merge_operators",
     "metric": "register_metrics",
+    "launcher": "register_launchers",
 }
 """Kind of component -> the hook that registers it."""

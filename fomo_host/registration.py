@@ -31,6 +31,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from .components import BuildContext, MergeOperator, Merger, Metric, ModelBundle, Ordering, Scheduler, UpdateMethod
     from .data import ImageTextDataset
+    from .study.launching import Launcher
 
 LazyReference: TypeAlias = str
 """``"package.module:attribute"``: a factory imported when the component is first built."""
@@ -43,6 +44,7 @@ SchedulerFactory: TypeAlias = "Callable[[Any], Scheduler]"
 MergerFactory: TypeAlias = "Callable[[Any], Merger]"
 MergeOperatorFactory: TypeAlias = "Callable[[Any], MergeOperator]"
 MetricFactory: TypeAlias = "Callable[[Any], Metric]"
+LauncherFactory: TypeAlias = "Callable[[Any], Launcher]"
 
 
 class ModelRegister(Protocol):
@@ -112,4 +114,12 @@ class MetricRegister(Protocol):
 
     def __call__(
         self, *, name: str, factory: MetricFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+    ) -> None: ...
+
+
+class LauncherRegister(Protocol):
+    """``register`` of ``register_launchers``: ``factory(params)`` returns a :class:`Launcher` that starts a study's runs."""
+
+    def __call__(
+        self, *, name: str, factory: LauncherFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
     ) -> None: ...

@@ -243,7 +243,7 @@ def test_every_hook_is_documented_in_the_readme():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "fomo_host_spec")]
-    assert len(hooks) == 16
+    assert len(hooks) == 17
     missing = [name for name in hooks if f"`{name}" not in readme]
     assert missing == [], f"hooks missing from README.md: {missing}"
 

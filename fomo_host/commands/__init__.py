@@ -1,4 +1,4 @@
 """One module per ``fomo-host`` subcommand; each exposes ``add_parser(subparsers)``."""
 
-COMMAND_MODULES: tuple[str, ...] = ("run", "validate", "plugins", "schedule", "budget", "report", "compare", "export", "evaluate")
+COMMAND_MODULES: tuple[str, ...] = ("run", "sweep", "validate", "plugins", "schedule", "budget", "report", "compare", "export", "evaluate")
 """Subcommands in the order ``fomo-host --help`` lists them."""

@@ -1,4 +1,4 @@
-"""``fomo-host compare``: final and trajectory-mean metrics of runs side by side, ranked by GM."""
+"""``fomo-host compare``: final and trajectory-mean metrics of runs side by side, ranked by GM; a study's points as mean ± std."""
 
 from __future__ import annotations
 
@@ -7,24 +7,49 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("compare", help="a table of runs' final and trajectory-mean metrics, ranked by final GM")
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (finished or in progress)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser = commands.add_parser(
+        "compare", help="a table of runs' final and trajectory-mean metrics ranked by final GM; study points as mean ± std over seeds"
+    )
+    parser.add_argument(
+        "run_dirs", nargs="+", metavar="DIR", help="run directories (finished or in progress) or study directories (fomo-host sweep)"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the rows as JSON")
+    output.add_argument("--markdown", action="store_true", help="print a markdown table (for a README)")
     parser.set_defaults(handler=command_compare)
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    from ..reporting.runs import load_runs
-    from ..reporting.tables import TERMINAL_COLUMNS, comparison_rows, format_cell
+    from ..study.index import is_study_dir
 
-    rows = comparison_rows(load_runs([Path(path) for path in args.run_dirs]))
+    paths = [Path(path) for path in args.run_dirs]
+    if any(is_study_dir(path) for path in paths):
+        return compare_groups(paths, args)
+    return compare_runs(paths, args)
+
+
+def _finite(value: Any) -> Any:
+    # NaN (a run without zero-shot sets has no A_ZS) is not JSON: null
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def compare_runs(paths: list[Path], args: argparse.Namespace) -> int:
+    from ..reporting.runs import load_runs
+    from ..reporting.tables import COLUMNS, TERMINAL_COLUMNS, comparison_rows, format_cell, markdown_table
+
+    rows = comparison_rows(load_runs(paths))
     if args.json:
-        # NaN (a run without zero-shot sets has no A_ZS) is not JSON: null
-        finite = [{key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()} for row in rows]
-        print(json.dumps(finite, indent=2))
+        print(json.dumps([{key: _finite(value) for key, value in row.items()} for row in rows], indent=2))
+        return 0
+    if args.markdown:
+        columns = [column for column in COLUMNS if column[0] not in {"A_KA_auc", "A_ZS_auc"}]
+        cells = [[format_cell(row[key], style) for key, _, style in columns] for row in rows]
+        left = {i for i, (key, _, _) in enumerate(columns) if key in {"run", "method"}}
+        print(markdown_table([heading for _, heading, _ in columns], cells, left))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -36,4 +61,40 @@ def command_compare(args: argparse.Namespace) -> int:
         table.add_row(*(format_cell(row[key], style) for key, _, style in TERMINAL_COLUMNS))
     # piped or captured output is not cut to 80 columns
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
+def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
+    from ..reporting.groups import Stat, load_groups
+    from ..reporting.tables import GROUP_COLUMNS, format_stat, group_rows, markdown_table
+
+    rows = group_rows(load_groups(paths))
+    if args.json:
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Stat):
+                return {"mean": _finite(value.mean), "std": value.std, "n": value.n}
+            return _finite(value)
+
+        print(json.dumps([{key: plain(value) for key, value in row.items()} for row in rows], indent=2))
+        return 0
+    cells = [[format_stat(row[key], style) for key, _, style in GROUP_COLUMNS] for row in rows]
+    if args.markdown:
+        print(markdown_table([heading for _, heading, _ in GROUP_COLUMNS], cells, {1}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="study points ranked by mean final GM: mean ± standard deviation over seeds (mean: over the evaluations after each task)"
+    )
+    for key, heading, _ in GROUP_COLUMNS:
+        table.add_column(heading, justify="left" if key == "point" else "right", no_wrap=key != "point")
+    for row in cells:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
+    unfinished = [row for row in rows if row["n"] != str(row["planned"])]
+    for row in unfinished:
+        statuses = ", ".join(f"{count} {status}" for status, count in row["statuses"].items() if status != "finished")
+        print(f"note: {row['point']}: {len(row['seeds'])} of {row['planned']} runs finished ({statuses}); only finished runs count")
     return 0

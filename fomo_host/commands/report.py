@@ -14,7 +14,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "report", help="draw trajectories, the A_KA-A_ZS plane, per-dataset heatmaps and lr schedules of runs, with an HTML page"
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (finished or in progress)")
+    parser.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="DIR",
+        help="run directories (finished or in progress), or study directories: each point's mean over its seeds, with the spread",
+    )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="where the figures (PNG, PDF, SVG) and index.html go (created if missing)"
     )
@@ -27,11 +32,22 @@ def slug(label: str) -> str:
 
 def command_report(args: argparse.Namespace) -> int:
     from ..reporting import plots
+    from ..reporting.groups import RunGroup, load_groups
     from ..reporting.html import write_page
     from ..reporting.runs import load_runs
     from ..reporting.schedules import run_schedule
+    from ..study.index import is_study_dir
 
-    runs = load_runs([Path(path) for path in args.run_dirs])
+    paths = [Path(path) for path in args.run_dirs]
+    groups: list[RunGroup] | None = None
+    spread: plots.Spread | None = None
+    if any(is_study_dir(path) for path in paths):
+        # a study: one line per point, the mean over its finished seeds, with ± one standard deviation around it
+        groups = [group for group in load_groups(paths) if group.finished]
+        runs = [group.mean_run() for group in groups]
+        spread = {group.label: group.spread() for group in groups}
+    else:
+        runs = load_runs(paths)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FomoError(f"--out {out}: exists and is not a directory")
@@ -40,9 +56,9 @@ def command_report(args: argparse.Namespace) -> int:
     figures: dict[str, Path] = {}
 
     figures["trajectories"] = out / "trajectories.png"
-    plots.draw_trajectories(runs, figures["trajectories"])
+    plots.draw_trajectories(runs, figures["trajectories"], spread)
     try:
-        plots.draw_plane(runs, out / "plane.png")
+        plots.draw_plane(runs, out / "plane.png", spread)
         figures["plane"] = out / "plane.png"
     except FomoError as exc:
         notes.append(f"no A_KA-A_ZS plot: {exc}")
@@ -63,7 +79,7 @@ def command_report(args: argparse.Namespace) -> int:
         plots.draw_schedules(schedules, runs, figures["schedule"])
 
     page = out / "index.html"
-    write_page(runs, figures, heatmaps, notes, page, heatmap_scale=scale)
+    write_page(runs, figures, heatmaps, notes, page, heatmap_scale=scale, groups=groups)
     for note in notes:
         print(f"note: {note}")
     for path in [*figures.values(), *heatmaps.values(), page]:

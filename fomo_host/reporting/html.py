@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .groups import RunGroup
 from .runs import RunResult
-from .tables import COLUMNS, comparison_rows, format_cell
+from .tables import COLUMNS, GROUP_COLUMNS, comparison_rows, format_cell, format_stat, group_rows
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1240px; color: #222; padding: 0 12px; }
@@ -85,6 +86,38 @@ def settings_table(runs: list[RunResult]) -> str:
     return table(["run", *SETTINGS_HEADINGS.values()], rows, text)
 
 
+def group_table(groups: list[RunGroup]) -> str:
+    rows = group_rows(groups)
+    cells = [[format_stat(row[key], style) for key, _, style in GROUP_COLUMNS] for row in rows]
+    return table([heading for _, heading, _ in GROUP_COLUMNS], cells, {1})
+
+
+def group_section(group: RunGroup, mean: RunResult, heatmap: Path | None) -> str:
+    """A study point: what sets it apart, its seeds' runs with their final values, and the heatmap of the mean scores."""
+    parts = [f"<h3>{html.escape(group.label)}</h3>"]
+    overrides = " ".join(group.overrides) or "(the base spec)"
+    unfinished = group.planned - len(group.runs)
+    status = f' <span class="incomplete">({unfinished} of {group.planned} runs not finished: left out)</span>' if unfinished else ""
+    parts.append(
+        f'<p class="note">overrides: <code>{html.escape(overrides)}</code>; method {html.escape(mean.method)}, merger '
+        f"{html.escape(mean.merger)}; mean over {len(group.runs)} seed(s){status}</p>"
+    )
+    rows = [
+        [
+            str(seed),
+            str(run.run_dir),
+            number(run.summary["GM"]["final"]),
+            number(run.summary["A_KA"]["final"]),
+            number(run.summary["A_ZS"]["final"]),
+        ]
+        for seed, run in zip(group.seeds, group.runs, strict=True)
+    ]
+    parts.append(table(["seed", "run directory", "final GM", "final A_KA", "final A_ZS"], rows, {1}))
+    if heatmap is not None:
+        parts.append(image_tag(heatmap, f"mean per-dataset scores of {group.label}"))
+    return "\n".join(parts)
+
+
 def run_section(run: RunResult, heatmap: Path | None) -> str:
     summary, budget = run.summary, run.budget
     parts = [f"<h3>{html.escape(run.label)}</h3>"]
@@ -153,21 +186,38 @@ def write_page(
     notes: list[str],
     path: Path,
     heatmap_scale: tuple[float, float] | None = None,
+    groups: list[RunGroup] | None = None,
 ) -> None:
-    """The report page, with every figure embedded so the file can be mailed or archived alone."""
-    sections = [
-        "<h2>Comparison</h2>",
-        '<p class="note">Ranked by final GM = sqrt(A_KA x A_ZS). "mean": over the evaluations after each task, the base '
-        'model excluded; "auc": trapezoidal area under the trajectory from the base model (task -1, included) to the last '
-        "task, divided by the number of tasks; ΔA_KA / ΔA_ZS: change from the base model (the stability-plasticity plane); "
-        "forgetting (Chaudhry et al. 2018): best score since the task that first trained a dataset, before the final one, "
-        "minus the final score, mean over adaptation sets first trained before the final task; drop from base: base score "
-        "minus final score of a zero-shot set; BWT: final score minus the score right after a dataset was last trained, "
-        "mean over adaptation sets not trained in the final task.</p>",
-        comparison_table(runs),
-        "<h2>Settings</h2>",
-        settings_table(runs),
-    ]
+    """The report page, with every figure embedded so the file can be mailed or archived alone.
+
+    With ``groups`` (a study), ``runs`` are the groups' mean runs: the table shows mean ± standard deviation over seeds.
+    """
+    if groups is not None:
+        sections = [
+            "<h2>Comparison of the study's points</h2>",
+            '<p class="note">Mean ± sample standard deviation over each point\'s finished seeds, ranked by mean final GM. '
+            '"mean": over the evaluations after each task, the base model excluded; lowest A_ZS: after any task; forgetting '
+            "(Chaudhry et al. 2018): best score since the task that first trained a dataset, before the final one, minus the "
+            "final score, mean over adaptation sets. The figures show each point's mean trajectory with ± one standard "
+            "deviation (bands, error bars).</p>",
+            group_table(groups),
+            "<h2>Settings</h2>",
+            settings_table(runs),
+        ]
+    else:
+        sections = [
+            "<h2>Comparison</h2>",
+            '<p class="note">Ranked by final GM = sqrt(A_KA x A_ZS). "mean": over the evaluations after each task, the base '
+            'model excluded; "auc": trapezoidal area under the trajectory from the base model (task -1, included) to the last '
+            "task, divided by the number of tasks; ΔA_KA / ΔA_ZS: change from the base model (the stability-plasticity plane); "
+            "forgetting (Chaudhry et al. 2018): best score since the task that first trained a dataset, before the final one, "
+            "minus the final score, mean over adaptation sets first trained before the final task; drop from base: base score "
+            "minus final score of a zero-shot set; BWT: final score minus the score right after a dataset was last trained, "
+            "mean over adaptation sets not trained in the final task.</p>",
+            comparison_table(runs),
+            "<h2>Settings</h2>",
+            settings_table(runs),
+        ]
     captions = {
         "plane": "A_KA vs A_ZS: the path of each run through the stability-plasticity plane",
         "trajectories": "A_KA, A_ZS and GM after each task",
@@ -176,14 +226,17 @@ def write_page(
     for key, caption in captions.items():
         if key in figures:
             sections += [f"<h2>{html.escape(caption)}</h2>", image_tag(figures[key], caption)]
-    sections.append("<h2>Runs</h2>")
+    sections.append("<h2>Points</h2>" if groups is not None else "<h2>Runs</h2>")
     if heatmap_scale is not None and len(runs) > 1:
         low, high = heatmap_scale
         sections.append(
             f'<p class="note">The heatmaps share one colour scale, {low:.2f} to {high:.2f}; an orange box marks the task that '
             "trained on a dataset.</p>"
         )
-    sections += [run_section(run, heatmaps.get(run.label)) for run in runs]
+    if groups is not None:
+        sections += [group_section(group, mean, heatmaps.get(mean.label)) for group, mean in zip(groups, runs, strict=True)]
+    else:
+        sections += [run_section(run, heatmaps.get(run.label)) for run in runs]
     if notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
     title = "fomo-host report: " + ", ".join(run.label for run in runs)

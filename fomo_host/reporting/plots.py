@@ -71,8 +71,12 @@ def run_label(run: RunResult) -> str:
     return f"{run.label} ({run.method})"
 
 
-def draw_trajectories(runs: list[RunResult], path: Path) -> None:
-    """A_KA, A_ZS and GM after each task, one line per run."""
+Spread = dict[str, dict[str, list[float]]]
+"""Per run label: the standard deviation over seeds of A_KA, A_ZS and GM at each evaluation (runs that are a group's mean)."""
+
+
+def draw_trajectories(runs: list[RunResult], path: Path, spread: Spread | None = None) -> None:
+    """A_KA, A_ZS and GM after each task, one line per run; with ``spread``, a band of ± one standard deviation over seeds."""
     palette = colours(runs)
     num_tasks = max(run.num_tasks for run in runs)
     with figure(path, ncols=3, figsize=(13, 4.2)) as (fig, axes):
@@ -82,6 +86,10 @@ def draw_trajectories(runs: list[RunResult], path: Path) -> None:
                 trajectory = run.summary["trajectories"]
                 x = [task + 1 for task in trajectory["task"]]
                 axis.plot(x, trajectory[key], marker="o", markersize=3.5, linewidth=1.6, color=palette[run.label], label=run_label(run))
+                if spread and run.label in spread:
+                    low = [mean - std for mean, std in zip(trajectory[key], spread[run.label][key], strict=False)]
+                    high = [mean + std for mean, std in zip(trajectory[key], spread[run.label][key], strict=False)]
+                    axis.fill_between(x[: len(low)], low, high, color=palette[run.label], alpha=0.15, linewidth=0)
             axis.set_title(titles[key], fontsize=11)
             axis.set_ylabel(key)
             task_axis(axis, num_tasks)
@@ -92,11 +100,22 @@ def draw_trajectories(runs: list[RunResult], path: Path) -> None:
         fig.tight_layout(rect=(0, 0.04 + 0.04 * math.ceil(len(runs) / 4), 1, 1))
 
 
-def draw_plane(runs: list[RunResult], path: Path) -> None:
-    """Every run's path through the (A_KA, A_ZS) plane: the base model, each task, the final point; GM isolines behind."""
+def draw_plane(runs: list[RunResult], path: Path, spread: Spread | None = None) -> None:
+    """Every run's path through the (A_KA, A_ZS) plane: the base model, each task, the final point; GM isolines behind.
+
+    With ``spread`` (runs that are a group's mean), each point carries error bars of ± one standard deviation over seeds.
+    """
     palette = colours(runs)
-    xs = [value for run in runs for value in run.summary["trajectories"]["A_KA"] if not math.isnan(value)]
-    ys = [value for run in runs for value in run.summary["trajectories"]["A_ZS"] if not math.isnan(value)]
+
+    def extent(run: RunResult, key: str) -> list[float]:
+        values = run.summary["trajectories"][key]
+        if not spread or run.label not in spread:
+            return values
+        stds = spread[run.label][key]
+        return [value + sign * std for value, std in zip(values, stds, strict=False) for sign in (-1, 1)]
+
+    xs = [value for run in runs for value in extent(run, "A_KA") if not math.isnan(value)]
+    ys = [value for run in runs for value in extent(run, "A_ZS") if not math.isnan(value)]
     if not xs or not ys:
         raise FomoError("the A_KA-A_ZS plot needs both adaptation and zero-shot datasets in the runs")
     pad_x, pad_y = max(0.02, 0.12 * (max(xs) - min(xs))), max(0.02, 0.12 * (max(ys) - min(ys)))
@@ -112,6 +131,10 @@ def draw_plane(runs: list[RunResult], path: Path) -> None:
             trajectory = run.summary["trajectories"]
             x, y, colour = trajectory["A_KA"], trajectory["A_ZS"], palette[run.label]
             axes.plot(x, y, color=colour, linewidth=1.4, alpha=0.75, marker="o", markersize=3.5, label=run_label(run))
+            if spread and run.label in spread:
+                axes.errorbar(
+                    x, y, xerr=spread[run.label]["A_KA"], yerr=spread[run.label]["A_ZS"], fmt="none", ecolor=colour, alpha=0.45, capsize=2
+                )
             axes.plot(x[-1], y[-1], marker="*", markersize=14, color=colour, markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
             if len(x) <= 13:  # number the tasks where they stay readable
                 for task, (px, py) in enumerate(zip(x[1:], y[1:], strict=True), start=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .groups import RunGroup, Stat
 from .runs import RunResult
 
 COLUMNS: list[tuple[str, str, str]] = [
@@ -68,3 +69,76 @@ def format_cell(value: Any, style: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, style)
+
+
+# ----------------------------------------------------------------------------- groups of seeds
+
+
+GROUP_COLUMNS: list[tuple[str, str, str]] = [
+    ("rank", "#", "d"),
+    ("point", "point", "s"),
+    ("n", "seeds", "s"),
+    ("GM", "final GM", ".3f"),
+    ("A_KA", "final A_KA", ".3f"),
+    ("A_ZS", "final A_ZS", ".3f"),
+    ("GM_mean", "mean GM", ".3f"),
+    ("A_KA_mean", "mean A_KA", ".3f"),
+    ("A_ZS_mean", "mean A_ZS", ".3f"),
+    ("A_ZS_lowest", "lowest A_ZS", ".3f"),
+    ("forgetting", "forgetting", ".3f"),
+    ("steps_per_task", "steps/task", ",d"),
+]
+"""Mean ± standard deviation over a point's seeds of: the final values, the trajectory means (evaluations after each
+task), the lowest A_ZS after a task (forgetting a final point can hide), the mean forgetting on the adaptation sets."""
+STAT_KEYS = ("GM", "A_KA", "A_ZS", "GM_mean", "A_KA_mean", "A_ZS_mean", "A_ZS_lowest", "forgetting")
+
+
+def _lowest_zero_shot(run: RunResult) -> float:
+    after_tasks = [record["A_ZS"] for record in run.records if record["task"] >= 0]
+    return min(after_tasks) if after_tasks else float("nan")
+
+
+def group_rows(groups: list[RunGroup]) -> list[dict[str, Any]]:
+    """One row per group, best mean final GM first; the statistics are :class:`Stat` values (mean, std, n)."""
+    extractors = {
+        **{key: (lambda run, key=key: run.summary[key]["final"]) for key in ("GM", "A_KA", "A_ZS")},
+        **{f"{key}_mean": (lambda run, key=key: run.summary[key]["mean"]) for key in ("GM", "A_KA", "A_ZS")},
+        "A_ZS_lowest": _lowest_zero_shot,
+        "forgetting": lambda run: run.summary["forgetting"]["adaptation_mean"],
+    }
+    rows = []
+    for group in groups:
+        seeds = len(group.runs)
+        row: dict[str, Any] = {
+            "point": group.label,
+            "n": str(seeds) if seeds == group.planned else f"{seeds}/{group.planned}",
+            "seeds": group.seeds,
+            "planned": group.planned,
+            "statuses": group.statuses,
+            "overrides": group.overrides,
+            "steps_per_task": group.runs[0].budget.get("steps_per_task") if group.runs else None,
+            "run_dirs": [str(run.run_dir) for run in group.runs],
+        }
+        row.update({key: group.stat(extract) for key, extract in extractors.items()})
+        rows.append(row)
+    rows.sort(key=lambda row: -row["GM"].mean if not math.isnan(row["GM"].mean) else math.inf)
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def format_stat(value: Any, style: str) -> str:
+    """``0.554 ± 0.012`` (mean ± standard deviation over seeds), the mean alone for one seed, ``-`` for none."""
+    if not isinstance(value, Stat):
+        return format_cell(value, style)
+    if value.n == 0:
+        return "-"
+    return format(value.mean, style) + (f" ± {format(value.std, style)}" if value.std is not None else "")
+
+
+def markdown_table(headings: list[str], rows: list[list[str]], left: set[int]) -> str:
+    """A GitHub markdown table (columns not in ``left`` right-aligned), as a README holds it."""
+    align = ["---" if i in left else "---:" for i in range(len(headings))]
+    lines = ["| " + " | ".join(headings) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""The ``slurm`` launcher: each run a Slurm job (all of a sweep's runs one job array), submitted through submitit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest, execute_run, thread_variables
+
+INSTALL_HINT = "pip install 'fomo-launchers[slurm]' (or: pip install submitit)"
+SLURM_ONLY = ("partition", "account", "qos", "constraint", "exclude", "mem_gb", "additional")
+CANCEL_GRACE_S = 30.0
+
+
+class SlurmParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partition: str | None = None
+    """The partition (sbatch --partition); default: the cluster's default partition."""
+    time_min: int = Field(default=240, ge=1)
+    """Each job's time limit in minutes. A run that reaches it is requeued (up to max_requeues times) and resumes from its
+    last checkpoint."""
+    gpus_per_run: int = Field(default=0, ge=0)
+    """GPUs per run (--gpus-per-node); 2 or more starts the run through accelerate launch, one process per GPU."""
+    cpus_per_run: int = Field(default=1, ge=1)
+    """CPUs per run (--cpus-per-task); the run uses that many threads."""
+    mem_gb: float | None = Field(default=None, gt=0)
+    """Memory per run (--mem); default: the partition's default."""
+    array_parallelism: int = Field(default=256, ge=1)
+    """At most this many of the study's runs at once (the job array's %N)."""
+    max_requeues: int = Field(default=3, ge=0)
+    """How many times a run that reaches its time limit (or is preempted) is requeued to continue from its checkpoint."""
+    signal_delay_s: int = Field(default=120, ge=10)
+    """How long before the time limit a job is told to requeue itself."""
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    exclude: str | None = None
+    job_name: str = Field(default="fomo-study", pattern=r"^[A-Za-z0-9._-]+$")
+    setup: list[str] = Field(default_factory=list)
+    """Shell lines each job runs first, e.g. ["module load cuda", "source ~/venvs/fomo/bin/activate"]."""
+    additional: dict[str, str | int | bool] = Field(default_factory=dict)
+    """Other sbatch options by name, e.g. {"mail-type": "END", "reservation": "ml"}."""
+    cluster: Literal["slurm", "local"] = "slurm"
+    """slurm: submit with sbatch. local: run the same jobs on this machine with submitit's local executor (no Slurm;
+    time limits, GPUs, CPUs and setup apply, the Slurm-only options must stay unset)."""
+    poll_s: float = Field(default=15.0, gt=0)
+    """How often the sweep asks the cluster whether jobs ended (Slurm's accounting is rate-limited)."""
+
+    @model_validator(mode="after")
+    def _options_apply(self) -> SlurmParams:
+        if self.cluster == "local":
+            given = [name for name in SLURM_ONLY if getattr(self, name)]
+            if given:
+                raise ValueError(f"{', '.join(given)}: Slurm options, but cluster = 'local' runs without Slurm")
+        return self
+
+
+def submitit() -> Any:
+    try:
+        import submitit as module
+    except ImportError:
+        raise FomoError(f"launcher slurm needs the submitit package: {INSTALL_HINT}") from None
+    return module
+
+
+class StudyJob:
+    """The callable a job runs: ``fomo-host run`` for one request. Checkpointable: at its time limit it is requeued with the
+    same arguments, and the requeued job resumes the run from its checkpoint (the run directory decides)."""
+
+    def __init__(self, request: RunRequest, processes: int, threads: int) -> None:
+        self.request, self.processes, self.threads = request, processes, threads
+
+    def __call__(self) -> int:
+        return execute_run(self.request, processes=self.processes, env=thread_variables(self.threads))
+
+    def checkpoint(self) -> Any:
+        return submitit().helpers.DelayedSubmission(self)
+
+
+class SlurmLauncher(Launcher):
+    """Each run is a Slurm job with its partition, time limit, GPUs, CPUs and memory; a sweep's runs go as one job array.
+
+    Jobs run ``fomo-host run`` on the compute nodes, so the study directory must be
+    on a filesystem the nodes share and the nodes need fomo-host and the study's
+    plugins installed (``setup`` can activate an environment).
+    """
+
+    def __init__(self, params: SlurmParams) -> None:
+        self.params = params
+
+    def check(self) -> None:
+        submitit()
+        if self.params.cluster == "slurm":
+            import shutil
+
+            if shutil.which("sbatch") is None:
+                raise FomoError("launcher slurm: no sbatch command here; run the sweep on a Slurm login node (or set cluster = 'local')")
+
+    def describe(self) -> str:
+        params = self.params
+        where = f"partition {params.partition}" if params.partition else "the default partition"
+        if params.cluster == "local":
+            where = "submitit's local executor"
+        resources = f"{params.cpus_per_run} CPU" + (f", {params.gpus_per_run} GPU" if params.gpus_per_run else "")
+        if params.mem_gb:
+            resources += f", {params.mem_gb:g} GB"
+        return f"{where}, {resources} and {params.time_min} min per run, at most {params.array_parallelism} at a time"
+
+    def _executor(self, folder: Path) -> Any:
+        module, params = submitit(), self.params
+        processes = params.gpus_per_run if params.gpus_per_run >= 2 else 1
+        common: dict[str, Any] = {"gpus_per_node": params.gpus_per_run, "signal_delay_s": params.signal_delay_s}
+        if params.setup:
+            common["setup"] = list(params.setup)
+        if params.cluster == "local":
+            executor = module.LocalExecutor(folder=folder, max_num_timeout=params.max_requeues)
+            executor.update_parameters(timeout_min=params.time_min, **common)
+            return executor, processes
+        executor = module.SlurmExecutor(folder=folder, max_num_timeout=params.max_requeues)
+        options: dict[str, Any] = {
+            "time": params.time_min,
+            "cpus_per_task": params.cpus_per_run,
+            "array_parallelism": params.array_parallelism,
+            "job_name": params.job_name,
+            "stderr_to_stdout": True,
+            **common,
+        }
+        for name in ("partition", "account", "qos", "constraint", "exclude"):
+            if getattr(params, name):
+                options[name] = getattr(params, name)
+        if params.mem_gb:
+            options["mem"] = f"{int(params.mem_gb * 1024)}M"
+        if params.additional:
+            options["additional_parameters"] = dict(params.additional)
+        executor.update_parameters(**options)
+        return executor, processes
+
+    def launch(self, requests: Sequence[RunRequest], events: LaunchEvents, work_dir: Path) -> None:
+        params = self.params
+        executor, processes = self._executor(work_dir / "submitit")
+        jobs = [StudyJob(request, processes, params.cpus_per_run) for request in requests]
+        live: dict[Any, RunRequest] = {}
+        waiting: list[StudyJob] = []
+        try:
+            if params.cluster == "slurm":
+                # one array job: Slurm itself keeps at most array_parallelism running
+                for job, submitted in zip(jobs, self._submit(executor, jobs, events), strict=True):
+                    if submitted is not None:
+                        live[submitted] = job.request
+            else:
+                # the local executor starts every job it is given at once: hand them over array_parallelism at a time
+                waiting = list(jobs)
+            poll = params.poll_s if params.cluster == "slurm" else 0.5
+            while waiting or live:
+                while waiting and len(live) < params.array_parallelism:
+                    job = waiting.pop(0)
+                    submitted = self._submit(executor, [job], events)[0]
+                    if submitted is not None:
+                        live[submitted] = job.request
+                for submitted in [submitted for submitted in live if submitted.done()]:
+                    request = live.pop(submitted)
+                    self._report(submitted, request, events)
+                if live:
+                    time.sleep(poll)
+        except BaseException:
+            self._cancel(live, events)
+            raise
+
+    def _submit(self, executor: Any, jobs: list[StudyJob], events: LaunchEvents) -> list[Any]:
+        try:
+            submitted = executor.submit_array(jobs) if len(jobs) > 1 else [executor.submit(jobs[0])]
+        except Exception as exc:  # sbatch refused (a wrong partition, a limit): every run of this submission failed
+            for job in jobs:
+                events.finished(job.request, None, f"submission failed: {first_line(exc)}")
+            return [None] * len(jobs)
+        for job, handle in zip(jobs, submitted, strict=True):
+            events.started(job.request, f"{'slurm' if self.params.cluster == 'slurm' else 'submitit local'} job {handle.job_id}")
+        return submitted
+
+    @staticmethod
+    def _report(submitted: Any, request: RunRequest, events: LaunchEvents) -> None:
+        problem = submitted.exception()
+        if problem is None:
+            events.finished(request, int(submitted.result()))
+        else:  # cancelled, out of requeues, node failure: this run failed, the others go on
+            events.finished(request, None, f"job {submitted.job_id} {submitted.state.lower()}: {first_line(problem)}")
+
+    @staticmethod
+    def _cancel(live: dict[Any, RunRequest], events: LaunchEvents) -> None:
+        for submitted in live:
+            submitted.cancel(check=False)
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        remaining = dict(live)
+        while remaining and time.monotonic() < deadline:
+            for submitted in [submitted for submitted in remaining if submitted.done()]:
+                events.finished(remaining.pop(submitted), 130)
+            time.sleep(0.5)
+        for request in remaining.values():
+            events.finished(request, None, "cancelled when the sweep stopped")
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

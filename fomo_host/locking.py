@@ -88,3 +88,27 @@ def describe_holder(path: Path) -> str:
         return f"pid {holder['pid']} on {holder['host']}, since {holder['since']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "holder unknown"
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """Who holds the run directory's lock (``pid N on HOST, since ...``), or None when no process runs it.
+
+    Probes with a shared lock on a read-only descriptor, so looking never writes the lock file and never
+    blocks a run that starts at the same moment for longer than the probe.
+    """
+    path = run_dir / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return describe_holder(path)
+        raise
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)

@@ -282,3 +282,34 @@ def test_resume_adds_new_seeds_and_refuses_a_changed_spec(study_file, host, tmp_
     assert len(grown.runs) == 16 and sorted({run.seed for run in grown.runs}) == [0, 1]
     with pytest.raises(FomoError, match="would now get another spec than it started with"):
         resume_study(plan(path, host, ["evaluation.batch_size=7"]), study_dir, SweepOptions())
+
+
+@pytest.mark.parametrize("name", ["methods", "merging"])
+def test_the_shipped_studies_are_valid(host, name):
+    path = Path(__file__).resolve().parents[1] / "specs" / "studies" / f"{name}.toml"
+    result = plan_study(load_study_file(path), path, [], host)
+    assert sorted({point.seed for point in result.points}) == [0, 1, 2]
+    assert result.groups == {"methods": 12, "merging": 10}[name]
+
+
+def test_a_run_another_process_holds_is_waited_for_not_started_twice(study_file, host, tmp_path):
+    from fomo_host.locking import RunDirectoryLock
+
+    result = plan(study_file(), host, ["seeds=[0]"])
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    index = create_study(result, study_dir, SweepOptions())
+    held = index.run_path(index.runs[0])
+    held.mkdir(parents=True)
+    lock = RunDirectoryLock(held)
+    lock.acquire()
+    launcher = ScriptedLauncher({})
+    lines: list[str] = []
+    reporter = Reporter(enabled=False)
+    reporter.line = lines.append  # type: ignore[method-assign]
+    threading.Timer(0.5, lock.release).start()
+    run_sweep(index, launcher, "scripted", reporter, poll_s=0.05)
+    # the held run went last, once its holder let go, and only once
+    assert launcher.seen[-1] == index.runs[0].key and launcher.seen.count(index.runs[0].key) == 1
+    assert any(line.startswith(f"waiting for {index.runs[0].key}: still running in another process (pid") for line in lines)
+    assert {run.status for run in read_index(study_dir).runs} == {"finished"}

@@ -148,8 +148,12 @@ def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> No
         f"study {plan.name}: {plan.groups} points x {len(seeds)} seeds = {len(plan.points)} runs "
         f"(base {plan.base}); launcher {launcher_name}" + (f": {describe}" if describe else "")
     )
+    if plan.study.description:
+        title += f"\n{plan.study.description}"
+    descriptions = {variant.label: variant.description for variant in plan.study.variants if variant.description}
     table = Table(title=title, title_justify="left")
-    for column in ("#", "point", "seeds", "overrides", "run directories"):
+    columns = ["#", "point", "seeds", "overrides", "run directories"] + (["description"] if descriptions else [])
+    for column in columns:
         table.add_column(column, overflow="fold")
     if index is not None:
         table.add_column("status")
@@ -166,6 +170,8 @@ def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> No
             " ".join(first.group_overrides) or "-",
             f"runs/{first.group_dir}/seed-N",
         ]
+        if descriptions:
+            row.append(descriptions.get(first.variant or "", ""))
         if index is not None:
             row.append(", ".join(f"{point.seed}: {statuses.get(point.identity, 'new')}" for point in points))
         table.add_row(*row)

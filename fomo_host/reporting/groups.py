@@ -95,15 +95,15 @@ def study_groups(index: StudyIndex, prefix: str = "") -> list[RunGroup]:
         statuses: dict[str, int] = {}
         for run in runs:
             statuses[run.status] = statuses.get(run.status, 0) + 1
-        own = [text for text in first.overrides if text not in _shared(index) and not text.startswith("run.seed=")]
+        own = _own_overrides(index, first.overrides)
         groups.append(RunGroup(label, results, len(runs), [run.seed for run in finished], own, statuses))
     return groups
 
 
-def _shared(index: StudyIndex) -> set[str]:
-    """Overrides every run of the study has (the study's set and --set): not what tells points apart."""
-    sets = [set(run.overrides) for run in index.runs]
-    return set.intersection(*sets) if sets else set()
+def _own_overrides(index: StudyIndex, overrides: list[str]) -> list[str]:
+    """A run's overrides without those every point starts with (the study's set and --set) and without its seed (the last)."""
+    common = list(index.study.get("common") or [])
+    return list(overrides[len(common) : -1]) if overrides[: len(common)] == common else list(overrides[:-1])
 
 
 def load_groups(paths: list[Path]) -> list[RunGroup]:

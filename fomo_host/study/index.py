@@ -4,8 +4,10 @@ Format (version 1), one JSON object::
 
     {
       "format": 1,
-      "study": {"name": "methods", "file": "/abs/specs/studies/methods.toml", "base": "/abs/specs/quickstart.toml",
-                "sets": ["budget.samples_per_task=3840"], "seeds": [0, 1, 2], "created": "2026-11-27T18:00:00"},
+      "study": {"name": "methods", "description": "...", "file": "/abs/specs/studies/methods.toml", "base": "/abs/specs/quickstart.toml",
+                "sets": ["budget.samples_per_task=3840"],      # what fomo-host sweep --set added
+                "common": ["budget.samples_per_task=3840"],    # the overrides every point starts with
+                "seeds": [0, 1, 2], "created": "2026-11-27T18:00:00"},
       "runs": [
         {"key": "03-lora/seed-1",            # unique; also the run directory under runs/
          "run_dir": "runs/03-lora/seed-1",  # relative to the study directory

@@ -25,15 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from ..locking import lock_holder
+
 STOP_GRACE_S = 20.0
 """How long a run may take to stop after SIGINT (it prints where to resume) before it is killed."""
 
 
-def checkpoint_file() -> str:
+def has_checkpoint(run_dir: Path) -> bool:
     # imported here: the engine pulls in torch, which a launcher's wrapper process should not pay for up front
-    from ..engine.checkpoint import CHECKPOINT_FILE
+    from ..engine.checkpoint import has_checkpoint as committed
 
-    return CHECKPOINT_FILE
+    return committed(run_dir)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class RunRequest:
         return self.key.replace("/", ".")
 
     def has_checkpoint(self) -> bool:
-        return (self.run_dir / checkpoint_file()).is_file()
+        return has_checkpoint(self.run_dir)
 
     def arguments(self) -> list[str]:
         """The ``fomo-host`` arguments: ``--resume`` where the run directory holds a checkpoint, else a fresh ``--output``."""
@@ -106,9 +108,10 @@ def prepare_run_dir(request: RunRequest) -> None:
 
     Such a directory holds only what a run writes before its first evaluation
     (the resolved spec, the base weights); ``fomo-host run --output`` refuses a
-    non-empty directory, and there is nothing in it to resume from.
+    non-empty directory, and there is nothing in it to resume from. A directory
+    another process is running is left alone: that run refuses to start twice.
     """
-    if request.run_dir.is_dir() and not request.has_checkpoint():
+    if request.run_dir.is_dir() and not request.has_checkpoint() and lock_holder(request.run_dir) is None:
         shutil.rmtree(request.run_dir)
     request.run_dir.parent.mkdir(parents=True, exist_ok=True)
 

@@ -209,7 +209,7 @@ def build_launcher(plan: StudyPlan, host: PluginHost) -> Launcher:
 def validate_point(raw: dict[str, Any], point: StudyPoint, host: PluginHost | None, source: str) -> RunSpec:
     spec = build_spec(raw, list(point.overrides), host.registry if host else None, source=source)
     if host is not None:
-        from ..engine.run import check_loggers
+        from ..engine.preflight import check_loggers
 
         try:
             check_loggers(host, spec)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FomoError
+from ..locking import lock_holder
 from ..progress import Reporter
 from ..results import SUMMARY_FILE
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, is_study_dir, now, read_index, update_run, write_index
@@ -34,6 +35,8 @@ FORWARDED_PREFIX = "FOMO_"
 INTERRUPTED_CODES = {130, -2}
 """Exit statuses of a run stopped by SIGINT: it printed where to resume and kept its last checkpoint."""
 ERROR_LENGTH = 400
+BUSY_POLL_S = 5.0
+"""How often the sweep looks whether a run another process holds has ended."""
 
 
 # ----------------------------------------------------------------------------- the study directory
@@ -74,9 +77,11 @@ class SweepOptions:
 def study_record(plan: StudyPlan, options: SweepOptions, created: str | None = None) -> dict[str, object]:
     return {
         "name": plan.name,
+        "description": plan.study.description,
         "file": str(plan.study_file),
         "base": str(plan.base),
         "sets": list(options.sets),
+        "common": list(plan.common),
         "launcher": options.launcher,
         "seeds": sorted({point.seed for point in plan.points}),
         "created": created or now(),
@@ -288,12 +293,20 @@ class SweepEvents:
 
 
 def run_sweep(
-    index: StudyIndex, launcher: Launcher, launcher_name: str, reporter: Reporter, stopping: threading.Event | None = None
+    index: StudyIndex,
+    launcher: Launcher,
+    launcher_name: str,
+    reporter: Reporter,
+    stopping: threading.Event | None = None,
+    poll_s: float = BUSY_POLL_S,
 ) -> SweepTally:
     """Launch every run of the study not finished yet and keep the index current; returns how they ended.
 
-    ``stopping`` is set by whoever interrupts the sweep (its signal handler) before the launcher
-    stops the runs, so that the runs ending then count as interrupted, not failed.
+    A run that another process still runs (its run directory is locked: a run an earlier sweep
+    started that outlived it, a Slurm job still going) is not started twice: the sweep waits for it
+    and then counts it as finished, or resumes it. ``stopping`` is set by whoever interrupts the
+    sweep (its signal handler) before the launcher stops the runs, so that the runs ending then
+    count as interrupted, not failed.
     """
     requests = requests_to_run(index)
     finished = sum(1 for run in index.runs if is_finished(index, run))
@@ -307,26 +320,53 @@ def run_sweep(
         f"launcher {launcher_name}" + (f": {describe}" if describe else "")
     )
     events = SweepEvents(index, reporter, len(requests), stopping)
-    events.unreported = {request.key for request in requests}
-    if not requests:
-        return events.tally
     work_dir = index.study_dir.resolve() / LAUNCHER_FOLDER
-    work_dir.mkdir(parents=True, exist_ok=True)
+    waited: set[str] = set()
+    while requests:
+        busy = {request.key: holder for request in requests if (holder := lock_holder(request.run_dir)) is not None}
+        ready = [request for request in requests if request.key not in busy]
+        if ready:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            _launch_round(index, launcher, ready, events)
+        if not busy:
+            break
+        for key, holder in busy.items():
+            if key not in waited:
+                waited.add(key)
+                reporter.line(f"waiting for {key}: still running in another process ({holder})")
+        _wait_until_one_ends(index, [request for request in requests if request.key in busy], poll_s)
+        for request in requests:
+            if request.key in busy and lock_holder(request.run_dir) is None and (request.run_dir / SUMMARY_FILE).is_file():
+                update_run(index.study_dir, request.key, status="finished", ended=now(), error=None)
+                events.tally.finished += 1
+                reporter.line(f"{events._progress()} finished {request.key} (in another process)")
+        # the runs this sweep launched have had their one attempt; what is left are those that were busy
+        requests = [request for request in requests_to_run(read_index(index.study_dir)) if request.key in busy]
+    return events.tally
+
+
+def _wait_until_one_ends(index: StudyIndex, busy: list[RunRequest], poll_s: float) -> None:
+    while all(lock_holder(request.run_dir) is not None for request in busy):
+        time.sleep(poll_s)
+
+
+def _launch_round(index: StudyIndex, launcher: Launcher, requests: list[RunRequest], events: SweepEvents) -> None:
+    events.unreported = {request.key for request in requests}
     try:
-        launcher.launch(requests, events, work_dir)
+        launcher.launch(requests, events, index.study_dir.resolve() / LAUNCHER_FOLDER)
     except KeyboardInterrupt:
         events.stopping.set()
-        _mark_interrupted(index.study_dir)
+        for key in sorted(events.unreported & set(events._started_at)):
+            # runs the stopped launcher started and did not report: interrupted, to resume from their checkpoints
+            update_run(index.study_dir, key, status="interrupted", ended=now())
+        raise
+    except Exception as exc:
+        # a broken launcher: the runs it started are left for --resume to look at, not shown as running for ever
+        for key in sorted(events.unreported & set(events._started_at)):
+            update_run(index.study_dir, key, status="failed", ended=now(), error=f"the launcher failed: {type(exc).__name__}: {exc}")
         raise
     for key in sorted(events.unreported):
         # a launcher that returns without reporting a run broke its contract: the run is failed, not left as running
         update_run(index.study_dir, key, status="failed", ended=now(), error="the launcher returned without reporting this run's end")
         events.tally.failed += 1
-    return events.tally
-
-
-def _mark_interrupted(study_dir: Path) -> None:
-    """Runs a stopped launcher left as running are interrupted: they resume from their checkpoints."""
-    for run in read_index(study_dir).runs:
-        if run.status == "running":
-            update_run(study_dir, run.key, status="interrupted", ended=now())
+    events.unreported = set()

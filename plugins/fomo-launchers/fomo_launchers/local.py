@@ -10,23 +10,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from fomo_host.api import FomoError, Launcher, LaunchEvents, RunProcess, RunRequest, start_run, stop_runs, thread_variables
 
-
-class LocalParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_parallel: int | None = Field(default=None, ge=1)
-    """Runs at the same time; default: the GPUs divided by gpus_per_run on a GPU machine, else 1."""
-    gpus_per_run: int | None = Field(default=None, ge=0)
-    """GPUs each run gets (CUDA_VISIBLE_DEVICES); more than 1 starts the run through accelerate launch, one process per GPU.
-    Default: 1 on a machine with GPUs, else 0; 0 on a GPU machine keeps the runs on the CPU."""
-    threads_per_run: int | None = Field(default=None, ge=1)
-    """CPU threads of each run (OMP_NUM_THREADS, MKL_NUM_THREADS); default: this machine's cores divided by max_parallel."""
-    gpus: list[str] | None = Field(default=None, min_length=1)
-    """The GPUs to share out, as CUDA_VISIBLE_DEVICES names them (indices or UUIDs); default: every visible GPU."""
+from .params import LocalParams
 
 
 def visible_gpus() -> list[str]:

@@ -1,18 +1,27 @@
-"""Registers the ``local``, ``ray`` and ``slurm`` launchers; ray and submitit are imported only when a study uses them."""
+"""Registers the ``local``, ``ray`` and ``slurm`` launchers; a launcher (and ray or submitit) loads when a sweep uses it."""
 
-from __future__ import annotations
+from fomo_host.api import LauncherRegister, hookimpl
 
-from typing import Any
-
-from fomo_host.api import hookimpl
-
-from .local import LocalLauncher, LocalParams
-from .ray_launcher import RayLauncher, RayParams
-from .slurm import SlurmLauncher, SlurmParams
+from .params import LocalParams, RayParams, SlurmParams
 
 
 @hookimpl
-def register_launchers(register: Any) -> None:
-    register(name="local", factory=LocalLauncher, params=LocalParams)
-    register(name="ray", factory=RayLauncher, params=RayParams)
-    register(name="slurm", factory=SlurmLauncher, params=SlurmParams)
+def register_launchers(register: LauncherRegister) -> None:
+    register(
+        name="local",
+        factory="fomo_launchers.local:LocalLauncher",
+        params=LocalParams,
+        description="N runs at a time as subprocesses of the sweep on this machine.",
+    )
+    register(
+        name="ray",
+        factory="fomo_launchers.ray_launcher:RayLauncher",
+        params=RayParams,
+        description="Each run is a Ray task declaring its CPUs, GPUs and memory, so Ray places the runs over a cluster's nodes.",
+    )
+    register(
+        name="slurm",
+        factory="fomo_launchers.slurm:SlurmLauncher",
+        params=SlurmParams,
+        description="Each run is a Slurm job with its partition, time limit, GPUs, CPUs and memory; a sweep's runs go as one job array.",
+    )

@@ -8,43 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest, execute_run, thread_variables
+
+from .params import RayParams
 
 INSTALL_HINT = "pip install 'fomo-launchers[ray]' (or: pip install ray)"
 CANCEL_GRACE_S = 30.0
-
-
-class RayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    address: str | None = None
-    """An existing cluster: "auto" (the one this machine belongs to, as after `ray start`), "HOST:6379", or a Ray Client
-    address "ray://HOST:10001". None: start a Ray instance on this machine for the sweep and stop it at the end."""
-    cpus_per_run: float = Field(default=1.0, gt=0)
-    """CPUs each run's task declares; the run uses that many threads (at least 1)."""
-    gpus_per_run: float = Field(default=0.0, ge=0)
-    """GPUs each run's task declares (Ray sets CUDA_VISIBLE_DEVICES); 2 or more (a whole number) starts the run through
-    accelerate launch, one process per GPU."""
-    memory_gb_per_run: float | None = Field(default=None, gt=0)
-    """Memory each run's task declares, so Ray does not place more runs on a node than fit."""
-    max_parallel: int | None = Field(default=None, ge=1)
-    """At most this many runs at once; default: as many as the cluster's free resources allow."""
-    num_cpus: int | None = Field(default=None, ge=1)
-    """Only without an address: the CPUs the local Ray instance may use (default: all of this machine's)."""
-    num_gpus: int | None = Field(default=None, ge=0)
-    """Only without an address: the GPUs the local Ray instance may use (default: all visible ones)."""
-    runtime_env: dict[str, Any] | None = None
-    """Passed to ray.init: e.g. {"env_vars": {...}} for the workers of a remote cluster."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> RayParams:
-        if self.gpus_per_run > 1 and self.gpus_per_run != int(self.gpus_per_run):
-            raise ValueError(f"gpus_per_run above 1 must be a whole number (one process per GPU), got {self.gpus_per_run:g}")
-        if self.address is not None and (self.num_cpus is not None or self.num_gpus is not None):
-            raise ValueError("num_cpus and num_gpus size a local Ray instance; an existing cluster (address) has its own")
-        return self
 
 
 def run_task(request: RunRequest, processes: int, threads: int) -> int:
@@ -137,7 +106,7 @@ class RayLauncher(Launcher):
         options: dict[str, Any] = {"num_cpus": params.cpus_per_run, "num_gpus": params.gpus_per_run, "max_retries": 0}
         if params.memory_gb_per_run:
             options["memory"] = int(params.memory_gb_per_run * 1024**3)
-        task = ray.remote(run_task).options(**options)
+        task = ray.remote(run_task)
         waiting = list(requests)
         pending: dict[Any, RunRequest] = {}
         limit = params.max_parallel or len(requests)
@@ -145,7 +114,7 @@ class RayLauncher(Launcher):
             while waiting or pending:
                 while waiting and len(pending) < limit:
                     request = waiting.pop(0)
-                    reference = task.options(name=request.job_name).remote(request, processes, threads)
+                    reference = task.options(**options, name=request.job_name).remote(request, processes, threads)
                     pending[reference] = request
                     events.started(request, f"ray task {reference.task_id().hex()[:16]}")
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)

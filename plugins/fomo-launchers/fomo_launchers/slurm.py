@@ -5,59 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
 from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest, execute_run, thread_variables
 
+from .params import SlurmParams
+
 INSTALL_HINT = "pip install 'fomo-launchers[slurm]' (or: pip install submitit)"
-SLURM_ONLY = ("partition", "account", "qos", "constraint", "exclude", "mem_gb", "additional")
 CANCEL_GRACE_S = 30.0
-
-
-class SlurmParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    partition: str | None = None
-    """The partition (sbatch --partition); default: the cluster's default partition."""
-    time_min: int = Field(default=240, ge=1)
-    """Each job's time limit in minutes. A run that reaches it is requeued (up to max_requeues times) and resumes from its
-    last checkpoint."""
-    gpus_per_run: int = Field(default=0, ge=0)
-    """GPUs per run (--gpus-per-node); 2 or more starts the run through accelerate launch, one process per GPU."""
-    cpus_per_run: int = Field(default=1, ge=1)
-    """CPUs per run (--cpus-per-task); the run uses that many threads."""
-    mem_gb: float | None = Field(default=None, gt=0)
-    """Memory per run (--mem); default: the partition's default."""
-    array_parallelism: int = Field(default=256, ge=1)
-    """At most this many of the study's runs at once (the job array's %N)."""
-    max_requeues: int = Field(default=3, ge=0)
-    """How many times a run that reaches its time limit (or is preempted) is requeued to continue from its checkpoint."""
-    signal_delay_s: int = Field(default=120, ge=10)
-    """How long before the time limit a job is told to requeue itself."""
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    exclude: str | None = None
-    job_name: str = Field(default="fomo-study", pattern=r"^[A-Za-z0-9._-]+$")
-    setup: list[str] = Field(default_factory=list)
-    """Shell lines each job runs first, e.g. ["module load cuda", "source ~/venvs/fomo/bin/activate"]."""
-    additional: dict[str, str | int | bool] = Field(default_factory=dict)
-    """Other sbatch options by name, e.g. {"mail-type": "END", "reservation": "ml"}."""
-    cluster: Literal["slurm", "local"] = "slurm"
-    """slurm: submit with sbatch. local: run the same jobs on this machine with submitit's local executor (no Slurm;
-    time limits, GPUs, CPUs and setup apply, the Slurm-only options must stay unset)."""
-    poll_s: float = Field(default=15.0, gt=0)
-    """How often the sweep asks the cluster whether jobs ended (Slurm's accounting is rate-limited)."""
-
-    @model_validator(mode="after")
-    def _options_apply(self) -> SlurmParams:
-        if self.cluster == "local":
-            given = [name for name in SLURM_ONLY if getattr(self, name)]
-            if given:
-                raise ValueError(f"{', '.join(given)}: Slurm options, but cluster = 'local' runs without Slurm")
-        return self
 
 
 def submitit() -> Any:
@@ -98,8 +53,12 @@ class SlurmLauncher(Launcher):
         if self.params.cluster == "slurm":
             import shutil
 
-            if shutil.which("sbatch") is None:
-                raise FomoError("launcher slurm: no sbatch command here; run the sweep on a Slurm login node (or set cluster = 'local')")
+            missing = [command for command in ("sbatch", "srun") if shutil.which(command) is None]
+            if missing:
+                raise FomoError(
+                    f"launcher slurm: no {' or '.join(missing)} command here; run the sweep on a Slurm login node "
+                    "(or set cluster = 'local')"
+                )
 
     def describe(self) -> str:
         params = self.params

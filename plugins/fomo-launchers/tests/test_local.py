@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fomo_launchers.local import LocalLauncher, LocalParams
 
 from fomo_host.api import FomoError
 from fomo_host.testing.launchers import LauncherConformance
-from fomo_launchers.local import LocalLauncher, LocalParams
 
 
 @pytest.mark.slow

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import ray
+from fomo_launchers.ray_launcher import RayParams
 from pydantic import ValidationError
 
 from fomo_host.testing.launchers import LauncherConformance
-from fomo_launchers.ray_launcher import RayParams
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fomo_launchers.slurm import SlurmLauncher, SlurmParams
 from pydantic import ValidationError
 
 from fomo_host.testing.launchers import LauncherConformance
-from fomo_launchers.slurm import SlurmLauncher, SlurmParams
 
 
 @pytest.mark.slow
@@ -16,7 +16,10 @@ class TestSlurmLauncherOnTheLocalExecutor(LauncherConformance):
     invalid_params = {"partition": "gpu"}  # a Slurm option, which the local executor cannot honour
 
 
-def test_slurm_options_reach_sbatch(tmp_path):
+def test_slurm_options_reach_sbatch(tmp_path, monkeypatch):
+    import submitit
+
+    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 2))  # as on a node with srun
     params = SlurmParams(
         partition="gpu",
         time_min=600,

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from .model_inputs import prepare_images
     from .testing import (
         DatasetConformance,
+        LauncherConformance,
         LoggerConformance,
         MergeOperatorConformance,
         MergerConformance,
@@ -113,6 +114,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         (
             "DatasetConformance",
+            "LauncherConformance",
             "LoggerConformance",
             "MergeOperatorConformance",
             "MergerConformance",
@@ -157,6 +159,7 @@ __all__ = [
     "LazyReference",
     "LaunchEvents",
     "Launcher",
+    "LauncherConformance",
     "LauncherRegister",
     "LoggerConformance",
     "MergeDecision",

@@ -93,8 +93,10 @@ def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
     for row in cells:
         table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 220).print(table)
-    unfinished = [row for row in rows if row["n"] != str(row["planned"])]
-    for row in unfinished:
-        statuses = ", ".join(f"{count} {status}" for status, count in row["statuses"].items() if status != "finished")
-        print(f"note: {row['point']}: {len(row['seeds'])} of {row['planned']} runs finished ({statuses}); only finished runs count")
+    for unfinished in (row for row in rows if row["n"] != str(row["planned"])):
+        statuses = ", ".join(f"{count} {status}" for status, count in unfinished["statuses"].items() if status != "finished")
+        print(
+            f"note: {unfinished['point']}: {len(unfinished['seeds'])} of {unfinished['planned']} runs finished ({statuses}); "
+            "only finished runs count"
+        )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .groups import RunGroup, Stat
@@ -100,11 +101,21 @@ def _lowest_zero_shot(run: RunResult) -> float:
 
 def group_rows(groups: list[RunGroup]) -> list[dict[str, Any]]:
     """One row per group, best mean final GM first; the statistics are :class:`Stat` values (mean, std, n)."""
-    extractors = {
-        **{key: (lambda run, key=key: run.summary[key]["final"]) for key in ("GM", "A_KA", "A_ZS")},
-        **{f"{key}_mean": (lambda run, key=key: run.summary[key]["mean"]) for key in ("GM", "A_KA", "A_ZS")},
+
+    def summary_value(*path: str) -> Callable[[RunResult], float]:
+        def value(run: RunResult) -> float:
+            node: Any = run.summary
+            for part in path:
+                node = node[part]
+            return float(node) if node is not None else float("nan")
+
+        return value
+
+    extractors: dict[str, Callable[[RunResult], float]] = {
+        **{key: summary_value(key, "final") for key in ("GM", "A_KA", "A_ZS")},
+        **{f"{key}_mean": summary_value(key, "mean") for key in ("GM", "A_KA", "A_ZS")},
         "A_ZS_lowest": _lowest_zero_shot,
-        "forgetting": lambda run: run.summary["forgetting"]["adaptation_mean"],
+        "forgetting": summary_value("forgetting", "adaptation_mean"),
     }
     rows = []
     for group in groups:

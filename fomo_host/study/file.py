@@ -23,6 +23,7 @@ that path (a table value replaces the whole table).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ def check_key_path(key: str) -> None:
             raise ValueError(f"{key!r} cannot be set in a study: {why}")
 
 
-def load_study_file(path: Path, sets: list[str] = (), launcher: str | None = None) -> StudyFile:
+def load_study_file(path: Path, sets: Sequence[str] = (), launcher: str | None = None) -> StudyFile:
     """Read and validate a study file; ``sets`` are the study keys of ``fomo-host sweep --set`` (seeds, launcher, name).
 
     ``launcher`` (``--launcher``) replaces the file's launcher; the file's launcher params belong to

@@ -9,13 +9,14 @@ component in a class attribute, and the tests run against it as the host would u
         method_name = "my-method"
 
 One suite per kind of component (methods, mergers, merge operators, schedulers, metrics,
-datasets, orderings, models) and one for loggers. Their tests carry the
+datasets, orderings, models, launchers) and one for loggers. Their tests carry the
 ``fomo_conformance`` marker (and the long ones ``slow``), which this package registers
 with pytest, so ``pytest -m "not slow"`` works in a plugin's own repository.
 """
 
 from .datasets import DatasetConformance
 from .helpers import build_component, make_spec, optimizer_request, read_checkpoint, run_cli, stream_tasks, validate_params
+from .launchers import LauncherConformance
 from .loggers import LoggerConformance
 from .merge_operators import MergeOperatorConformance
 from .mergers import MergerConformance
@@ -28,6 +29,7 @@ from .toys import ToyCLIP, toy_bundle, toy_classification_set, toy_retrieval_set
 
 __all__ = [
     "DatasetConformance",
+    "LauncherConformance",
     "LoggerConformance",
     "MergeOperatorConformance",
     "MergerConformance",

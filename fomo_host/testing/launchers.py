@@ -2,7 +2,7 @@
 
 ::
 
-    from fomo_host.testing.launchers import LauncherConformance
+    from fomo_host.testing import LauncherConformance
 
     class TestMyLauncher(LauncherConformance):
         launcher_name = "my-cluster"
@@ -105,6 +105,8 @@ def records_by_hand(base: Path, runs: list[list[str]], work_dir: Path) -> dict[t
 class LauncherConformance:
     """The conformance suite of the ``launcher`` kind; set the class attributes in a subclass."""
 
+    pytestmark = [pytest.mark.fomo_conformance]
+
     launcher_name: ClassVar[str] = ""
     params: ClassVar[dict[str, Any]] = {}
     """The launcher's params for the studies (each run must get one CPU thread)."""
@@ -156,6 +158,7 @@ class LauncherConformance:
             with pytest.raises(ValidationError):
                 component.validate_params({**self.launcher_params(), **self.invalid_params})
 
+    @pytest.mark.slow
     def test_study_matches_runs_started_by_hand(self, conformance_dir: Path) -> None:
         study = self.write_study(conformance_dir, "grid", GRID, SEEDS, [])
         study_dir = conformance_dir / "grid-study"
@@ -171,6 +174,7 @@ class LauncherConformance:
             summary = json.loads((index.run_path(run) / "summary.json").read_text(encoding="utf-8"))
             assert summary["tasks_done"] == TINY_SPEC["data"]["num_tasks"]
 
+    @pytest.mark.slow
     def test_failing_run_does_not_stop_the_others(self, conformance_dir: Path) -> None:
         variants = [
             {"label": "broken", "set": {BROKEN_OVERRIDE.split("=")[0]: int(BROKEN_OVERRIDE.split("=")[1])}},

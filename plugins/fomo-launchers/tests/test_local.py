@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from fomo_launchers.local import LocalLauncher, LocalParams
 
-from fomo_host.api import FomoError
-from fomo_host.testing.launchers import LauncherConformance
+from fomo_host.api import FomoError, LauncherConformance
 
 
-@pytest.mark.slow
 class TestLocalLauncher(LauncherConformance):
     launcher_name = "local"
     params = {"max_parallel": 2, "threads_per_run": 1}

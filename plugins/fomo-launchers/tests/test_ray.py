@@ -9,7 +9,7 @@ import ray
 from fomo_launchers.ray_launcher import RayParams
 from pydantic import ValidationError
 
-from fomo_host.testing.launchers import LauncherConformance
+from fomo_host.api import LauncherConformance
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@ import pytest
 from fomo_launchers.slurm import SlurmLauncher, SlurmParams
 from pydantic import ValidationError
 
-from fomo_host.testing.launchers import LauncherConformance
+from fomo_host.api import LauncherConformance
 
 
-@pytest.mark.slow
 class TestSlurmLauncherOnTheLocalExecutor(LauncherConformance):
     launcher_name = "slurm"
     params = {"cluster": "local", "cpus_per_run": 1, "time_min": 10, "array_parallelism": 2}

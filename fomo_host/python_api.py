@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import FomoError
 from .plugins import PluginHost
 from .reporting.runs import RunResult as Run
+from .results import RESULTS_FILE
 from .spec import RunSpec, build_spec, load_spec
 
 SpecSource = str | Path | Mapping[str, Any] | RunSpec
@@ -113,3 +115,63 @@ def load_run(run_dir: str | Path, label: str | None = None) -> Run:
     from .reporting.runs import load_run as read
 
     return read(Path(run_dir), label)
+
+
+@dataclass
+class Study:
+    """A study directory read back: its index (every run, its point, seed and status) and the runs that have results."""
+
+    study_dir: Path
+    index: Any
+    """The study's index (:func:`fomo_host.study.read_index`): settings, and every run with its status."""
+    runs: list[Run]
+    """The runs that have evaluations (finished, running or interrupted), labelled by their point (and seed)."""
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every evaluation of every run (the lines of their results.jsonl), each with the run's ``key``, ``label``,
+        ``group``, ``seed`` and ``status`` in the study."""
+        return [{**record, **entry} for run, entry in zip(self.runs, self._entries(), strict=True) for record in run.records]
+
+    def _entries(self) -> list[dict[str, Any]]:
+        by_dir = {self.index.run_path(entry).resolve(): entry for entry in self.index.runs}
+        entries = []
+        for run in self.runs:
+            entry = by_dir[run.run_dir.resolve()]
+            entries.append({"key": entry.key, "label": entry.label, "group": entry.group, "seed": entry.seed, "status": entry.status})
+        return entries
+
+    def to_pandas(self) -> Any:
+        """One row per evaluation of every run (as :meth:`Run.to_pandas`), with the study's columns: ``key``, ``label``
+        (shared by the seeds of a point), ``group``, ``variant``, ``status`` and one ``grid/<key>`` per grid value."""
+        from .reporting.runs import records_frame
+
+        frame = records_frame(self.runs)
+        by_dir = {str(self.index.run_path(entry)): entry for entry in self.index.runs}
+        entries = [by_dir[run_dir] for run_dir in frame["run_dir"]] if len(frame) else []
+        for column in ("key", "label", "group", "variant", "status"):
+            frame[column] = [getattr(entry, column) for entry in entries]
+        grid_keys = sorted({key for entry in self.index.runs for key in entry.grid})
+        for key in grid_keys:
+            frame[f"grid/{key}"] = [entry.grid.get(key) for entry in entries]
+        return frame
+
+
+def _has_results(run_dir: Path) -> bool:
+    path = run_dir / RESULTS_FILE
+    return path.is_file() and path.stat().st_size > 0
+
+
+def load_study(study_dir: str | Path) -> Study:
+    """A study directory made by ``fomo-host sweep``: its index and the runs that have evaluations so far."""
+    from .reporting.runs import load_runs
+    from .study import read_index
+
+    index = read_index(Path(study_dir))
+    seeds_per_group: dict[int, int] = {}
+    for entry in index.runs:
+        seeds_per_group[entry.group] = seeds_per_group.get(entry.group, 0) + 1
+    with_results = [entry for entry in index.runs if _has_results(index.run_path(entry))]
+    labels = [f"{entry.label} seed {entry.seed}" if seeds_per_group[entry.group] > 1 else entry.label for entry in with_results]
+    runs = load_runs([index.run_path(entry) for entry in with_results], labels) if with_results else []
+    return Study(Path(study_dir), index, runs)

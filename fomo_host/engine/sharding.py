@@ -17,7 +17,7 @@ own or folds adapters when it exports weights needs its weights whole.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -70,7 +70,8 @@ class Sharding:
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
         weights = get_model_state_dict(model, options=self._options())
-        return {name: tensor.detach().clone() for name, tensor in weights.items()}
+        # a model's state dict holds tensors only (its type admits any state value)
+        return {name: cast(torch.Tensor, tensor).detach().clone() for name, tensor in weights.items()}
 
     def load_weights(self, model: nn.Module, weights: StateDict) -> None:
         """Whole weights (every process holds them) into the shards."""

@@ -36,3 +36,12 @@ def test_validate_checks_the_warm_start_has_a_pool(small_spec, capsys):
     spec = small_spec()
     assert main(["validate", str(spec), "--set", "data.pretraining=[]"]) == 2
     assert "model.warm_start needs a pretraining pool" in error_line(capsys)
+
+
+def test_run_refuses_a_schedule_that_cannot_fit_before_the_warm_start_trains(small_spec, capsys, tmp_path, monkeypatch):
+    cache = tmp_path / "empty-cache"
+    monkeypatch.setenv("FOMO_CACHE_DIR", str(cache))
+    argv = ["run", str(small_spec(num_tasks=3, steps=4)), "--output", str(tmp_path / "run"), "--quiet"]
+    assert main([*argv, "--set=scheduler.name='rsqrt'", "--set=scheduler.params={warmup=3, cooldown=2}"]) == 2
+    assert "warmup (3 steps) + cooldown (2 steps) exceed the 4 steps" in error_line(capsys)
+    assert not (cache / "base-models").exists()  # no warm start was trained (nor loaded) first

@@ -19,7 +19,7 @@ from ..progress import Reporter
 from ..resolve import SpecComponents, resolve_components
 from ..spec import RunSpec
 from .loader import LoaderSettings
-from .preflight import check_components, check_loggers, check_warm_start_pool
+from .preflight import check_components, check_loggers, check_schedule, check_warm_start_pool
 from .runtime import Runtime, derive_seed, seed_everything
 from .stream import build_tasks
 from .warm_start import warm_start, warm_start_path
@@ -101,6 +101,9 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
         raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")
     check_warm_start_pool(spec, data.pretraining)
+    # constructors, the evaluation plan and (where the budget fixes the steps) the schedule, before a warm start spends minutes
+    fixed = spec.budget.fixed_steps(spec.run.batch_size)
+    check_components(components, data.adaptation + data.zero_shot, fixed[1] if fixed else None, spec.data.num_tasks)
     if spec.model.warm_start is not None and warm:
         warm_start_base_model(spec, runtime, bundle, data, cache_dir, reporter)
 
@@ -108,7 +111,8 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     context.bundle = bundle
     tasks = build_tasks(concepts, components.ordering.build(context), spec.data.num_tasks)
     budget = measure_budget(host, spec, runtime, cache_dir, reporter)
-    check_components(components, data.adaptation + data.zero_shot, budget.steps_per_task, len(tasks))
+    # again with the measured steps and the stream's own number of tasks (an ordering may form its own tasks)
+    check_schedule(components.scheduler.name, components.scheduler.build(), budget.steps_per_task, len(tasks))
     return Setup(spec, components, runtime, bundle, data, tasks, budget, cache_dir)
 
 

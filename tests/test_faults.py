@@ -6,6 +6,11 @@ start-up, imports or cache loads per run: about 3 s a run, a minute or two for t
 resume runs in a fresh fork without the hook, and its ``results.jsonl`` must equal the
 uninterrupted run's (on CPU every task is deterministic), or it must refuse with one
 ``error:`` line and exit status 2.
+
+Everything here runs on one CPU thread, the uninterrupted run in this process included: a child forked
+from a process whose OpenMP thread team has run (any earlier test's training did) hangs in its first
+parallel region, since the team's threads do not exist in the child. With one thread torch never opens a
+parallel region, so the forks are safe whatever ran before them in this process.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from fomo_host.cli import main
 from fomo_host.faults import POINTS, VARIABLE
@@ -35,8 +41,18 @@ KILLS = [(point, 1) for point in POINTS] + [
 """(point, occurrence): every point once, and the ones that recur again in a later task."""
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One CPU thread for this module's runs (see the module's docstring), restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def fork_run(argv: list[str], log: Path, fault: str | None = None) -> tuple[str, int]:
     """Run the CLI in a forked child; ("killed", signal) or ("exited", status)."""
+    assert torch.get_num_threads() == 1, "a forked run needs one thread (see the module's docstring)"
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         status = 70

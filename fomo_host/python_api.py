@@ -172,6 +172,8 @@ def load_study(study_dir: str | Path) -> Study:
     for entry in index.runs:
         seeds_per_group[entry.group] = seeds_per_group.get(entry.group, 0) + 1
     with_results = [entry for entry in index.runs if _has_results(index.run_path(entry))]
-    labels = [f"{entry.label} seed {entry.seed}" if seeds_per_group[entry.group] > 1 else entry.label for entry in with_results]
+    labels: list[str | None] = [
+        f"{entry.label} seed {entry.seed}" if seeds_per_group[entry.group] > 1 else entry.label for entry in with_results
+    ]
     runs = load_runs([index.run_path(entry) for entry in with_results], labels) if with_results else []
     return Study(Path(study_dir), index, runs)

@@ -229,3 +229,22 @@ def test_a_spec_label_names_the_run_in_legends_and_shared_labels_stay_apart(tmp_
     together = load_runs([first, second])
     assert [run.label for run in together] == ["LoRA r8 (run-a)", "LoRA r8 (run-b)"]
     assert [run.label for run in load_runs([first, second], labels=["short", "long"])] == ["short", "long"]
+
+
+def test_paired_differences_count_as_shown_only_beyond_the_seeds_spread():
+    from fomo_host.reporting.groups import Difference, t_critical
+
+    reference = {0: 0.50, 1: 0.60, 2: 0.40}
+    # the same shift on every seed: shown, however small against the spread between seeds
+    steady = Difference.paired({0: 0.53, 1: 0.62, 2: 0.43}, reference)
+    assert steady.n == 3 and steady.mean == pytest.approx(0.08 / 3) and steady.shown
+    # differences 0.1, 0.2, 0.3: t = 0.2 / (0.1 / sqrt 3) = 3.46 < 4.303
+    noisy = Difference.paired({0: 0.6, 1: 0.8, 2: 0.7}, reference)
+    assert noisy.mean == pytest.approx(0.2) and noisy.std == pytest.approx(0.1) and not noisy.shown
+    # only the seeds both points have are paired; one pair has no spread, and nothing is shown
+    single = Difference.paired({0: 0.9, 5: 0.1}, reference)
+    assert (single.n, single.std, single.shown) == (1, None, False) and single.mean == pytest.approx(0.4)
+    assert Difference.paired({}, reference).n == 0
+    # Student's t, two-sided 5%: the table and the expansion beyond it (reference values to 3 decimals)
+    assert (t_critical(2), t_critical(30)) == (4.303, 2.042)
+    assert t_critical(40) == pytest.approx(2.021, abs=1e-3) and t_critical(120) == pytest.approx(1.980, abs=1e-3)

@@ -123,3 +123,21 @@ def test_compare_and_report_a_study_by_point(uninterrupted, tmp_path):
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Comparison of the study's points" in page and "lr=0.0005" in page and "±" in page
     assert (tmp_path / "report" / "plane.png").is_file() and "plane.png" in result.stdout
+
+
+def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupted):
+    index = read_index(uninterrupted)
+
+    def final(label: str, seed: int, key: str) -> float:
+        run = next(run for run in index.runs if run.label == label and run.seed == seed)
+        return json.loads((uninterrupted / run.run_dir / "summary.json").read_text())[key]["final"]
+
+    rows = json.loads(fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--json").stdout)
+    assert [row["point"] for row in rows] == ["lr=0.0005"]
+    for key in ("GM", "A_KA", "A_ZS"):
+        differences = [final("lr=0.0005", seed, key) - final("lr=0.001", seed, key) for seed in (0, 1)]
+        assert rows[0][key]["n"] == 2 and rows[0][key]["mean"] == pytest.approx(sum(differences) / 2)
+    markdown = fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--markdown").stdout.splitlines()
+    assert markdown[0].startswith("| point | paired seeds | Δ final GM |") and len(markdown) == 3
+    unknown = fomo("compare", str(uninterrupted), "--against", "lr=1", check=False)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against 'lr=1' is not a point of the study")

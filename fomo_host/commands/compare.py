@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import FomoError
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -16,6 +18,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "run_dirs", nargs="+", metavar="DIR", help="run directories (finished or in progress) or study directories (fomo-host sweep)"
+    )
+    parser.add_argument(
+        "--against",
+        metavar="POINT",
+        help="a study's points against this one, seed by seed: mean ± std of the differences, * where a paired t-test "
+        "(two-sided, 5%%) finds a difference larger than the seeds' spread",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -28,7 +36,11 @@ def command_compare(args: argparse.Namespace) -> int:
 
     paths = [Path(path) for path in args.run_dirs]
     if any(is_study_dir(path) for path in paths):
+        if args.against is not None:
+            return compare_against(paths, args)
         return compare_groups(paths, args)
+    if args.against is not None:
+        raise FomoError("--against compares the points of a study directory (fomo-host sweep): none is given")
     return compare_runs(paths, args)
 
 
@@ -99,4 +111,37 @@ def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
             f"note: {unfinished['point']}: {len(unfinished['seeds'])} of {unfinished['planned']} runs finished ({statuses}); "
             "only finished runs count"
         )
+    return 0
+
+
+def compare_against(paths: list[Path], args: argparse.Namespace) -> int:
+    from ..reporting.groups import Difference, load_groups
+    from ..reporting.tables import DIFFERENCE_COLUMNS, difference_rows, format_difference, markdown_table
+
+    rows = difference_rows(load_groups(paths), args.against)
+    if args.json:
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Difference):
+                return {"mean": _finite(value.mean), "std": value.std, "n": value.n, "shown": value.shown}
+            return _finite(value)
+
+        print(json.dumps([{key: plain(value) for key, value in row.items()} for row in rows], indent=2))
+        return 0
+    cells = [[format_difference(row[key], style) for key, _, style in DIFFERENCE_COLUMNS] for row in rows]
+    if args.markdown:
+        print(markdown_table([heading for _, heading, _ in DIFFERENCE_COLUMNS], cells, {0}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"each point minus {args.against!r}, seed by seed: mean ± standard deviation of the differences; "
+        "* where a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread"
+    )
+    for key, heading, _ in DIFFERENCE_COLUMNS:
+        table.add_column(heading, justify="left" if key == "point" else "right", no_wrap=key != "point")
+    for row in cells:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
     return 0

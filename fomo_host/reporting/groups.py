@@ -37,6 +37,53 @@ class Stat:
         return cls(statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else None, len(finite))
 
 
+# two-sided 5% critical values of Student's t for 1 to 30 degrees of freedom
+_T_CRITICAL = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_critical(degrees: int) -> float:
+    """Two-sided 5% critical value of Student's t (the table to 30 degrees, then the Cornish-Fisher expansion)."""
+    if degrees < 1:
+        raise ValueError("Student's t needs at least one degree of freedom")
+    if degrees <= len(_T_CRITICAL):
+        return _T_CRITICAL[degrees - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * degrees) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * degrees**2)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A point's value minus a reference point's, seed by seed (same seed: same base model and data order).
+
+    ``shown`` is a paired t-test at the two-sided 5% level: the mean difference is larger than its seeds' spread
+    allows by chance. With fewer than two shared seeds there is no spread, and nothing is shown.
+    """
+
+    mean: float
+    std: float | None
+    n: int
+    shown: bool
+
+    @classmethod
+    def paired(cls, values: dict[int, float], reference: dict[int, float]) -> Difference:
+        seeds = sorted(seed for seed in values.keys() & reference.keys() if not math.isnan(values[seed] - reference[seed]))
+        differences = [values[seed] - reference[seed] for seed in seeds]
+        if not differences:
+            return cls(float("nan"), None, 0, False)
+        mean = statistics.fmean(differences)
+        if len(differences) < 2:
+            return cls(mean, None, 1, False)
+        std = statistics.stdev(differences)
+        if std == 0.0:
+            return cls(mean, std, len(differences), mean != 0.0)
+        t = mean / (std / math.sqrt(len(differences)))
+        return cls(mean, std, len(differences), abs(t) > t_critical(len(differences) - 1))
+
+
 @dataclass
 class RunGroup:
     """One point of a study: its finished runs, their mean run and the spread of the mean trajectory."""
@@ -83,6 +130,12 @@ class RunGroup:
     def stat(self, value: Any) -> Stat:
         """``value(run) -> float`` over the group's runs."""
         return Stat.of([value(run) for run in self.runs])
+
+    def by_seed(self, value: Any) -> dict[int, float]:
+        """``value(run) -> float`` of each finished run, by its seed (none for a run directory given on its own)."""
+        if len(self.seeds) != len(self.runs):
+            return {}
+        return {seed: value(run) for seed, run in zip(self.seeds, self.runs, strict=True)}
 
 
 def study_groups(index: StudyIndex, prefix: str = "") -> list[RunGroup]:

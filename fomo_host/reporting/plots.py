@@ -121,7 +121,8 @@ def draw_plane(runs: list[RunResult], path: Path, spread: Spread | None = None) 
     pad_x, pad_y = max(0.02, 0.12 * (max(xs) - min(xs))), max(0.02, 0.12 * (max(ys) - min(ys)))
     x_range = (max(0.0, min(xs) - pad_x), min(1.0, max(xs) + pad_x))
     y_range = (max(0.0, min(ys) - pad_y), min(1.0, max(ys) + pad_y))
-    with figure(path, figsize=(7.2, 6.2)) as (fig, axes):
+    beside = len(runs) > 5  # many runs: the legend goes right of the plane instead of over its points
+    with figure(path, figsize=(9.4 if beside else 7.2, 6.2)) as (fig, axes):
         import numpy as np
 
         grid_x, grid_y = np.meshgrid(np.linspace(*x_range, 200), np.linspace(*y_range, 200))
@@ -158,7 +159,10 @@ def draw_plane(runs: list[RunResult], path: Path, spread: Spread | None = None) 
         axes.set_ylabel("zero-shot retention A_ZS (held-out sets)")
         axes.set_title("Stability-plasticity: each run from the base model (○) to its final model (★)", fontsize=10.5)
         axes.grid(alpha=0.25)
-        axes.legend(fontsize=8.5, loc="best", framealpha=0.9)
+        if beside:
+            axes.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        else:
+            axes.legend(fontsize=8.5, loc="best", framealpha=0.9)
         fig.tight_layout()
 
 

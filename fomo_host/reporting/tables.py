@@ -6,7 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .groups import RunGroup, Stat
+from ..errors import FomoError
+from .groups import Difference, RunGroup, Stat
 from .runs import RunResult
 
 COLUMNS: list[tuple[str, str, str]] = [
@@ -99,24 +100,27 @@ def _lowest_zero_shot(run: RunResult) -> float:
     return min(after_tasks) if after_tasks else float("nan")
 
 
+def _summary_value(*path: str) -> Callable[[RunResult], float]:
+    def value(run: RunResult) -> float:
+        node: Any = run.summary
+        for part in path:
+            node = node[part]
+        return float(node) if node is not None else float("nan")
+
+    return value
+
+
+GROUP_VALUES: dict[str, Callable[[RunResult], float]] = {
+    **{key: _summary_value(key, "final") for key in ("GM", "A_KA", "A_ZS")},
+    **{f"{key}_mean": _summary_value(key, "mean") for key in ("GM", "A_KA", "A_ZS")},
+    "A_ZS_lowest": _lowest_zero_shot,
+    "forgetting": _summary_value("forgetting", "adaptation_mean"),
+}
+"""The value of one run behind each statistic of :data:`STAT_KEYS`."""
+
+
 def group_rows(groups: list[RunGroup]) -> list[dict[str, Any]]:
     """One row per group, best mean final GM first; the statistics are :class:`Stat` values (mean, std, n)."""
-
-    def summary_value(*path: str) -> Callable[[RunResult], float]:
-        def value(run: RunResult) -> float:
-            node: Any = run.summary
-            for part in path:
-                node = node[part]
-            return float(node) if node is not None else float("nan")
-
-        return value
-
-    extractors: dict[str, Callable[[RunResult], float]] = {
-        **{key: summary_value(key, "final") for key in ("GM", "A_KA", "A_ZS")},
-        **{f"{key}_mean": summary_value(key, "mean") for key in ("GM", "A_KA", "A_ZS")},
-        "A_ZS_lowest": _lowest_zero_shot,
-        "forgetting": summary_value("forgetting", "adaptation_mean"),
-    }
     rows = []
     for group in groups:
         seeds = len(group.runs)
@@ -130,12 +134,58 @@ def group_rows(groups: list[RunGroup]) -> list[dict[str, Any]]:
             "steps_per_task": group.runs[0].budget.get("steps_per_task") if group.runs else None,
             "run_dirs": [str(run.run_dir) for run in group.runs],
         }
-        row.update({key: group.stat(extract) for key, extract in extractors.items()})
+        row.update({key: group.stat(extract) for key, extract in GROUP_VALUES.items()})
         rows.append(row)
     rows.sort(key=lambda row: -row["GM"].mean if not math.isnan(row["GM"].mean) else math.inf)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+DIFFERENCE_COLUMNS: list[tuple[str, str, str]] = [
+    ("point", "point", "s"),
+    ("n", "paired seeds", "d"),
+    ("GM", "Δ final GM", "+.3f"),
+    ("A_KA", "Δ final A_KA", "+.3f"),
+    ("A_ZS", "Δ final A_ZS", "+.3f"),
+    ("GM_mean", "Δ mean GM", "+.3f"),
+    ("A_ZS_mean", "Δ mean A_ZS", "+.3f"),
+    ("A_ZS_lowest", "Δ lowest A_ZS", "+.3f"),
+    ("forgetting", "Δ forgetting", "+.3f"),
+]
+"""Each point against a reference point, seed by seed: mean ± standard deviation of the differences, ``*`` where
+a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread."""
+
+
+def difference_rows(groups: list[RunGroup], against: str) -> list[dict[str, Any]]:
+    """One row per point other than ``against``, in the order of :func:`group_rows`; values are :class:`Difference`."""
+    reference = next((group for group in groups if group.label == against), None)
+    if reference is None:
+        points = ", ".join(repr(group.label) for group in groups)
+        raise FomoError(f"--against {against!r} is not a point of the study (points: {points})")
+    if not reference.runs:
+        raise FomoError(f"--against {against!r}: the point has no finished run yet")
+    order = [row["point"] for row in group_rows(groups)]
+    rows = []
+    for group in sorted(groups, key=lambda group: order.index(group.label)):
+        if group is reference:
+            continue
+        row: dict[str, Any] = {"point": group.label}
+        for key, value in GROUP_VALUES.items():
+            row[key] = Difference.paired(group.by_seed(value), reference.by_seed(value))
+        row["n"] = max(difference.n for difference in row.values() if isinstance(difference, Difference))
+        rows.append(row)
+    return rows
+
+
+def format_difference(value: Any, style: str) -> str:
+    """``+0.045 ± 0.007 *`` (mean ± standard deviation of the paired differences, ``*`` where shown), ``-`` for none."""
+    if not isinstance(value, Difference):
+        return format_cell(value, style)
+    if value.n == 0:
+        return "-"
+    text = format(value.mean, style) + (f" ± {format(value.std, style.lstrip('+'))}" if value.std is not None else "")
+    return text + (" *" if value.shown else "")
 
 
 def format_stat(value: Any, style: str) -> str:

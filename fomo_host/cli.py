@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,9 @@ from .errors import FomoError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+QUIET_LOGGERS = ("bitsandbytes.backends.cpu.ops",)
+"""Loggers held to errors: bitsandbytes (imported by peft and galore-torch where installed) warns at every start on a
+machine without its optional 4-bit CPU kernels; no component uses 4-bit layers, so the line is only noise."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -36,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -160,6 +160,19 @@ def test_end_of_task_work_is_counted_and_memory_orders_the_methods(host, cache):
     assert ewc.peak_memory_bytes - finetune.peak_memory_bytes >= 2 * parameters
 
 
+def test_per_sample_end_of_task_work_counted_by_extrapolation_equals_the_full_count(host, cache, tmp_path, monkeypatch):
+    from fomo_host.budget import measurement
+
+    spec = tiny_spec(8)
+    ewc = [ComponentRef(name="ewc", params={"fisher_batches": 2})]
+    extrapolated = measure_step_costs(host, spec, ewc, "analytic", tmp_path / "extrapolated")[0]
+    monkeypatch.setattr(measurement, "PROBE_SAMPLES", 10**6)  # every sample of every batch run under the counter
+    counted = measure_step_costs(host, spec, ewc, "analytic", tmp_path / "counted")[0]
+    assert measurement.PROBE_SAMPLES > spec.run.batch_size and extrapolated.end_task_gflops > 0
+    assert extrapolated.end_task_gflops == pytest.approx(counted.end_task_gflops, rel=1e-9)
+    assert extrapolated.step_gflops == counted.step_gflops
+
+
 def test_storage_tally_counts_shared_storage_once():
     tally = StorageTally()
     weight = torch.empty(10, 10, device="meta")

@@ -84,7 +84,10 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
 
 
 @pytest.mark.slow
-def test_whole_weights_and_optimizer_state_go_out_of_the_shards_and_back_exactly(tmp_path):
+def test_whole_weights_and_optimizer_state_go_out_of_the_shards_and_back_exactly(tmp_path, monkeypatch):
+    # the spawned processes unpickle _round_trip by its module's name (tests.test_sharding) with this process's
+    # sys.path; under the `pytest` script (not `python -m pytest`) the repository root is not on it
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     multiprocessing.spawn(_round_trip, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["count"] > 50 and result["different"] == []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,34 +79,14 @@ def compare_runs(paths: list[Path], args: argparse.Namespace) -> int:
 
 
 def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
-    from ..reporting.groups import Stat, load_groups
-    from ..reporting.tables import GROUP_COLUMNS, format_stat, group_rows, markdown_table
+    from ..reporting.groups import load_groups
+    from ..reporting.tables import GROUP_COLUMNS, format_stat, group_rows
 
     rows = group_rows(load_groups(paths))
-    if args.json:
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, Stat):
-                return {"mean": _finite(value.mean), "std": value.std, "n": value.n}
-            return _finite(value)
-
-        print(json.dumps([{key: plain(value) for key, value in row.items()} for row in rows], indent=2))
+    title = "study points ranked by mean final GM: mean ± standard deviation over seeds (mean: over the evaluations after each task)"
+    print_points(rows, GROUP_COLUMNS, format_stat, title, args)
+    if args.json or args.markdown:
         return 0
-    cells = [[format_stat(row[key], style) for key, _, style in GROUP_COLUMNS] for row in rows]
-    if args.markdown:
-        print(markdown_table([heading for _, heading, _ in GROUP_COLUMNS], cells, {1}))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title="study points ranked by mean final GM: mean ± standard deviation over seeds (mean: over the evaluations after each task)"
-    )
-    for key, heading, _ in GROUP_COLUMNS:
-        table.add_column(heading, justify="left" if key == "point" else "right", no_wrap=key != "point")
-    for row in cells:
-        table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 220).print(table)
     for unfinished in (row for row in rows if row["n"] != str(row["planned"])):
         statuses = ", ".join(f"{count} {status}" for status, count in unfinished["statuses"].items() if status != "finished")
         print(
@@ -115,33 +97,47 @@ def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
 
 
 def compare_against(paths: list[Path], args: argparse.Namespace) -> int:
-    from ..reporting.groups import Difference, load_groups
-    from ..reporting.tables import DIFFERENCE_COLUMNS, difference_rows, format_difference, markdown_table
+    from ..reporting.groups import load_groups
+    from ..reporting.tables import DIFFERENCE_COLUMNS, difference_rows, format_difference
 
     rows = difference_rows(load_groups(paths), args.against)
+    title = (
+        f"each point minus {args.against!r}, seed by seed: mean ± standard deviation of the differences; "
+        "* where a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread"
+    )
+    print_points(rows, DIFFERENCE_COLUMNS, format_difference, title, args)
+    return 0
+
+
+Columns = list[tuple[str, str, str]]
+
+
+def print_points(
+    rows: list[dict[str, Any]], columns: Columns, format_value: Callable[[Any, str], str], title: str, args: argparse.Namespace
+) -> None:
+    """A study's points as JSON (each statistic an object of its fields), a markdown table or a terminal table."""
     if args.json:
 
         def plain(value: Any) -> Any:
-            if isinstance(value, Difference):
-                return {"mean": _finite(value.mean), "std": value.std, "n": value.n, "shown": value.shown}
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                return {key: _finite(field) for key, field in dataclasses.asdict(value).items()}
             return _finite(value)
 
         print(json.dumps([{key: plain(value) for key, value in row.items()} for row in rows], indent=2))
-        return 0
-    cells = [[format_difference(row[key], style) for key, _, style in DIFFERENCE_COLUMNS] for row in rows]
+        return
+    from ..reporting.tables import markdown_table
+
+    cells = [[format_value(row[key], style) for key, _, style in columns] for row in rows]
     if args.markdown:
-        print(markdown_table([heading for _, heading, _ in DIFFERENCE_COLUMNS], cells, {0}))
-        return 0
+        left = {i for i, column in enumerate(columns) if column[0] == "point"}
+        print(markdown_table([heading for _, heading, _ in columns], cells, left))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"each point minus {args.against!r}, seed by seed: mean ± standard deviation of the differences; "
-        "* where a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread"
-    )
-    for key, heading, _ in DIFFERENCE_COLUMNS:
+    table = Table(title=title)
+    for key, heading, _ in columns:
         table.add_column(heading, justify="left" if key == "point" else "right", no_wrap=key != "point")
     for row in cells:
         table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 220).print(table)
-    return 0

@@ -66,7 +66,7 @@ from ..resolve import ResolvedComponent
 from ..spec import RunSpec
 from .arithmetic import StepCost
 
-DataMaker = Callable[[Precision, "BatchSource"], TaskDataAccess]
+DataMaker = Callable[[Precision, BatchSource], TaskDataAccess]
 """Makes the task data the end-of-task work reads: :class:`TaskDataAccess`, or one that counts it."""
 
 PROBE_CAPTION = "a photo of a thing"

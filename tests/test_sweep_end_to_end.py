@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,24 +70,75 @@ def test_dry_run_lists_the_points_and_runs_nothing(study):
     assert not (study.parent / "runs").exists()
 
 
-def test_a_sweep_stopped_mid_way_resumes_to_the_same_final_index(study, uninterrupted):
-    study_dir = study.parent / "stopped"
-    sweep = subprocess.Popen(
-        [*CLI, "sweep", str(study), "--output", str(study_dir)], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
-    )
-    deadline = time.monotonic() + 600
-    # stop it once a run has finished and another is past its first checkpoint
+def pending_signals(pid: int) -> int:
+    """The process-directed signals waiting for ``pid`` (a bit per signal, as Linux shows them in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("ShdPnd:")), 16)
+
+
+def wait_until_stopped(pid: int, timeout_s: float = 60.0) -> bool:
+    """Wait until every thread of ``pid`` has stopped (SIGSTOP takes effect only when each is next scheduled); False if it ended.
+
+    Only then does a signal sent to it wait, visibly, until it is woken: a thread not yet stopped would take it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            states = {(task / "stat").read_text().rpartition(")")[2].split()[0] for task in Path(f"/proc/{pid}/task").iterdir()}
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if states & {"Z", "X"}:
+            return False
+        if states == {"T"}:
+            return True
+        time.sleep(0.01)
+    raise AssertionError(f"run {pid} did not stop within {timeout_s:.0f} s of SIGSTOP")
+
+
+def freeze_a_run_mid_way(study_dir: Path, deadline: float) -> int:
+    """Wait until a run has finished and another, still running, has a checkpoint; freeze that one (SIGSTOP) and return its pid.
+
+    Frozen, it cannot finish between being chosen and the sweep's stop reaching it, however fast the machine.
+    """
     while time.monotonic() < deadline:
         time.sleep(0.2)
         if not (study_dir / "study.json").is_file():
             continue
         index = read_index(study_dir)
-        running = [run for run in index.runs if run.status == "running"]
-        if any(run.status == "finished" for run in index.runs) and any(
-            (index.run_path(run) / "checkpoints").is_dir() and any((index.run_path(run) / "checkpoints").glob("*.json")) for run in running
-        ):
-            break
+        if not any(run.status == "finished" for run in index.runs):
+            continue
+        for run in index.runs:
+            path = index.run_path(run)
+            if run.status != "running" or not run.job or not any((path / "checkpoints").glob("*.json")):
+                continue
+            pid = int(run.job.removeprefix("pid "))
+            try:
+                os.killpg(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue  # it ended meanwhile
+            if wait_until_stopped(pid) and not (path / "summary.json").exists():
+                return pid
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)  # it had finished its work before it was frozen: let it end
+    raise AssertionError("no run was mid-way through the study before the deadline")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads pending signals from /proc")
+def test_a_sweep_stopped_mid_way_resumes_to_the_same_final_index(study, uninterrupted):
+    study_dir = study.parent / "stopped"
+    sweep = subprocess.Popen(
+        [*CLI, "sweep", str(study), "--output", str(study_dir)], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    frozen = freeze_a_run_mid_way(study_dir, time.monotonic() + 600)
     sweep.send_signal(signal.SIGTERM)
+    # the sweep passes the stop on to its runs as SIGINT; the frozen run wakes only once that is waiting for it
+    deadline = time.monotonic() + 60
+    try:
+        while not pending_signals(frozen) & (1 << (signal.SIGINT - 1)):
+            assert time.monotonic() < deadline, "the stopped sweep never passed the stop on to its runs"
+            time.sleep(0.05)
+    finally:
+        os.killpg(frozen, signal.SIGCONT)
     stderr = sweep.communicate(timeout=120)[1]
     assert sweep.returncode == 130, stderr
     assert f"fomo-host sweep --resume {study_dir}" in stderr

@@ -97,7 +97,8 @@ class Mixture(StrictModel):
     """Shares of each batch drawn from the pretraining pool, the current task and the buffer of earlier tasks."""
 
     pretraining: float = Field(default=0.33, ge=0, le=1)
-    update: float = Field(default=0.34, gt=0, le=1)
+    update: float = Field(default=0.34, ge=0, le=1)
+    """0 is a pool-only control: the stream's budget spent on pool replay alone (the tasks still set the evaluations)."""
     buffer: float = Field(default=0.33, ge=0, le=1)
 
     @model_validator(mode="after")
@@ -105,6 +106,9 @@ class Mixture(StrictModel):
         total = self.pretraining + self.update + self.buffer
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"mixture shares must sum to 1, got {total:g}")
+        if self.update == 0 and self.pretraining == 0:
+            # the first task has no buffer yet: its batches would have no source at all
+            raise ValueError("update = 0 (a pool-only control) needs pretraining > 0: the first task has no buffer to draw from")
         return self
 
 
@@ -307,6 +311,9 @@ def refuse_booleans_for_numbers(model: type[BaseModel], raw: Any, source: str, p
                 refuse_booleans_for_numbers(option, value, source, path)
             elif get_origin(option) is list and isinstance(value, list):
                 (item,) = get_args(option) or (None,)
+                if item in (int, float) and any(isinstance(element, bool) for element in value):
+                    index = next(i for i, element in enumerate(value) if isinstance(element, bool))
+                    raise SpecError(f"{source}: {path}.{index}: {str(value[index]).lower()} is a boolean; give a number")
                 if isinstance(item, type) and issubclass(item, BaseModel):
                     for index, element in enumerate(value):
                         refuse_booleans_for_numbers(item, element, source, f"{path}.{index}")
@@ -383,6 +390,9 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
             message = "unknown key (check the spelling; see `fomo-host validate --help`)"
         elif error["type"] == "missing":
             message = "required key is missing"
+        elif error["type"] == "value_error":
+            # the validator's own message: pydantic's "Value error, " prefix adds nothing a user needs
+            message = message.removeprefix("Value error, ")
         lines.append(f"{location or '(top level)'}: {message}")
     return "; ".join(lines)
 

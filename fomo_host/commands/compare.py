@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FomoError
+from ..reporting.groups import CORRECTIONS
+
+CORRECTION_TITLES = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected", "none": "uncorrected"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +28,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--against",
         metavar="POINT",
         help="a study's points against this one, seed by seed: mean ± std of the differences, * where a paired t-test "
-        "(two-sided, 5%%) finds a difference larger than the seeds' spread",
+        "(two-sided, 5%%, corrected for the number of comparisons: --correction) finds a difference larger than the seeds' spread",
+    )
+    parser.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="holm",
+        help="with --against: how the p-values are corrected for the number of comparisons in the table: holm (family-wise "
+        "error, the default), bh (Benjamini-Hochberg, false discovery rate) or none",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -40,9 +50,13 @@ def command_compare(args: argparse.Namespace) -> int:
     if any(is_study_dir(path) for path in paths):
         if args.against is not None:
             return compare_against(paths, args)
+        if args.correction != "holm":
+            raise FomoError("--correction applies to --against (a study's points against one of them)")
         return compare_groups(paths, args)
     if args.against is not None:
         raise FomoError("--against compares the points of a study directory (fomo-host sweep): none is given")
+    if args.correction != "holm":
+        raise FomoError("--correction applies to --against (a study's points against one of them)")
     return compare_runs(paths, args)
 
 
@@ -98,14 +112,17 @@ def compare_groups(paths: list[Path], args: argparse.Namespace) -> int:
 
 def compare_against(paths: list[Path], args: argparse.Namespace) -> int:
     from ..reporting.groups import load_groups
-    from ..reporting.tables import DIFFERENCE_COLUMNS, difference_rows, format_difference
+    from ..reporting.tables import DIFFERENCE_COLUMNS, count_tests, difference_rows, format_difference
 
-    rows = difference_rows(load_groups(paths), args.against)
+    rows = difference_rows(load_groups(paths), args.against, args.correction)
+    correction = f"{CORRECTION_TITLES[args.correction]} over {count_tests(rows)} comparisons"
     title = (
         f"each point minus {args.against!r}, seed by seed: mean ± standard deviation of the differences; "
-        "* where a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread"
+        f"* where a paired t-test (two-sided, 5%, {correction}) finds the difference larger than the seeds' spread"
     )
-    print_points(rows, DIFFERENCE_COLUMNS, format_difference, title, args)
+    # the header of every form says which correction the stars use (markdown tables have no title)
+    columns = [("point", f"point (* {correction}, p < 0.05)", "s"), *DIFFERENCE_COLUMNS[1:]]
+    print_points(rows, columns, format_difference, title, args)
     return 0
 
 

@@ -54,7 +54,12 @@ def command_sweep(args: argparse.Namespace) -> int:
         if not study_dir.is_dir():
             raise FomoError(f"--resume {study_dir}: no such study directory")
         recorded_file, recorded = recorded_options(study_dir)
-        study_file = Path(args.study) if args.study else recorded_file
+        if args.study:
+            study_file = Path(args.study)
+        elif recorded_file is not None:
+            study_file = recorded_file
+        else:
+            raise FomoError(f"--resume {study_dir}: its index records no study file; give it: fomo-host sweep STUDY.toml --resume {study_dir}")
         # what the study started with, then what this command line adds
         options = SweepOptions((*recorded.sets, *args.set), args.launcher or recorded.launcher)
     elif args.study:

@@ -9,6 +9,7 @@ mixing its last evaluation with other seeds' final ones would be wrong.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -55,18 +56,85 @@ def t_critical(degrees: int) -> float:
     return z + (z**3 + z) / (4 * degrees) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * degrees**2)
 
 
+def regularized_incomplete_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), by its continued fraction (Lentz's method; Numerical Recipes' betacf), to about 1e-12."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - regularized_incomplete_beta(1.0 - x, b, a)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-14:
+            break
+    return front * result
+
+
+def t_test_p(t: float, degrees: int) -> float:
+    """Two-sided p-value of Student's t with ``degrees`` degrees of freedom: I_{d/(d+t^2)}(d/2, 1/2)."""
+    return regularized_incomplete_beta(degrees / (degrees + t * t), degrees / 2.0, 0.5)
+
+
+CORRECTIONS = ("holm", "bh", "none")
+"""How ``compare --against`` adjusts its p-values for the number of comparisons in the table."""
+
+
+def adjust_p_values(p_values: list[float], correction: str) -> list[float]:
+    """Adjusted p-values in the given order: Holm's step-down (family-wise error), Benjamini-Hochberg's step-up (false
+    discovery rate), or none."""
+    count = len(p_values)
+    order = sorted(range(count), key=lambda i: p_values[i])
+    adjusted = [0.0] * count
+    if correction == "none":
+        return list(p_values)
+    if correction == "holm":
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (count - rank) * p_values[i]))
+            adjusted[i] = running
+        return adjusted
+    if correction == "bh":
+        running = 1.0
+        for rank in range(count - 1, -1, -1):
+            i = order[rank]
+            running = min(running, count * p_values[i] / (rank + 1))
+            adjusted[i] = min(1.0, running)
+        return adjusted
+    raise ValueError(f"unknown correction {correction!r}; one of {', '.join(CORRECTIONS)}")
+
+
+SIGNIFICANCE = 0.05
+
+
 @dataclass(frozen=True)
 class Difference:
     """A point's value minus a reference point's, seed by seed (same seed: same base model and data order).
 
-    ``shown`` is a paired t-test at the two-sided 5% level: the mean difference is larger than its seeds' spread
-    allows by chance. With fewer than two shared seeds there is no spread, and nothing is shown.
+    ``p`` is a paired t-test's two-sided p-value (None with fewer than two shared seeds: no spread); ``p_adjusted``
+    the same corrected for the number of comparisons in the table (see :func:`adjust_p_values`), and ``shown`` whether
+    it is below 5%: the mean difference is larger than its seeds' spread allows by chance.
     """
 
     mean: float
     std: float | None
     n: int
     shown: bool
+    p: float | None = None
+    p_adjusted: float | None = None
 
     @classmethod
     def paired(cls, values: dict[int, float], reference: dict[int, float]) -> Difference:
@@ -79,9 +147,14 @@ class Difference:
             return cls(mean, None, 1, False)
         std = statistics.stdev(differences)
         if std == 0.0:
-            return cls(mean, std, len(differences), mean != 0.0)
+            p = 0.0 if mean != 0.0 else 1.0
+            return cls(mean, std, len(differences), mean != 0.0, p, p)
         t = mean / (std / math.sqrt(len(differences)))
-        return cls(mean, std, len(differences), abs(t) > t_critical(len(differences) - 1))
+        p = t_test_p(t, len(differences) - 1)
+        return cls(mean, std, len(differences), p < SIGNIFICANCE, p, p)
+
+    def corrected(self, p_adjusted: float) -> Difference:
+        return dataclasses.replace(self, p_adjusted=p_adjusted, shown=p_adjusted < SIGNIFICANCE)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import FomoError
-from .groups import Difference, RunGroup, Stat
+from .groups import Difference, RunGroup, Stat, adjust_p_values
 from .runs import RunResult
 
 COLUMNS: list[tuple[str, str, str]] = [
@@ -157,8 +157,9 @@ DIFFERENCE_COLUMNS: list[tuple[str, str, str]] = [
 a paired t-test (two-sided, 5%) finds the difference larger than the seeds' spread."""
 
 
-def difference_rows(groups: list[RunGroup], against: str) -> list[dict[str, Any]]:
-    """One row per point other than ``against``, in the order of :func:`group_rows`; values are :class:`Difference`."""
+def difference_rows(groups: list[RunGroup], against: str, correction: str = "holm") -> list[dict[str, Any]]:
+    """One row per point other than ``against``, in the order of :func:`group_rows`; values are :class:`Difference`,
+    their p-values adjusted with ``correction`` over every test in the table (every point and every column)."""
     reference = next((group for group in groups if group.label == against), None)
     if reference is None:
         points = ", ".join(repr(group.label) for group in groups)
@@ -175,7 +176,16 @@ def difference_rows(groups: list[RunGroup], against: str) -> list[dict[str, Any]
             row[key] = Difference.paired(group.by_seed(value), reference.by_seed(value))
         row["n"] = max(difference.n for difference in row.values() if isinstance(difference, Difference))
         rows.append(row)
+    tests = [(row, key) for row in rows for key in GROUP_VALUES if row[key].p is not None]
+    adjusted = adjust_p_values([row[key].p for row, key in tests], correction)
+    for (row, key), p_adjusted in zip(tests, adjusted, strict=True):
+        row[key] = row[key].corrected(p_adjusted)
     return rows
+
+
+def count_tests(rows: list[dict[str, Any]]) -> int:
+    """The comparisons of a difference table that have a p-value (two or more paired seeds)."""
+    return sum(1 for row in rows for value in row.values() if isinstance(value, Difference) and value.p is not None)
 
 
 def format_difference(value: Any, style: str) -> str:

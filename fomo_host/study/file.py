@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
-from ..spec import RunSpec, format_validation_error, parse_override, read_toml
+from ..spec import RunSpec, format_validation_error, parse_override, read_toml, refuse_booleans_for_numbers
 
 SPEC_SECTIONS = frozenset(RunSpec.model_fields)
 """The first part of every spec key path a study may set."""
@@ -130,6 +130,13 @@ class StudyFile(StrictModel):
 
     @model_validator(mode="after")
     def _no_clashes(self) -> StudyFile:
+        # two keys naming one spec value (a table and a key inside it, or one path spelt twice) would give points
+        # labelled as different settings that run the same spec
+        for where, keys in [("grid", list(self.grid)), *((f"variants.{i}.set", list(v.set)) for i, v in enumerate(self.variants))]:
+            for position, key in enumerate(keys):
+                clash = next((other for other in keys[:position] if overlaps(key, other)), None)
+                if clash is not None:
+                    raise ValueError(f"{where}: {key!r} and {clash!r} name the same spec value; keep one of them")
         labels = [variant.label for variant in self.variants]
         duplicate = next((label for label in labels if labels.count(label) > 1), None)
         if duplicate is not None:
@@ -182,7 +189,9 @@ def load_study_file(path: Path, sets: Sequence[str] = (), launcher: str | None =
     if not path.is_file():
         raise SpecError(f"{path}: no such study file")
     raw = read_toml(path)
-    if launcher is not None and raw.get("launcher", {}).get("name", LauncherRef().name) != launcher:
+    written = raw.get("launcher", {})
+    # a launcher that is not a table is left for the validation to refuse, with or without --launcher
+    if launcher is not None and isinstance(written, dict) and written.get("name", LauncherRef().name) != launcher:
         raw["launcher"] = {"name": launcher}
     for text in sets:
         keys, value = parse_override(text)
@@ -194,6 +203,7 @@ def load_study_file(path: Path, sets: Sequence[str] = (), launcher: str | None =
             if not isinstance(node, dict):
                 raise SpecError(f"--set {text!r}: {part} is a value, not a table")
         node[keys[-1]] = value
+    refuse_booleans_for_numbers(StudyFile, raw, str(path))
     try:
         study = StudyFile.model_validate(raw)
     except ValidationError as exc:

@@ -43,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FomoError
+from ..stored import Index, read_json, validated
 
 INDEX_FILE = "study.json"
 FORMAT_VERSION = 1
 STATUSES = ("pending", "running", "finished", "failed", "interrupted")
+"""What ``status`` may be (:class:`fomo_host.stored.IndexRun` checks it when the index is read)."""
 RUNS_FOLDER = "runs"
 LOGS_FOLDER = "logs"
 
@@ -117,15 +119,16 @@ def read_index(study_dir: Path | str) -> StudyIndex:
     path = index_path(study_dir)
     if not path.is_file():
         raise FomoError(f"{study_dir}: not a study directory (no {INDEX_FILE}); fomo-host sweep makes one")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FomoError(f"{path}: cannot read the study index: {exc}") from None
-    if content.get("format") != FORMAT_VERSION:
-        raise FomoError(f"{path}: index format {content.get('format')!r}; this fomo-host reads format {FORMAT_VERSION}")
-    names = set(StudyRun.__dataclass_fields__)
-    runs = [StudyRun(**{key: value for key, value in entry.items() if key in names}) for entry in content["runs"]]
-    return StudyIndex(study_dir, content["study"], runs)
+    index = checked_index(read_json(path), path)
+    runs = [StudyRun(**run.model_dump(include=set(StudyRun.__dataclass_fields__))) for run in index.runs]
+    return StudyIndex(study_dir, index.study.model_dump(), runs)
+
+
+def checked_index(content: Any, path: Path) -> Index:
+    """The index's content validated: one line naming the file and the key where it is not a study index."""
+    if isinstance(content, dict) and "format" in content and content["format"] != FORMAT_VERSION:
+        raise FomoError(f"{path}: index format {content['format']!r}; this fomo-host reads format {FORMAT_VERSION}")
+    return validated(Index, content, path)
 
 
 def now() -> str:
@@ -146,7 +149,9 @@ def update_run(study_dir: Path, key: str, **fields: Any) -> StudyRun:
     if "status" in fields and fields["status"] not in STATUSES:
         raise ValueError(f"status {fields['status']!r} is not one of {STATUSES}")
     with _locked(study_dir):
-        content = json.loads(index_path(study_dir).read_text(encoding="utf-8"))
+        path = index_path(study_dir)
+        content = read_json(path)
+        checked_index(content, path)
         entry = next((entry for entry in content["runs"] if entry["key"] == key), None)
         if entry is None:
             raise KeyError(f"{study_dir}: no run {key!r} in the index")

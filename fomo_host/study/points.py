@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError
 from ..plugins import PluginHost
-from ..spec import RunSpec, build_spec, format_validation_error, read_toml
-from .file import StudyFile, covers, is_study_key
+from ..spec import RunSpec, build_spec, format_validation_error, read_toml, refuse_booleans_for_numbers
+from .file import StudyFile, check_key_path, covers, is_study_key
 from .launching import Launcher
 
 BASE_LABEL = "base"
@@ -105,25 +105,45 @@ def override(key: str, value: Any) -> str:
     return f"{key}={toml_inline(value)}"
 
 
-def display_value(value: Any) -> str:
+def display_value(value: Any, exact: bool = False) -> str:
+    """A value for a label: short (``0.001``), or ``exact`` (every digit, strings quoted) where short ones clash."""
     if isinstance(value, str):
-        return value
+        return toml_inline(value) if exact else value
     if isinstance(value, float):
-        return format(value, "g")
+        return repr(value) if exact else format(value, "g")
     return toml_inline(value)
 
 
-def grid_label(grid: dict[str, Any]) -> list[str]:
-    """``method.name = lora`` reads as ``lora``; other keys as ``lr=0.001`` (the full path where last parts clash)."""
+def grid_label(grid: dict[str, Any], exact: bool = False) -> list[str]:
+    """``method.name = lora`` reads as ``lora``; other keys as ``lr=0.001`` (the full path where last parts clash).
+
+    ``exact``: every key by its full path and every value with all its digits, for points whose short labels clash.
+    """
     last = [key.split(".")[-1] for key in grid]
     parts = []
     for key, value in grid.items():
-        if key.endswith(".name") and isinstance(value, str):
+        if key.endswith(".name") and isinstance(value, str) and not exact:
             parts.append(value)
         else:
             short = key.split(".")[-1]
-            parts.append(f"{short if last.count(short) == 1 else key}={display_value(value)}")
+            parts.append(f"{short if last.count(short) == 1 and not exact else key}={display_value(value, exact)}")
     return parts
+
+
+def group_labels(groups: list[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """A label per group (variant, grid values), unique by construction, so that every table can tell the points apart:
+    the short label; where two groups share it, the exact one; where even those clash, the group's number after it."""
+
+    def label(variant: Any, grid: dict[str, Any], exact: bool) -> str:
+        parts = ([variant.label] if variant else []) + grid_label(grid, exact)
+        return ", ".join(parts) if parts else BASE_LABEL
+
+    labels = [label(variant, grid, exact=False) for variant, grid in groups]
+    labels = [
+        label(variant, grid, exact=True) if labels.count(labels[position]) > 1 else labels[position]
+        for position, (variant, grid) in enumerate(groups)
+    ]
+    return [f"{text} (#{position})" if labels.count(text) > 1 else text for position, text in enumerate(labels)]
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -145,12 +165,11 @@ def expand(study: StudyFile, spec_sets: list[str], base_seed: int) -> list[Study
     combinations = [dict(zip(study.grid, values, strict=True)) for values in itertools.product(*study.grid.values())]
     seeds = study.seeds if study.seeds is not None else [base_seed]
     points = []
-    for group, (variant, grid) in enumerate(itertools.product(variants, combinations)):
+    groups = list(itertools.product(variants, combinations))
+    for group, ((variant, grid), label) in enumerate(zip(groups, group_labels(groups), strict=True)):
         own = ([override(key, value) for key, value in variant.set.items()] if variant else []) + [
             override(key, value) for key, value in grid.items()
         ]
-        parts = ([variant.label] if variant else []) + grid_label(grid)
-        label = ", ".join(parts) if parts else BASE_LABEL
         for seed in seeds:
             points.append(
                 StudyPoint(
@@ -167,10 +186,15 @@ def expand(study: StudyFile, spec_sets: list[str], base_seed: int) -> list[Study
 
 
 def check_spec_sets(study: StudyFile, spec_sets: list[str]) -> None:
-    """A ``--set`` the grid or a variant would overwrite on every point is an error, not silently ignored."""
+    """One rule for every spec value a study sets: a ``--set`` may set what the study file's ``set`` may (not the seed,
+    not where runs go), and one the grid or a variant would overwrite on every point is an error, not silently ignored."""
     varied = [*study.grid, *(key for variant in study.variants for key in variant.set)]
     for text in spec_sets:
         key = text.split("=", 1)[0].strip()
+        try:
+            check_key_path(key)
+        except ValueError as exc:
+            raise SpecError(f"--set {exc}") from None
         clash = next((other for other in varied if covers(other, key)), None)
         if clash is not None:
             raise SpecError(f"--set {key}: the study varies {clash!r} on every point (grid or variants); change the study file instead")
@@ -187,14 +211,24 @@ def plan_study(study: StudyFile, study_file: Path, spec_sets: list[str], host: P
     common = common_overrides(study, spec_sets)
     base_seed = build_spec(raw, common, source=f"{study_file}: base {base.name}").run.seed
     points = []
+    by_fingerprint: dict[str, StudyPoint] = {}
     for point in expand(study, spec_sets, base_seed):
         spec = validate_point(raw, point, host, f"{study_file}: point {point.label!r} seed {point.seed}")
-        points.append(_with_fingerprint(point, spec))
+        point = _with_fingerprint(point, spec)
+        # a point is its resolved spec: two that resolve to one spec would be one experiment counted as two
+        same = by_fingerprint.setdefault(point.fingerprint, point)
+        if same is not point:
+            raise SpecError(
+                f"{study_file}: points {same.label!r} and {point.label!r} resolve to the same spec (seed {point.seed}); "
+                "remove one, or make them differ"
+            )
+        points.append(point)
     return StudyPlan(study, study_file.resolve(), base, list(spec_sets), common, points, launcher_params)
 
 
 def validate_launcher(study: StudyFile, host: PluginHost, study_file: Path) -> BaseModel:
     component = host.registry.get("launcher", study.launcher.name, where=f"{study_file}: launcher.name")
+    refuse_booleans_for_numbers(component.params, study.launcher.params, str(study_file), prefix="launcher.params")
     try:
         return component.validate_params(study.launcher.params)
     except ValidationError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import FomoError
 from ..locking import lock_holder
+from ..output_path import check_output_path
 from ..progress import Reporter
 from ..results import SUMMARY_FILE
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, is_study_dir, now, read_index, update_run, write_index
@@ -88,14 +89,16 @@ def study_record(plan: StudyPlan, options: SweepOptions, created: str | None = N
     }
 
 
-def recorded_options(study_dir: Path) -> tuple[Path, SweepOptions]:
-    """The study file and command-line options a study directory was started (or last resumed) with."""
+def recorded_options(study_dir: Path) -> tuple[Path | None, SweepOptions]:
+    """The study file (None where the index records none) and command-line options a study directory was started (or
+    last resumed) with."""
     study = read_index(study_dir).study
-    return Path(str(study["file"])), SweepOptions(tuple(study.get("sets") or ()), study.get("launcher"))
+    return Path(str(study["file"])) if study.get("file") else None, SweepOptions(tuple(study.get("sets") or ()), study.get("launcher"))
 
 
 def claim_study_dir(study_dir: Path) -> None:
     """Make a new study directory; one that exists must be empty."""
+    check_output_path(study_dir, "--output")
     if study_dir.exists() and (not study_dir.is_dir() or any(study_dir.iterdir())):
         raise FomoError(f"{study_dir} exists and is not empty; pass --resume {study_dir} to continue that study, or another --output")
     try:
@@ -124,11 +127,21 @@ def resume_study(plan: StudyPlan, study_dir: Path, options: SweepOptions, write:
     by_identity = {point_identity(run.variant, run.grid, run.seed): run for run in index.runs}
     planned = set()
     taken = {run.key for run in index.runs}
+    # a group is its point (variant and grid values): one already in the index keeps its number and label, a new
+    # one gets a number and a label no other group has, so that compare never merges two points or shows one label twice
+    groups = {point_identity(run.variant, run.grid, 0)[:2]: (run.group, run.label) for run in index.runs}
     for point in plan.points:
         planned.add(point.identity)
         existing = by_identity.get(point.identity)
         if existing is None:
+            identity = point.identity[:2]
+            if identity not in groups:
+                numbers, labels = {group for group, _ in groups.values()}, {label for _, label in groups.values()}
+                number = point.group if point.group not in numbers else max(numbers) + 1
+                label = point.label if point.label not in labels else f"{point.label} (#{number})"
+                groups[identity] = (number, label)
             entry = new_entry(point)
+            entry.group, entry.label = groups[identity]
             if entry.key in taken:  # the grid grew, so group numbers moved: keep existing directories, add new ones beside
                 suffix = 1
                 while f"{point.group_dir}-{suffix}/seed-{point.seed}" in taken:
@@ -278,8 +291,12 @@ class SweepEvents:
         if status == "finished":
             import json
 
-            gm = json.loads(summary.read_text(encoding="utf-8")).get("GM", {}).get("final")
-            self.reporter.line(f"{self._progress()} finished {request.key} in {duration(elapsed)}: final GM {gm:.4f}")
+            try:
+                gm = json.loads(summary.read_text(encoding="utf-8")).get("GM", {}).get("final")
+            except (OSError, ValueError, AttributeError):
+                gm = None
+            shown = f"{gm:.4f}" if isinstance(gm, int | float) and not isinstance(gm, bool) else "unknown (summary.json unreadable)"
+            self.reporter.line(f"{self._progress()} finished {request.key} in {duration(elapsed)}: final GM {shown}")
         elif status == "interrupted":
             self.reporter.line(f"{self._progress()} interrupted {request.key} after {duration(elapsed)} (resumable)")
         else:

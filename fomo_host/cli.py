@@ -54,6 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # final flush does not raise again; status 1, as rich's tables and Python's documentation do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        from .run_directory import explain, is_environment_error
+
+        if not is_environment_error(exc):
+            raise
+        # the machine's state (a disk that filled while a report or an export was written, a place gone read-only):
+        # one line; the writers leave no temporary file behind
+        print(f"error: cannot write {explain(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

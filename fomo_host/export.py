@@ -23,9 +23,11 @@ from safetensors import SafetensorError
 
 from .deployed import FORMAT, OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS, deployed_path, kept_tasks, metadata_json
 from .errors import FomoError
+from .output_path import check_output_path
 from .plugins import PluginHost
 from .progress import Reporter
-from .results import aggregate, read_records, write_text_atomic
+from .results import aggregate, write_text_atomic
+from .run_records import checked_records
 from .spec import RunSpec
 from .weights import StateDict, load_weights, read_metadata, save_weights
 
@@ -40,7 +42,10 @@ class Export:
     weights: Path
     config: Path | None
     metadata: dict[str, str]
-    load_hint: str
+    load_hint: str | None
+    """The Python line that loads the export in open_clip; None where open_clip cannot load it as written."""
+    note: str | None = None
+    """Why there is no load line, and what to do instead."""
 
     @property
     def tasks_done(self) -> int:
@@ -73,7 +78,7 @@ def choose_task(run_dir: Path, task: int | None) -> tuple[int, dict[str, Any] | 
     """The task to export (tasks done; 0 = base model) and the run's record of its evaluation."""
     if not run_dir.is_dir():
         raise FomoError(f"{run_dir}: no such run directory")
-    records = read_records(run_dir)
+    records = checked_records(run_dir)
     kept = kept_tasks(run_dir)
     if not kept:
         raise FomoError(f"{run_dir}: no deployed weights under weights/; is it a run directory?")
@@ -96,6 +101,13 @@ def recorded_evaluation(record: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def export_run(run_dir: Path, out: Path, task: int | None = None, force: bool = False) -> Export:
     """Write the weights deployed after ``task`` tasks (default: the last evaluated) to ``out`` (a .safetensors file or a folder)."""
+    # the place first, before anything is read or written
+    if out.suffix == ".safetensors":
+        check_output_path(out, "--out", "file")
+    elif out.exists() and not out.is_dir():
+        raise FomoError(f"--out {out}: exists and is not a folder (a file export needs the .safetensors suffix)")
+    else:
+        check_output_path(out, "--out")
     task, record = choose_task(run_dir, task)
     source = deployed_path(run_dir, task)
     metadata = read_metadata(source)
@@ -111,15 +123,15 @@ def export_run(run_dir: Path, out: Path, task: int | None = None, force: bool = 
     if out.suffix == ".safetensors":
         refuse_to_overwrite([out], force)
         save_weights(weights, out, metadata)
-        if architecture:
+        if architecture and open_clip_knows(architecture):
             options = ", force_quick_gelu=True" if quick_gelu else ""
-            hint = f"open_clip.create_model({architecture!r}, pretrained={str(out)!r}{options})"
-        else:
-            hint = (
-                f"{metadata.get('architecture', 'this model')} is no built-in open_clip architecture: export to a folder "
-                "(--out DIR) and load it with open_clip.create_model('local-dir:DIR')"
-            )
-        return Export(out, None, metadata, hint)
+            return Export(out, None, metadata, f"open_clip.create_model({architecture!r}, pretrained={str(out)!r}{options})")
+        note = (
+            f"{metadata.get('architecture', 'this model')} is no built-in open_clip architecture, so open_clip cannot load "
+            f"this file by an architecture name; export to a folder (--out DIR) to get a model open_clip loads with "
+            "open_clip.create_model_and_transforms('local-dir:DIR')"
+        )
+        return Export(out, None, metadata, None, note)
     model_config = metadata_json(metadata, OPEN_CLIP_CONFIG)
     if model_config is None:
         raise FomoError(
@@ -138,6 +150,16 @@ def export_run(run_dir: Path, out: Path, task: int | None = None, force: bool = 
     save_weights(weights, weights_path, metadata)
     write_text_atomic(config_path, json.dumps({"model_cfg": model_config, "preprocess_cfg": preprocess}, indent=2, sort_keys=True) + "\n")
     return Export(weights_path, config_path, metadata, f"open_clip.create_model_and_transforms('local-dir:{out}')")
+
+
+def open_clip_knows(architecture: str) -> bool:
+    """Whether ``open_clip.create_model(architecture)`` finds a config (True where open_clip is not installed here:
+    the line is for wherever the file is loaded)."""
+    try:
+        import open_clip
+    except ImportError:
+        return True
+    return architecture in open_clip.list_models()
 
 
 def refuse_to_overwrite(paths: list[Path], force: bool) -> None:

@@ -110,6 +110,18 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
+def user_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask: 0o644 under 022), for files written by libraries
+    that create them more privately: people share what fomo-host writes for them."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)  # no /proc: read it by setting it, and put it back at once
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def unique_temporary(path: Path) -> Path:
     """A temporary name next to ``path`` that no other process or thread uses.
 

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import FomoError
 from .faults import fault_point
 from .integrity import unique_temporary
+from .stored import EvaluationRecord, validated
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -59,6 +60,7 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
         missing = [key for key in REQUIRED_KEYS if key not in record] if isinstance(record, dict) else list(REQUIRED_KEYS)
         if missing:
             raise FomoError(f"{path} is damaged: line {number} is not an evaluation record (no {missing[0]!r})")
+        validated(EvaluationRecord, record, path, where=f"line {number}: ")
         records.append(record)
     return records
 

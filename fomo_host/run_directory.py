@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,15 @@ from .locking import LOCK_FILE, RunDirectoryLock
 SPEC_FILE = "spec.toml"
 CHECKPOINT_DIR = "checkpoints"
 """The run's checkpoints (see :mod:`fomo_host.engine.checkpoint`)."""
+_MANIFEST_NAME = re.compile(r"^(\d{5,})\.json$")
+
+
+def checkpoint_generations(folder: Path) -> list[int]:
+    """Committed checkpoints in a checkpoints folder (those with a manifest), newest first."""
+    if not folder.is_dir():
+        return []
+    return sorted((int(match.group(1)) for path in folder.iterdir() if (match := _MANIFEST_NAME.match(path.name))), reverse=True)
+
 
 ENVIRONMENT_ERRNOS = frozenset(
     code
@@ -105,6 +115,11 @@ class RunDirectory:
         else:
             if kind == "file":
                 raise FomoError(f"{option} {path}: exists and is not a directory; give a directory")
+            if kind == "directory" and occupied(path):
+                # refused before the lock file is made: a refused start writes nothing (checked again under the lock)
+                raise FomoError(
+                    f"{path} exists and is not empty; continue it with: fomo-host run --resume {path}, or give another --output"
+                )
             created = kind == "missing"
             try:
                 path.mkdir(parents=True, exist_ok=True)

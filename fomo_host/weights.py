@@ -15,7 +15,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .faults import fault_point
-from .integrity import IntegrityError, unique_temporary
+from .integrity import IntegrityError, unique_temporary, user_file_mode
 
 StateDict = dict[str, torch.Tensor]
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -31,13 +31,30 @@ def save_weights(weights: StateDict, path: Path, metadata: dict[str, str] | None
     temporary = unique_temporary(path)
     contiguous = {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()}
     try:
-        save_file(_untie(contiguous), str(temporary), metadata=metadata)
+        try:
+            save_file(_untie(contiguous), str(temporary), metadata=metadata)
+        except SafetensorError as exc:
+            raise _as_os_error(exc, path) from None
+        # safetensors creates its files 0600; weights are for people (exports, a shared run directory): the umask's mode
+        os.chmod(temporary, user_file_mode())
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         fault_point("weights.temporary")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _as_os_error(exc: SafetensorError, path: Path) -> Exception:
+    """safetensors reports a failed write (a full disk) as its own error: the OSError it was, for the one-line handlers."""
+    found = _OS_ERROR.search(str(exc))
+    if found is None:
+        return exc
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def read_metadata(path: Path) -> dict[str, str]:

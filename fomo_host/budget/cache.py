@@ -12,8 +12,10 @@ from typing import Any
 import torch
 
 from ..components import BuildContext, ModelBundle
+from ..errors import FomoError
 from ..resolve import ResolvedComponent
 from ..spec import RunSpec
+from ..stored import CachedStepCost, read_stored
 from .arithmetic import StepCost
 from .measurement import measure_cost
 
@@ -40,6 +42,18 @@ def cost_key(spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent,
     return key
 
 
+def read_cached_cost(path: Path) -> StepCost | None:
+    """A cached measurement; None when there is none, or the file is damaged (then it is measured again and replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        record = read_stored(CachedStepCost, path)
+    except FomoError:
+        return None
+    cost = record.cost
+    return StepCost(float(cost.step_gflops), float(cost.end_task_gflops), cost.peak_memory_bytes, cost.memory_measure)
+
+
 def cached_step_costs(
     spec: RunSpec, model: ResolvedComponent, methods: list[ResolvedComponent], measure: str, precision: str, cache_dir: Path
 ) -> list[StepCost]:
@@ -51,7 +65,7 @@ def cached_step_costs(
         path = cache_dir / "budget" / f"{method.name}-{digest}.json"
         paths.append(path)
         keys[path] = (method, key)
-    costs = {path: StepCost(**json.loads(path.read_text(encoding="utf-8"))["cost"]) for path in keys if path.is_file()}
+    costs = {path: cost for path in keys if (cost := read_cached_cost(path)) is not None}
     missing = [path for path in keys if path not in costs]
     if missing:
         from ..engine.runtime import preserved_rng

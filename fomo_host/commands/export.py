@@ -41,5 +41,8 @@ def command_export(args: argparse.Namespace) -> int:
     print(f"exported {what} of {args.run_dir} ({meta['architecture']}, {meta['method']}{merger}) to {result.weights}")
     if result.config is not None:
         print(f"open_clip config: {result.config}")
-    print(f"load it with: import open_clip; {result.load_hint}")
+    if result.load_hint is not None:
+        print(f"load it with: import open_clip; {result.load_hint}")
+    if result.note is not None:
+        print(f"note: {result.note}")
     return 0

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ..errors import FomoError
+from ..output_path import check_output_path
 from .common import load_host
 
 
@@ -38,6 +39,8 @@ def command_report(args: argparse.Namespace) -> int:
     from ..reporting.schedules import run_schedule
     from ..study.index import is_study_dir
 
+    out = Path(args.out)
+    check_output_path(out, "--out")
     paths = [Path(path) for path in args.run_dirs]
     groups: list[RunGroup] | None = None
     spread: plots.Spread | None = None
@@ -48,9 +51,6 @@ def command_report(args: argparse.Namespace) -> int:
         spread = {group.label: group.spread() for group in groups}
     else:
         runs = load_runs(paths)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise FomoError(f"--out {out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     figures: dict[str, Path] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import FomoError
+from ..output_path import check_output_path
 from ..plugins import PluginHost
 from ..progress import Reporter
 from ..registry import Registry
@@ -47,6 +48,11 @@ def default_run_dir(spec: RunSpec) -> Path:
     return candidate
 
 
+def longest_default_run_dir(spec: RunSpec) -> Path:
+    """The longest name :func:`default_run_dir` can give (with a counter), for checking the place before a run."""
+    return spec.run.output_dir / f"{spec.run.name}-20260101-000000-99"
+
+
 def choose_run_dir(spec: RunSpec, output: Path | None, resume: bool) -> Path:
     """The run directory: ``output`` (to resume, an existing run), or a fresh one under run.output_dir.
 
@@ -66,6 +72,8 @@ def execute_run(host: PluginHost, spec: RunSpec, run_dir: Path, resume: bool, re
     from ..engine.checkpoint import has_checkpoint
     from ..engine.run import ContinualRun, prepare
 
+    if not resume and is_main_process():
+        check_output_path(run_dir, "--output")
     claimed = RunDirectory.claim(run_dir, resume, "--resume" if resume else "--output", main_process=is_main_process())
     failed = True
     try:

@@ -18,8 +18,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
+    from ..output_path import check_output_path
+    from .run import longest_default_run_dir
+
     host = load_host()
     spec = read_spec(args, host)
+    # where `fomo-host run` would write: refused here as run would refuse it, before any data is built
+    check_output_path(longest_default_run_dir(spec), "run.output_dir/run.name:")
     if args.schema_only:  # the engine (torch) stays unimported: a schema check answers in well under a second
         from ..engine.preflight import check_schema_level
         from ..resolve import resolve_components

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,12 @@ import torch
 from ..errors import FomoError
 from ..faults import fault_point
 from ..integrity import IntegrityError, digests, fsync_directory, unique_temporary, verify
-from ..run_directory import CHECKPOINT_DIR, explain
+from ..run_directory import CHECKPOINT_DIR, checkpoint_generations, explain
+from ..stored import Manifest, validated
 
 WEIGHTS_DIR = "weights"
 BASE_WEIGHTS = f"{WEIGHTS_DIR}/base.safetensors"
 FORMAT_VERSION = 2
-_NAME = re.compile(r"^(\d{5,})\.json$")
 
 
 @dataclass
@@ -92,10 +91,13 @@ class Checkpoint:
             }
             text = json.dumps(manifest, indent=1, sort_keys=True).encode()
             _write_atomically(manifest_path, lambda handle: handle.write(text), written)
-        except OSError as exc:
+        except BaseException as exc:
+            # whatever stopped the write (a full disk, an interrupt), no partial file stays behind
             for path in written:
                 with contextlib.suppress(OSError):
                     path.unlink()
+            if not isinstance(exc, OSError):
+                raise
             previous = "no earlier checkpoint"
             if generations:
                 previous = f"the previous checkpoint ({_describe(folder, generations[0])}) is intact"
@@ -143,12 +145,16 @@ class Checkpoint:
     @classmethod
     def _load_verified(cls, run_dir: Path, manifest_path: Path) -> Checkpoint:
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            state, files = manifest["state"], manifest["files"]
-            if manifest.get("format") != FORMAT_VERSION:
-                raise FomoError(f"{manifest_path}: written by an incompatible fomo-host version")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            content = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise IntegrityError(f"{manifest_path} is damaged ({type(exc).__name__})") from None
+        if isinstance(content, dict) and content.get("format") != FORMAT_VERSION:
+            raise FomoError(f"{manifest_path}: written by an incompatible fomo-host version")
+        try:
+            manifest = validated(Manifest, content, manifest_path)
+        except FomoError as exc:
+            raise IntegrityError(str(exc)) from None
+        state, files = manifest.state, manifest.files
         verify(run_dir, files, required={state, BASE_WEIGHTS})
         try:
             content = torch.load(run_dir / state, map_location="cpu", weights_only=False)
@@ -166,9 +172,7 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def _generations(folder: Path) -> list[int]:
     """Committed checkpoints (those with a manifest), newest first."""
-    if not folder.is_dir():
-        return []
-    return sorted((int(match.group(1)) for path in folder.iterdir() if (match := _NAME.match(path.name))), reverse=True)
+    return checkpoint_generations(folder)
 
 
 def _describe(folder: Path, number: int) -> str:
@@ -181,11 +185,36 @@ def _describe(folder: Path, number: int) -> str:
         return f"number {number}"
 
 
+class _RecordedWrites:
+    """A file that keeps the OSError its last failed write raised: torch's zip writer turns that error (a full disk)
+    into a RuntimeError when it closes, which would hide what happened."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._handle.write(data))
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
 def _write_atomically(path: Path, write: Any, written: list[Path], fault: str | None = None) -> None:
     temporary = unique_temporary(path)
     written.append(temporary)
     with open(temporary, "wb") as handle:
-        write(handle)
+        recorded = _RecordedWrites(handle)
+        try:
+            write(recorded)
+        except RuntimeError:
+            if recorded.error is not None:
+                raise recorded.error from None
+            raise
         handle.flush()
         os.fsync(handle.fileno())
     if fault is not None:

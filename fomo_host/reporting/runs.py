@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FomoError
-from ..results import RESULTS_FILE, SUMMARY_FILE, read_records, summarise
+from ..results import RESULTS_FILE, SUMMARY_FILE, summarise
 from ..run_directory import CHECKPOINT_DIR, SPEC_FILE
+from ..run_records import read_run_records
+from ..stored import Summary, validated
 
 
 @dataclass
@@ -129,7 +131,16 @@ def load_run(run_dir: Path, label: str | None = None) -> RunResult:
     """A run directory, finished or in progress, labelled ``label``, else by its spec's run.label, else by its directory name."""
     if not run_dir.is_dir():
         raise FomoError(f"{run_dir}: no such run directory")
-    records = read_records(run_dir)
+    summary_path = run_dir / SUMMARY_FILE
+    try:
+        written = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    except (UnicodeDecodeError, ValueError):
+        raise FomoError(f"{summary_path} is damaged (not JSON); delete it and the report uses {RESULTS_FILE} alone") from None
+    if not isinstance(written, dict):
+        raise FomoError(f"{summary_path} is damaged (not a run summary); delete it and the report uses {RESULTS_FILE} alone")
+    summary = validated(Summary, written, summary_path) if written else None
+    # the one reader of a run's records: checked against summary.json and the checkpoint, rebuilt where lines were lost
+    records = read_run_records(run_dir, summary)
     if not records:
         raise FomoError(f"{run_dir}: no evaluations yet ({RESULTS_FILE} is missing or empty); is it a run directory?")
     spec_path = run_dir / SPEC_FILE
@@ -137,13 +148,6 @@ def load_run(run_dir: Path, label: str | None = None) -> RunResult:
         spec = tomllib.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise FomoError(f"{spec_path} is damaged: {exc}") from None
-    summary_path = run_dir / SUMMARY_FILE
-    try:
-        written = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-    except (UnicodeDecodeError, ValueError):
-        raise FomoError(f"{summary_path} is damaged (not JSON); delete it and the report uses {RESULTS_FILE} alone") from None
-    if not isinstance(written, dict) or (written and not isinstance(written.get("run"), dict)):
-        raise FomoError(f"{summary_path} is damaged (not a run summary); delete it and the report uses {RESULTS_FILE} alone")
     label = label or spec.get("run", {}).get("label") or run_dir.name
     return RunResult(run_dir, label, records, summarise(records), spec, written)
 

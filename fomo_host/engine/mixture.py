@@ -152,7 +152,9 @@ def batch_shares(batch_size: int, mixture: Mixture, has_pretraining: bool, has_b
     }
     total = sum(weights.values())
     counts = {name: int(batch_size * weight / total) for name, weight in weights.items()}
-    counts["update"] += batch_size - sum(counts.values())
+    # what rounding leaves goes to the task's data, or (a pool-only control, update = 0) to the largest other source
+    rest = "update" if weights["update"] > 0 else max(weights, key=lambda name: weights[name])
+    counts[rest] += batch_size - sum(counts.values())
     return counts
 
 

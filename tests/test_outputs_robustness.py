@@ -46,20 +46,23 @@ def one_error_line(status: int, stdout: str, stderr: str) -> str:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, small_spec_text) -> tuple[Path, Path]:
-    """A small pool-only run (2 tasks of 2 steps, update = 0) through the in-process CLI: (spec, run dir)."""
+    """A small run (2 tasks of 2 steps) through the in-process CLI: (spec, run dir)."""
     root = tmp_path_factory.mktemp("robust")
     spec = root / "spec.toml"
     spec.write_text(small_spec_text.format(num_tasks=2, steps=2), encoding="utf-8")
     run_dir = root / "run"
-    status, _, err = cli(["run", str(spec), "--output", str(run_dir), "--quiet", *POOL_ONLY])
+    status, _, err = cli(["run", str(spec), "--output", str(run_dir), "--quiet"])
     assert status == 0, err[-3000:]
     return spec, run_dir
 
 
-def test_a_pool_only_control_runs_end_to_end(finished):
+def test_a_pool_only_control_runs_end_to_end(finished, tmp_path):
     from fomo_host.engine.mixture import batch_shares
 
-    _, run_dir = finished
+    spec, _ = finished
+    run_dir = tmp_path / "pool-only"
+    status, _, err = cli(["run", str(spec), "--output", str(run_dir), "--quiet", *POOL_ONLY])
+    assert status == 0, err[-3000:]
     records = [json.loads(line) for line in (run_dir / RESULTS_FILE).read_text().splitlines()]
     assert [record["task"] for record in records] == [-1, 0, 1]
     assert json.loads((run_dir / "summary.json").read_text())["tasks_done"] == 2

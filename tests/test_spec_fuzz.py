@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import math
 import os
 import random
@@ -267,3 +268,178 @@ def test_mutations_through_a_real_process_are_one_line_too(tmp_path, label, cont
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), f"{label}: {result.stderr}"
     assert result.stdout == "" and not output.exists()
+
+
+# ----------------------------------------------------------------------------- study files, study indexes, output paths
+
+STUDY_TEMPLATE = {
+    "name": "fuzz",
+    "seeds": [0],
+    "set": {"evaluation.batch_size": 64},
+    "grid": {"optimizer.lr": [1e-3, 3e-4]},
+    "variants": [{"label": "plain"}],
+    "launcher": {"name": "local", "params": {"max_parallel": 1}},
+}
+STUDY_MUTANTS = 90
+INDEX_MUTANTS = 60
+
+
+class ReachedSweep(Exception):
+    """The mutated study (or index) passed every check sweep makes before it launches a run."""
+
+
+def study_mutants(base: Path) -> list[tuple[str, bytes]]:
+    """(label, content) of mutated study files: keys deleted, misspelt and added, bad values at every leaf, TOML cut."""
+    tables = {"base": str(base), **STUDY_TEMPLATE}
+    paths = [path for path in leaves(tables) if isinstance(path[-1], str)]
+    cases: list[tuple[str, bytes]] = []
+    for path in paths:
+        dotted = ".".join(str(part) for part in path)
+        cases.append((f"study: delete {dotted}", toml_bytes(delete_at(tables, path))))
+        cases.append((f"study: misspell {dotted}", toml_bytes(rename_at(tables, path, str(path[-1]) + "x"))))
+        for value in BAD_VALUES:
+            cases.append((f"study: {dotted} = {value!r}", toml_bytes(set_at(tables, path, value))))
+    for key in ("optimizer . lr", "optimizer", "run.seed", "run.output_dir", "run", "nothing.here", "method.name"):
+        grid = {**tables["grid"], key: [1e-3, 3e-4] if "lr" in key else [{"lr": 1e-3}]}
+        cases.append((f"study: grid key {key!r}", toml_bytes(set_at(tables, ("grid",), grid))))
+    cases.append(
+        ("study: a variant the same as the plain point", toml_bytes(set_at(tables, ("variants",), [{"label": "a"}, {"label": "b"}])))
+    )
+    cases.append(("study: launcher a string", toml_bytes(set_at(tables, ("launcher",), "local"))))
+    text = toml_bytes(tables).decode()
+    rng = random.Random(SEED + 1)
+    for _ in range(20):
+        cut = rng.randrange(1, len(text))
+        cases.append((f"study: cut at {cut}", text[:cut].encode()))
+    head = cases[: len(paths)]
+    rest = cases[len(paths) :]
+    rng.shuffle(rest)
+    return (head + rest)[:STUDY_MUTANTS]
+
+
+def index_mutants(index: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """(label, content) of mutated study indexes: keys deleted, bad values at every leaf, the text cut, other JSON."""
+    paths = list(leaves(index))
+    cases: list[tuple[str, bytes]] = []
+    for path in paths:
+        dotted = ".".join(str(part) for part in path)
+        cases.append((f"index: delete {dotted}", json.dumps(delete_at(index, path)).encode()))
+        for value in (None, -1, "x", [], {}, True, 1.5):
+            cases.append((f"index: {dotted} = {value!r}", json.dumps(set_at(index, path, value)).encode()))
+    text = json.dumps(index)
+    rng = random.Random(SEED + 2)
+    for _ in range(10):
+        cut = rng.randrange(1, len(text))
+        cases.append((f"index: cut at {cut}", text[:cut].encode()))
+    cases += [(f"index: {value!r}", json.dumps(value).encode()) for value in (None, [], 1, "study", [index])]
+    rng.shuffle(cases)
+    return cases[:INDEX_MUTANTS]
+
+
+def assert_one_line(label: str, status: int | str, stdout: str, stderr: str, failures: list[str], quiet_stdout: bool = True) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if status != 2 or len(lines) != 1 or not lines[0].startswith("error: ") or (quiet_stdout and stdout) or "Traceback" in stderr:
+        failures.append(f"{label}: status {status}, stderr {stderr[-400:]!r}")
+
+
+def snapshot(folder: Path) -> list[tuple[str, int]]:
+    return sorted((str(path), path.stat().st_size if path.is_file() else -1) for path in folder.rglob("*"))
+
+
+def test_study_files_indexes_and_output_paths_are_valid_or_one_line(tmp_path, monkeypatch):
+    """Every mutated study file (sweep), study index (compare, report, sweep --resume) and unwritable output place
+    (run, sweep, report, export, validate): valid, or one line, exit status 2, nothing written."""
+    from fomo_host.study.index import INDEX_FILE
+
+    def reached(*args: Any, **kwargs: Any) -> int:
+        raise ReachedSweep
+
+    monkeypatch.setattr("fomo_host.commands.sweep._sweep", reached)
+    failures: list[str] = []
+    outcomes = {"valid": 0, "refused": 0}
+    cases = 0
+
+    def check(label: str, argv: list[str], watched: Path, quiet_stdout: bool = True) -> None:
+        nonlocal cases
+        cases += 1
+        before = snapshot(watched)
+        try:
+            with training_stubbed(monkeypatch):
+                status, stdout, stderr = run_in_process(argv)
+        except ReachedSweep:
+            outcomes["valid"] += 1
+            return
+        except Exception as exc:
+            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            return
+        if status in ("valid", 0):
+            outcomes["valid"] += 1
+            return
+        outcomes["refused"] += 1
+        assert_one_line(label, status, stdout, stderr, failures, quiet_stdout)
+        if snapshot(watched) != before:
+            failures.append(f"{label}: refused, but wrote into {watched}")
+
+    # study files
+    base = tmp_path / "base.toml"
+    base.write_text(QUICKSTART.read_text(encoding="utf-8"), encoding="utf-8")
+    studies, sweeps = tmp_path / "studies", tmp_path / "sweeps"
+    studies.mkdir()
+    sweeps.mkdir()
+    for number, (label, content) in enumerate(study_mutants(base)):
+        study = studies / f"study-{number}.toml"
+        study.write_bytes(content)
+        check(label, ["sweep", str(study), "--output", str(sweeps / f"out-{number}")], sweeps)
+
+    # study indexes: a real one, mutated
+    valid = studies / "valid.toml"
+    valid.write_bytes(toml_bytes({"base": str(base), **STUDY_TEMPLATE}))
+    study_dir = tmp_path / "study"
+    with pytest.raises(ReachedSweep):
+        run_in_process(["sweep", str(valid), "--output", str(study_dir)])
+    index = json.loads((study_dir / INDEX_FILE).read_text())
+    for number, (label, content) in enumerate(index_mutants(index)):
+        (study_dir / INDEX_FILE).write_bytes(content)
+        report = tmp_path / "reports" / f"r-{number}"
+        check(f"{label} (compare)", ["compare", str(study_dir)], study_dir)
+        check(f"{label} (report)", ["report", str(study_dir), "--out", str(report)], study_dir)
+        if report.exists():
+            failures.append(f"{label}: report refused, but wrote {report}")
+    (study_dir / INDEX_FILE).write_text(json.dumps(index))
+
+    # output places of every writing command
+    places = tmp_path / "places"
+    places.mkdir()
+    a_file = places / "a-file"
+    a_file.write_text("x")
+    full = places / "non-empty"
+    full.mkdir()
+    (full / "something").write_text("x")
+    bad_places = {
+        "a file": a_file,
+        "under a file": a_file / "out",
+        "deep under a file": a_file / "a" / "b" / "c",
+        "a name too long": places / ("n" * 256),
+        "a name far too long": places / ("é" * 200),
+        "too long deeper": places / "ok" / ("n" * 300) / "x",
+        "a path too long": places / "/".join(["d" * 200] * 25),
+        "a NUL": Path(str(places / "nul") + "\0x"),
+        "not empty": full,
+    }
+    commands = {
+        "run": lambda place: ["run", str(QUICKSTART), "--output", str(place), "--quiet"],
+        "sweep": lambda place: ["sweep", str(valid), "--output", str(place)],
+        "report": lambda place: ["report", str(QUICKSTART.parent), "--out", str(place)],
+        "export": lambda place: ["export", str(study_dir), "--out", f"{place}.safetensors"],
+        "export folder": lambda place: ["export", str(study_dir), "--out", str(place)],
+        "validate": lambda place: ["validate", str(QUICKSTART), "--schema-only", "--set", f"run.output_dir={json.dumps(str(place))}"],
+        "validate name": lambda place: ["validate", str(QUICKSTART), "--schema-only", "--set", f"run.name={json.dumps(place.name)}"],
+    }
+    for command, argv in commands.items():
+        for kind, place in bad_places.items():
+            if command == "report" and kind == "not empty":
+                continue  # a report may go into a folder that holds files (it writes its own names)
+            check(f"{command} into {kind}", argv(place), places)
+
+    assert not failures, f"{len(failures)} of {cases} cases broke the rule:\n" + "\n".join(failures[:40])
+    assert cases >= 150 and outcomes["refused"] > cases // 2 and outcomes["valid"] > 0, (cases, outcomes)

@@ -59,7 +59,9 @@ def command_sweep(args: argparse.Namespace) -> int:
         elif recorded_file is not None:
             study_file = recorded_file
         else:
-            raise FomoError(f"--resume {study_dir}: its index records no study file; give it: fomo-host sweep STUDY.toml --resume {study_dir}")
+            raise FomoError(
+                f"--resume {study_dir}: its index records no study file; give it: fomo-host sweep STUDY.toml --resume {study_dir}"
+            )
         # what the study started with, then what this command line adds
         options = SweepOptions((*recorded.sets, *args.set), args.launcher or recorded.launcher)
     elif args.study:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
+from .output_path import OutputPathError, check_output_path
 from .params import ComponentChoice, MergeOperatorChoice, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
 from .process import ProcessInfo
@@ -186,6 +187,7 @@ __all__ = [
     "Ordering",
     "OrderingConformance",
     "OrderingRegister",
+    "OutputPathError",
     "PluginError",
     "ProcessInfo",
     "ProgressBar",
@@ -209,6 +211,7 @@ __all__ = [
     "UpdateMethod",
     "UserPath",
     "WeightStore",
+    "check_output_path",
     "checks_files",
     "expand_path",
     "execute_run",

@@ -155,7 +155,7 @@ def empty_class_folder(folder: Path) -> str:
     ("setting", "message"),
     [
         (None, r"'satellite' \(train\): 1 of 32 samples are unreadable .*river/004.jpg: UnidentifiedImageError"),
-        ("data.sources.1.params.root=/nowhere/satellite", "data.sources.1.params: Value error, root /nowhere/satellite is not a folder"),
+        ("data.sources.1.params.root=/nowhere/satellite", "data.sources.1.params: root /nowhere/satellite is not a folder"),
         ("empty-class", "class folder .*train/empty holds no images"),
         ("damaged-shard", r"shard .*pool-000.tar is not a readable tar file"),
         ("no-variable", "environment variable FOMO_POOL in '\\$\\{FOMO_POOL\\}/\\*.tar' is not set"),

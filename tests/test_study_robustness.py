@@ -208,3 +208,17 @@ def test_a_difference_shown_uncorrected_is_not_shown_once_corrected():
     assert difference.shown and difference.p < 0.05
     corrected = difference.corrected(adjust_p_values([difference.p] + [0.5] * 9, "holm")[0])
     assert corrected.p_adjusted == pytest.approx(min(1.0, 10 * difference.p)) and not corrected.shown
+
+
+def test_a_study_whose_index_repeats_a_label_still_reads(write_study, host, tmp_path):
+    from fomo_host.reporting.groups import study_groups
+
+    study = write_study('seeds = [0]\n[grid]\n"optimizer.lr" = [1e-3, 3e-4]')
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    create_study(plan(study, host), study_dir, SweepOptions())
+    index = _index(study_dir)
+    for run in index["runs"]:
+        run["label"] = "lr"  # as an older fomo-host could write it
+    (study_dir / "study.json").write_text(json.dumps(index))
+    assert [group.label for group in study_groups(read_index(study_dir))] == ["lr (#0)", "lr (#1)"]

@@ -213,10 +213,12 @@ class RunGroup:
 
 def study_groups(index: StudyIndex, prefix: str = "") -> list[RunGroup]:
     groups = []
+    # a study an older fomo-host ran may hold two points with one label: its group number tells them apart
+    labels = [runs[0].label for runs in index.groups().values()]
     for runs in index.groups().values():
         first = runs[0]
         finished = [run for run in runs if run.status == "finished" and (index.run_path(run) / "summary.json").is_file()]
-        label = f"{prefix}{first.label}"
+        label = f"{prefix}{first.label}" + (f" (#{first.group})" if labels.count(first.label) > 1 else "")
         results = [load_run(index.run_path(run), f"{label} seed {run.seed}") for run in finished]
         statuses: dict[str, int] = {}
         for run in runs:

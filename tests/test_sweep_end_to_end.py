@@ -190,6 +190,11 @@ def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupte
         differences = [final("lr=0.0005", seed, key) - final("lr=0.001", seed, key) for seed in (0, 1)]
         assert rows[0][key]["n"] == 2 and rows[0][key]["mean"] == pytest.approx(sum(differences) / 2)
     markdown = fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--markdown").stdout.splitlines()
-    assert markdown[0].startswith("| point | paired seeds | Δ final GM |") and len(markdown) == 3
+    # the header says how the stars are corrected for the number of comparisons (7 columns x 1 point)
+    assert markdown[0].startswith("| point (* Holm-corrected over 7 comparisons, p < 0.05) | paired seeds | Δ final GM |"), markdown[0]
+    assert len(markdown) == 3
+    assert rows[0]["GM"]["p_adjusted"] >= rows[0]["GM"]["p"]
+    none = json.loads(fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--correction", "none", "--json").stdout)
+    assert none[0]["GM"]["p_adjusted"] == none[0]["GM"]["p"]
     unknown = fomo("compare", str(uninterrupted), "--against", "lr=1", check=False)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against 'lr=1' is not a point of the study")

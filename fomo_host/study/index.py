@@ -182,8 +182,12 @@ def _locked(study_dir: Path) -> Iterator[None]:
 def _write(study_dir: Path, content: Mapping[str, Any]) -> None:
     path = index_path(study_dir)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(content, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(content, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        # a write that failed midway (a full disk) leaves the index as it was and no temporary file
+        temporary.unlink(missing_ok=True)

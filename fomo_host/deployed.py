@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .components import ModelBundle, StateDict
+from .errors import FomoError
 from .spec import RunSpec
 from .weights import save_weights
 
@@ -99,6 +100,14 @@ class DeployedWeights:
 
 
 def metadata_json(metadata: dict[str, str], key: str) -> Any:
-    """A JSON-valued metadata entry, or None where the file has none."""
+    """A JSON object kept in a weights file's metadata, or None where the file has none; one line where it is damaged."""
     value = metadata.get(key)
-    return json.loads(value) if value else None
+    if not value:
+        return None
+    try:
+        content = json.loads(value)
+    except (ValueError, RecursionError):
+        content = None
+    if not isinstance(content, dict):
+        raise FomoError(f"the weights file's metadata {key!r} is damaged (not a JSON object); export the run's weights again")
+    return content

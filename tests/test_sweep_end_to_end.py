@@ -190,8 +190,9 @@ def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupte
         differences = [final("lr=0.0005", seed, key) - final("lr=0.001", seed, key) for seed in (0, 1)]
         assert rows[0][key]["n"] == 2 and rows[0][key]["mean"] == pytest.approx(sum(differences) / 2)
     markdown = fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--markdown").stdout.splitlines()
-    # the header says how the stars are corrected for the number of comparisons (7 columns x 1 point)
-    assert markdown[0].startswith("| point (* Holm-corrected over 7 comparisons, p < 0.05) | paired seeds | Δ final GM |"), markdown[0]
+    # the header says how the stars are corrected for the number of comparisons (8 columns x 1 point, all shown)
+    assert markdown[0].startswith("| point (* Holm-corrected over 8 comparisons, p < 0.05) | paired seeds | Δ final GM |"), markdown[0]
+    assert markdown[0].count("Δ") == 8
     assert len(markdown) == 3
     assert rows[0]["GM"]["p_adjusted"] >= rows[0]["GM"]["p"]
     none = json.loads(fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--correction", "none", "--json").stdout)

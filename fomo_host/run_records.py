@@ -97,7 +97,7 @@ def read_run_records(run_dir: Path, summary: Summary | None, warn: Callable[[str
             raise FomoError(f"{path}: {problem}; cannot rebuild it from the checkpoint ({explain(exc)})") from None
     finally:
         lock.release()
-    warn(f"note: {note or f'{path}: rewrote its {len(held)} evaluations from the checkpoint'} ({problem})")
+    warn(f"note: {note or f'{path}: rewrote its {len(held)} evaluations from the checkpoint'}; what showed it: {problem}")
     return held
 
 

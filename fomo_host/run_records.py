@@ -35,8 +35,8 @@ def evidence_problem(run_dir: Path, records: list[dict[str, Any]], summary: Summ
     None when they agree."""
     expected: list[tuple[int, str]] = []
     if summary is not None:
-        tasks = summary.run.num_tasks
-        expected.append((tasks + 1, f"{SUMMARY_FILE} records {tasks} tasks ({tasks + 1} evaluations with the base model's)"))
+        num_tasks = summary.run.num_tasks
+        expected.append((num_tasks + 1, f"{SUMMARY_FILE} records {num_tasks} tasks ({num_tasks + 1} evaluations with the base model's)"))
         if summary.num_evaluations is not None:
             expected.append((summary.num_evaluations, f"{SUMMARY_FILE} records {summary.num_evaluations} evaluations"))
     generations = checkpoint_generations(run_dir / CHECKPOINT_DIR)

@@ -22,13 +22,14 @@ from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
 from .output_path import OutputPathError, check_output_path
-from .params import ComponentChoice, MergeOperatorChoice, MergeOperatorParams, NoParams
+from .params import ComponentChoice, LoggerParams, MergeOperatorChoice, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
 from .process import ProcessInfo
 from .registration import (
     DatasetRegister,
     LauncherRegister,
     LazyReference,
+    LoggerRegister,
     MergeOperatorRegister,
     MergerRegister,
     MethodRegister,
@@ -37,6 +38,7 @@ from .registration import (
     OrderingRegister,
     SchedulerRegister,
 )
+from .registry import Provider
 from .spec import checks_files
 from .study.launching import Launcher, LaunchEvents, RunProcess, RunRequest, execute_run, start_run, stop_runs, thread_variables
 
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from .components import (
         BuildContext,
         EvaluationContext,
+        Logger,
+        LoggerContext,
         MergeDecision,
         MergeInputs,
         MergeOperator,
@@ -86,6 +90,8 @@ _LAZY: dict[str, str] = {
         (
             "BuildContext",
             "EvaluationContext",
+            "Logger",
+            "LoggerContext",
             "MergeDecision",
             "MergeInputs",
             "MergeOperator",
@@ -131,6 +137,17 @@ _LAZY: dict[str, str] = {
 """Names that import torch (or more), by the module that defines them: loaded on first access."""
 
 
+def component_provider(kind: str, name: str) -> Provider:
+    """The installed distribution that provides a component: ``component_provider("method", "lora")`` gives its
+    ``distribution`` and ``version`` (and the entry point, ``plugin``), as ``fomo-host plugins`` shows them.
+
+    An unknown name, or one two plugins claim, is a :class:`SpecError` saying so.
+    """
+    from .plugins import installed_plugins
+
+    return installed_plugins().registry.get(kind, name).provider
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -162,7 +179,11 @@ __all__ = [
     "Launcher",
     "LauncherConformance",
     "LauncherRegister",
+    "Logger",
     "LoggerConformance",
+    "LoggerContext",
+    "LoggerParams",
+    "LoggerRegister",
     "MergeDecision",
     "MergeInputs",
     "MergeOperator",
@@ -190,6 +211,7 @@ __all__ = [
     "OutputPathError",
     "PluginError",
     "ProcessInfo",
+    "Provider",
     "ProgressBar",
     "ProgressFactory",
     "Role",
@@ -213,6 +235,7 @@ __all__ = [
     "WeightStore",
     "check_output_path",
     "checks_files",
+    "component_provider",
     "expand_path",
     "execute_run",
     "hookimpl",

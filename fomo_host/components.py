@@ -1,7 +1,7 @@
 """The contracts between the host and its components, one section per kind.
 
 A plugin registers a *factory* per component: ``factory(params, context)`` for
-models, datasets and orderings (which run once), and ``factory(params)`` for
+models, datasets, orderings and loggers (which are built once), and ``factory(params)`` for
 methods, schedulers, mergers and metrics (which the engine calls as it runs).
 ``params`` is an instance of the component's own pydantic ``Params`` model,
 already validated against the spec.
@@ -410,3 +410,49 @@ class Metric(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self, bundle: ModelBundle, dataset: ImageTextDataset, context: EvaluationContext) -> dict[str, float]: ...
+
+
+# ----------------------------------------------------------------------------- loggers
+
+
+@dataclass(frozen=True)
+class LoggerContext:
+    """What a logger is built with: the run it logs.
+
+    ``spec`` is the validated :class:`fomo_host.spec.RunSpec`; ``resumed_from_task`` is the first task a resumed
+    run trains again (None for a fresh run): a logger that keeps files drops what it logged for later tasks.
+    """
+
+    run_dir: Path
+    spec: Any
+    num_tasks: int
+    steps_per_task: int
+    resumed_from_task: int | None = None
+
+
+class Logger(abc.ABC):
+    """Writes a run's progress somewhere (files in the run directory, a tracker), without changing the run.
+
+    The host builds each logger a spec turns on (``run.loggers``) when the run starts, on the main process
+    only, and calls these methods as the run goes; ``close`` always ends it (after ``run_end``, or when the
+    run stops early). Tasks are 0-based here as in the hooks; a logger counts as people do if it likes.
+    """
+
+    def task_start(self, task: int, concepts: list[str]) -> None:
+        """A task's training starts; ``concepts`` as ``dataset::classname``."""
+
+    def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        """Every ``run.log_every_steps`` optimizer steps and at a task's last: the mean loss since the last call, the lr."""
+
+    def task_end(self, task: int, steps: int, mean_loss: float) -> None:
+        """A task's training, end-of-task work and merge are done."""
+
+    @abc.abstractmethod
+    def evaluation(self, record: dict[str, Any]) -> None:
+        """An evaluation finished; ``record`` is the line written to ``results.jsonl``."""
+
+    def run_end(self, summary: dict[str, Any]) -> None:
+        """The run finished; ``summary`` is what was written to ``summary.json``."""
+
+    def close(self) -> None:
+        """Release what the logger holds (files, a tracker run); called once, last."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .registration import (
         DatasetRegister,
         LauncherRegister,
+        LoggerRegister,
         MergeOperatorRegister,
         MergerRegister,
         MethodRegister,
@@ -138,38 +139,28 @@ def register_launchers(register: LauncherRegister) -> None:
     """
 
 
+@hookspec
+def register_loggers(register: LoggerRegister) -> None:
+    """Register loggers (what a spec turns on in ``run.loggers``: CSV files, TensorBoard, a tracker).
+
+    :param register: call once per logger; the factory is ``factory(params, context)`` returning a
+        :class:`fomo_host.components.Logger`, built by the host on the main process of a run that lists it
+        (``context`` is a :class:`fomo_host.components.LoggerContext`); its ``params`` model derives from
+        :class:`fomo_host.params.LoggerParams`, whose ``problems()`` says what would stop the logger here
+        (checked by ``fomo-host validate`` and before a run creates anything).
+    """
+
+
 # ----------------------------------------------------------------------------- lifecycle
 #
-# Every lifecycle hook receives ``loggers``: the names the spec lists in ``run.loggers``. A logger
-# plugin writes only for a run that lists one of its names (see ``logger_names``), so installing
-# it changes nothing until a spec asks for it.
+# Every lifecycle hook receives ``loggers``: the names of the loggers the spec turns on (``run.loggers``).
+# The host builds those loggers (``register_loggers``) and drives them itself; the hooks let any plugin
+# observe a run besides.
 #
 # A run may have several processes (``accelerate launch``). Each hook says where it runs, and
 # receives ``process`` (a :class:`fomo_host.process.ProcessInfo`: ``rank``, ``world_size``,
 # ``is_main``): a plugin that writes shared files (logs) does so where ``process.is_main``.
 # Never read ``RANK`` from the environment: the host knows how the run was launched.
-
-
-@hookspec
-def logger_names() -> list[str]:  # type: ignore[empty-body]
-    """The names of the loggers a plugin provides; ``run.loggers`` may list only names some plugin returns here.
-
-    Called when a spec is validated, on every process.
-
-    :return: names such as ``["csv"]``; a plugin that provides no logger need not implement this hook.
-    """
-
-
-@hookspec
-def logger_problems(spec: RunSpec, loggers: list[str]) -> list[str]:  # type: ignore[empty-body]
-    """Why a logger the spec turns on could not work here (a missing package, an unusable store), checked before any training.
-
-    Called on every process, before the model and data are built.
-
-    :param spec: the validated spec.
-    :param loggers: the loggers the spec turns on (``run.loggers``); a plugin answers for its own names only.
-    :return: one line per problem (the host stops the run with the first); empty when all is well.
-    """
 
 
 @hookspec
@@ -275,5 +266,6 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "merge_operator": "register_merge_operators",
     "metric": "register_metrics",
     "launcher": "register_launchers",
+    "logger": "register_loggers",
 }
 """Kind of component -> the hook that registers it."""

@@ -117,3 +117,19 @@ class MergeOperatorChoice(ComponentChoice):
     def build(self) -> MergeOperator:
         operator: MergeOperator = super().build()
         return operator
+
+
+class LoggerParams(BaseModel):
+    """The base of every logger's Params: its settings as spec keys (``run.loggers.N.params``), plus what would stop it here.
+
+    A tracker's own environment variables (``WANDB_PROJECT``, ``MLFLOW_TRACKING_URI``, ...) stay what
+    they are to the tracker library: the fallback of a setting the spec leaves unset.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    def problems(self) -> list[str]:
+        """What would stop the logger on this machine (a missing package, a store it cannot write, a setting its library
+        refuses), one line each naming the setting; checked by ``fomo-host validate`` and by ``run`` before it creates
+        anything. The default finds none."""
+        return []

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import os
+import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,11 +36,18 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError
 from .registry import Provider, Registry
+from .run_loggers import PLUGIN_NAME as RUN_LOGGERS
+from .run_loggers import RunLoggers
 
 ENTRY_POINT_GROUP = "fomo_host"
 STRICT_VARIABLE = "FOMO_STRICT_PLUGINS"
 ALLOW_VARIABLE = "FOMO_LOAD_PLUGINS"
 DENY_VARIABLE = "FOMO_DISABLE_PLUGINS"
+REPLACED_HOOKS = {
+    "logger_names": "loggers are registered components now: register each with register_loggers (see docs/loggers.md)",
+    "logger_problems": "a logger's Params say what would stop it (LoggerParams.problems; see docs/loggers.md)",
+}
+"""Hooks earlier versions had -> what a plugin implementing one does instead."""
 
 
 @dataclass
@@ -93,9 +104,13 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     host = PluginHost(manager, Registry())
+    manager.register(RunLoggers(host.registry), name=RUN_LOGGERS)
     allowed, denied = _names_from(ALLOW_VARIABLE), _names_from(DENY_VARIABLE) or set()
 
     candidates: list[tuple[PluginRecord, Callable[[], Any]]] = []
+    outside: set[str] = set()
+    """The entry points' modules: packages whose source is checked for private host imports (objects given in
+    ``extra`` are the caller's own)."""
     if use_entry_points:
         entry_points = list(_entry_points())
         installed = sorted({_normalise(ep.dist.name) for ep in entry_points if ep.dist is not None})
@@ -108,6 +123,7 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             if key in denied or (allowed is not None and key not in allowed):
                 continue
             candidates.append((PluginRecord(entry_point.name, distribution, version, entry_point.value), entry_point.load))
+            outside.add(entry_point.value)
     for name, plugin in extra:
         module = getattr(plugin, "__name__", type(plugin).__name__)
         candidates.append((PluginRecord(name, name, "local", module), functools.partial(_given, plugin)))
@@ -125,6 +141,8 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             _fail(host, record, typos or f"cannot load: {type(exc).__name__}: {exc}")
             continue
         _collect_components(host, record, plugin_name)
+        if record.module in outside:
+            warn_about_private_imports(record)
 
     problems = host.problems
     if problems and _strict():
@@ -154,6 +172,9 @@ def _unknown_hooks(manager: pluggy.PluginManager, plugin_name: str) -> str | Non
         return None
     parts = []
     for name in unknown:
+        if name in REPLACED_HOOKS:
+            parts.append(f"hook {name!r} no longer exists: {REPLACED_HOOKS[name]}")
+            continue
         close = difflib.get_close_matches(name, known, n=1)
         parts.append(f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else f"; hooks: {', '.join(sorted(known))}"))
     return "; ".join(parts)
@@ -188,9 +209,16 @@ def _collect_components(host: PluginHost, record: PluginRecord, plugin_name: str
 
             # keyword-only, as the Register protocols of fomo_host.registration declare it
             def register(
-                *, name: Any = None, factory: Any = None, params: Any = None, description: str | None = None, _kind: str = kind
+                *,
+                name: Any = None,
+                factory: Any = None,
+                params: Any = None,
+                description: str | None = None,
+                default: Any = False,
+                budget_reference: Any = False,
+                _kind: str = kind,
             ) -> None:
-                host.registry.add(_kind, provider, name, factory, params, description)
+                host.registry.add(_kind, provider, name, factory, params, description, default, budget_reference)
 
             arguments = {"register": register}
             try:
@@ -207,3 +235,79 @@ def warn_about_errors(host: PluginHost, stream: Any = None) -> None:
     """Print one line per broken plugin, and per name two plugins claim, to stderr."""
     for message in host.problems:
         print(f"warning: {message}", file=stream or sys.stderr)
+
+
+# ----------------------------------------------------------------------------- the public surface
+
+PUBLIC_MODULES = ("api", "testing")
+"""What a plugin may import from the host besides ``fomo_host`` itself (``hookimpl``, the Python API)."""
+_HOST_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+fomo_host(?P<from>(?:\.\w+)*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#]+)"
+    r"|import[ \t]+(?P<imports>[^\n#]+))",
+    re.MULTILINE,
+)
+
+
+class PrivateHostImportWarning(UserWarning):
+    """A plugin imports a host module other than ``fomo_host.api`` and ``fomo_host.testing``: it may break on any release."""
+
+
+@functools.cache
+def _host_modules() -> frozenset[str]:
+    package = Path(__file__).parent
+    return frozenset(path.stem if path.is_file() else path.name for path in package.iterdir() if not path.name.startswith("_"))
+
+
+def private_host_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import of a private ``fomo_host`` module in a plugin's source text."""
+    found = []
+    for match in _HOST_IMPORT.finditer(source):
+        line = source.count("\n", 0, match.start()) + 1
+        if match.group("imports") is not None:
+            modules = [part.strip().split(" as ")[0].strip() for part in match.group("imports").split(",")]
+            found += [(line, module) for module in modules if module.startswith("fomo_host.")]
+            continue
+        inner = match.group("from") or ""
+        if inner:
+            found.append((line, f"fomo_host{inner}"))
+        else:  # "from fomo_host import engine" names a module; "from fomo_host import hookimpl" does not
+            names = [part.strip().split(" as ")[0].strip() for part in match.group("names").strip("()").replace("\\", "").split(",")]
+            found += [(line, f"fomo_host.{name}") for name in names if name in _host_modules()]
+    return [(line, module) for line, module in found if module.split(".")[1] not in PUBLIC_MODULES]
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_about_private_imports(record: PluginRecord) -> None:
+    """Warn, once per process and module, where a plugin's package imports a private host module.
+
+    The host's own plugins import ``fomo_host.api`` only (a test holds them to it), so only outside plugins are warned.
+    The package's source is read as text, not imported: a module the plugin loads lazily is checked too, cheaply.
+    """
+    root = record.module.split(":")[0].split(".")[0]
+    try:
+        spec = importlib.util.find_spec(root)
+    except (ImportError, ValueError):
+        return
+    if spec is None:
+        return
+    folders = list(spec.submodule_search_locations or [])
+    files = [path for folder in folders for path in sorted(Path(folder).rglob("*.py"))] if folders else [Path(spec.origin or "")]
+    for path in files:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "fomo_host" not in source:
+            continue
+        for line, module in private_host_imports(source):
+            if (record.distribution, module) in _warned:
+                continue
+            _warned.add((record.distribution, module))
+            warnings.warn(
+                f"plugin {record.name!r} from {record.distribution} {record.version} imports {module} ({path.name}:{line}), "
+                "a private module of fomo-host that may change in any release; import from fomo_host.api instead",
+                PrivateHostImportWarning,
+                stacklevel=2,
+            )

@@ -18,6 +18,11 @@ validating a spec then import no more than the plugin's registration module and 
 costs nothing until it is used. A lazy factory needs ``description`` (the host does not
 import it to read its docstring); a factory given as an object defaults to its docstring.
 
+``default=True`` declares the component a spec gets when it names none of that kind (``method``,
+``scheduler``, ``merger``, ``data.ordering``; for ``evaluation.metrics`` every metric one plugin declares,
+in the order it registers them). The host names no component of its own: without a declared default, a
+spec must name one. Two plugins declaring a default of the same kind make it a one-line error.
+
 Nothing here imports torch: the component types appear in annotations only.
 """
 
@@ -29,7 +34,18 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from .components import BuildContext, MergeOperator, Merger, Metric, ModelBundle, Ordering, Scheduler, UpdateMethod
+    from .components import (
+        BuildContext,
+        Logger,
+        LoggerContext,
+        MergeOperator,
+        Merger,
+        Metric,
+        ModelBundle,
+        Ordering,
+        Scheduler,
+        UpdateMethod,
+    )
     from .data import ImageTextDataset
     from .study.launching import Launcher
 
@@ -45,13 +61,20 @@ MergerFactory: TypeAlias = "Callable[[Any], Merger]"
 MergeOperatorFactory: TypeAlias = "Callable[[Any], MergeOperator]"
 MetricFactory: TypeAlias = "Callable[[Any], Metric]"
 LauncherFactory: TypeAlias = "Callable[[Any], Launcher]"
+LoggerFactory: TypeAlias = "Callable[[Any, LoggerContext], Logger]"
 
 
 class ModelRegister(Protocol):
     """``register`` of ``register_models``: ``factory(params, context)`` returns a :class:`ModelBundle`."""
 
     def __call__(
-        self, *, name: str, factory: ModelFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: ModelFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -59,7 +82,13 @@ class DatasetRegister(Protocol):
     """``register`` of ``register_datasets``: ``factory(params, context)`` returns a list of :class:`ImageTextDataset`."""
 
     def __call__(
-        self, *, name: str, factory: DatasetFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: DatasetFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -67,15 +96,32 @@ class OrderingRegister(Protocol):
     """``register`` of ``register_orderings``: ``factory(params, context)`` returns an :class:`Ordering`."""
 
     def __call__(
-        self, *, name: str, factory: OrderingFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: OrderingFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
 class MethodRegister(Protocol):
-    """``register`` of ``register_methods``: ``factory(params)`` returns an :class:`UpdateMethod`."""
+    """``register`` of ``register_methods``: ``factory(params)`` returns an :class:`UpdateMethod`.
+
+    ``budget_reference=True`` declares the method whose peak training memory is the denominator of every
+    method's memory multiplier (full fine-tuning, DESIGN §5); one method may declare it.
+    """
 
     def __call__(
-        self, *, name: str, factory: MethodFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: MethodFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
+        budget_reference: bool = False,
     ) -> None: ...
 
 
@@ -83,7 +129,13 @@ class SchedulerRegister(Protocol):
     """``register`` of ``register_schedulers``: ``factory(params)`` returns a :class:`Scheduler` (a pure function)."""
 
     def __call__(
-        self, *, name: str, factory: SchedulerFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: SchedulerFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -91,7 +143,13 @@ class MergerRegister(Protocol):
     """``register`` of ``register_mergers``: ``factory(params)`` returns a :class:`Merger`."""
 
     def __call__(
-        self, *, name: str, factory: MergerFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: MergerFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -106,6 +164,7 @@ class MergeOperatorRegister(Protocol):
         factory: MergeOperatorFactory | LazyReference,
         params: type[BaseModel] | None = None,
         description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -113,7 +172,13 @@ class MetricRegister(Protocol):
     """``register`` of ``register_metrics``: ``factory(params)`` returns a :class:`Metric`."""
 
     def __call__(
-        self, *, name: str, factory: MetricFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: MetricFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 
@@ -121,5 +186,26 @@ class LauncherRegister(Protocol):
     """``register`` of ``register_launchers``: ``factory(params)`` returns a :class:`Launcher` that starts a study's runs."""
 
     def __call__(
-        self, *, name: str, factory: LauncherFactory | LazyReference, params: type[BaseModel] | None = None, description: str | None = None
+        self,
+        *,
+        name: str,
+        factory: LauncherFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
+    ) -> None: ...
+
+
+class LoggerRegister(Protocol):
+    """``register`` of ``register_loggers``: ``factory(params, context)`` returns a :class:`Logger`; ``params`` derives from
+    :class:`LoggerParams`."""
+
+    def __call__(
+        self,
+        *,
+        name: str,
+        factory: LoggerFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...

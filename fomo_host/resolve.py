@@ -9,7 +9,7 @@ components from it, and never look params up by key path again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -71,8 +71,11 @@ class SpecComponents:
     scheduler: ResolvedComponent
     merger: ResolvedComponent
     metrics: list[ResolvedComponent]
+    loggers: list[ResolvedComponent] = field(default_factory=list)
+    """The loggers the spec turns on; they change no result, so :meth:`all` (what a record's providers name) leaves them out."""
 
     def all(self) -> list[ResolvedComponent]:
+        """The components that determine the run's results."""
         return [self.model, *self.datasets, self.ordering, self.method, self.scheduler, self.merger, *self.metrics]
 
 
@@ -92,4 +95,23 @@ def resolve_components(spec: RunSpec, registry: Registry, source: str = "spec", 
         scheduler=resolve("scheduler", spec.scheduler, "scheduler"),
         merger=resolve("merger", spec.merger, "merger"),
         metrics=[resolve("metric", ref, f"evaluation.metrics.{i}") for i, ref in enumerate(spec.evaluation.metrics)],
+        loggers=resolve_loggers(spec, registry, source, schema_only),
     )
+
+
+def resolve_loggers(spec: RunSpec, registry: Registry, source: str = "spec", schema_only: bool = False) -> list[ResolvedComponent]:
+    """The loggers ``run.loggers`` turns on, each looked up and its params validated; a logger listed twice is refused.
+
+    An error names the logger as well as the key path: ``run.loggers.1.params.mode`` alone would not say it is W&B's.
+    """
+    resolved: list[ResolvedComponent] = []
+    for index, ref in enumerate(spec.run.loggers):
+        where = f"run.loggers.{index}"
+        if ref.name in spec.run.logger_names()[:index]:
+            raise SpecError(f"{source}: {where}.name: logger {ref.name!r} is listed twice; list each logger once")
+        component = registry.get("logger", ref.name, where=f"{source}: {where}.name")
+        try:
+            resolved.append(resolve_component(registry, "logger", ref, where, source, schema_only))
+        except SpecError as exc:
+            raise SpecError(f"{exc} (logger {ref.name!r} of {component.provider})") from None
+    return resolved

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import SpecError
 from .registry import Registry
@@ -63,11 +63,23 @@ class RunSection(StrictModel):
     checkpoint_every_steps: int | None = Field(default=None, ge=1)
     """Also checkpoint inside a task every this many optimizer steps (long tasks of large models); a resumed run
     continues at the step exactly. None: checkpoints after each task only."""
-    loggers: list[str] = Field(default_factory=list)
-    """Loggers to turn on (e.g. ["csv", "tensorboard"]); each must be provided by an installed plugin."""
+    loggers: list[ComponentRef] = Field(default_factory=list)
+    """Loggers to turn on, each ``{ name = "wandb", params = { mode = "offline" } }`` or just its name
+    (``["csv", "tensorboard"]``); see ``fomo-host plugins --kind logger`` for the installed ones and their params."""
     log_every_steps: int = Field(default=10, ge=1)
     """How often (in optimizer steps) the training loss and learning rate reach the loggers; the loss is read
     from the device only then."""
+
+    @field_validator("loggers", mode="before")
+    @classmethod
+    def _logger_names_alone(cls, value: Any) -> Any:
+        """A logger given by its name alone is the logger with its default params."""
+        return [{"name": item} if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
+
+    def logger_names(self) -> list[str]:
+        """The names of the loggers the spec turns on, in its order (what the lifecycle hooks receive)."""
+        return [ref.name for ref in self.loggers]
+
     label: str | None = Field(default=None, min_length=1)
     """How reports and figures name the run (legends, tables); default: the run directory's name."""
     keep_deployed: bool = False
@@ -120,7 +132,8 @@ class DataSection(StrictModel):
     """Datasets whose concepts form the stream; default: every dataset whose role is adaptation."""
     zero_shot: list[str] | None = None
     """Held-out datasets measuring retention; default: every dataset whose role is zero_shot."""
-    ordering: ComponentRef = Field(default_factory=lambda: ComponentRef(name="random"))
+    ordering: ComponentRef
+    """How the stream's concepts are ordered; default: the ordering an installed plugin declares as the default."""
     num_tasks: int = Field(default=5, ge=1)
     mixture: Mixture = Field(default_factory=Mixture)
     prefetch: int = Field(default=2, ge=0)
@@ -190,9 +203,8 @@ class OptimizerSection(StrictModel):
 
 
 class EvaluationSection(StrictModel):
-    metrics: list[ComponentRef] = Field(
-        default_factory=lambda: [ComponentRef(name="zero-shot-accuracy"), ComponentRef(name="retrieval-recall")], min_length=1
-    )
+    metrics: list[ComponentRef] = Field(min_length=1)
+    """The metrics every evaluation computes; default: the metrics an installed plugin declares as the default."""
     subset_fraction: float = Field(default=1.0, gt=0, le=1)
     """Share of each test set used between tasks; the first and last evaluations always use all of it."""
     batch_size: int = Field(default=512, ge=1)
@@ -205,11 +217,11 @@ class RunSpec(StrictModel):
     model: ModelSection
     data: DataSection
     budget: BudgetSection
-    method: ComponentRef = Field(default_factory=lambda: ComponentRef(name="finetune"))
+    method: ComponentRef
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
-    scheduler: ComponentRef = Field(default_factory=lambda: ComponentRef(name="cosine"))
-    merger: ComponentRef = Field(default_factory=lambda: ComponentRef(name="none"))
-    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    scheduler: ComponentRef
+    merger: ComponentRef
+    evaluation: EvaluationSection
 
     def to_toml(self) -> str:
         return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
@@ -413,6 +425,7 @@ def build_spec(
     check_nesting(raw, source)
     refuse_non_finite(raw, source)
     refuse_booleans_for_numbers(RunSpec, raw, source)
+    fill_defaults(raw, registry, source)
     try:
         spec = RunSpec.model_validate(raw)
     except ValidationError as exc:
@@ -424,6 +437,48 @@ def build_spec(
 
         resolve_components(spec, registry, source, schema_only=schema_only)
     return spec
+
+
+DEFAULTED: dict[tuple[str, ...], str] = {
+    ("data", "ordering"): "ordering",
+    ("method",): "method",
+    ("scheduler",): "scheduler",
+    ("merger",): "merger",
+    ("evaluation", "metrics"): "metric",
+}
+"""Spec keys a spec may leave out, -> the kind whose plugin-declared default fills them (``register(..., default=True)``).
+The host names no component itself: what a spec gets by default is what the installed plugins declare."""
+
+
+def fill_defaults(raw: dict[str, Any], registry: Registry | None, source: str) -> None:
+    """Fill the component keys the spec leaves out with the installed plugins' declared defaults.
+
+    Without ``registry`` the installed plugins' is used (a spec read for its keys alone still gets the same defaults).
+    A key no plugin declares a default for must be given; two plugins declaring one is a one-line error.
+    """
+    from .registry import default_role
+
+    for path, kind in DEFAULTED.items():
+        table: Any = raw
+        for part in path[:-1]:
+            if not isinstance(table, dict):
+                break
+            table = table.setdefault(part, {}) if part == "evaluation" else table.get(part)
+        if not isinstance(table, dict) or path[-1] in table:
+            continue
+        if registry is None:
+            from .plugins import installed_plugins
+
+            registry = installed_plugins().registry
+        names = registry.declared(default_role(kind))
+        key = ".".join(path)
+        if not names:
+            raise SpecError(
+                f"{source}: {key}: not given, and no installed plugin declares a default {kind}; name one "
+                f"(`fomo-host plugins --kind {kind}` lists them)"
+            )
+        refs = [{"name": name} for name in names]
+        table[path[-1]] = refs if kind == "metric" else refs[0]
 
 
 def checks_files(info: ValidationInfo) -> bool:

@@ -27,7 +27,7 @@ def toy_registry():
 
     @hookimpl
     def register_methods(register):
-        register(name="finetune", factory=factory)
+        register(name="finetune", factory=factory, default=True)
         register(name="lora", factory=factory, params=RankParams)
 
     @hookimpl
@@ -40,21 +40,21 @@ def toy_registry():
 
     @hookimpl
     def register_orderings(register):
-        register(name="random", factory=factory)
+        register(name="random", factory=factory, default=True)
 
     @hookimpl
     def register_schedulers(register):
-        register(name="cosine", factory=factory)
+        register(name="cosine", factory=factory, default=True)
         register(name="warm", factory=factory, params=WarmupParams)
 
     @hookimpl
     def register_mergers(register):
-        register(name="none", factory=factory)
+        register(name="none", factory=factory, default=True)
 
     @hookimpl
     def register_metrics(register):
-        register(name="zero-shot-accuracy", factory=factory)
-        register(name="retrieval-recall", factory=factory)
+        register(name="zero-shot-accuracy", factory=factory, default=True)
+        register(name="retrieval-recall", factory=factory, default=True)
 
     for name, value in list(locals().items()):
         if name.startswith("register_"):

@@ -14,6 +14,7 @@ import torch
 
 from fomo_host import hookimpl
 from fomo_host.components import BuildContext, TaskInfo, TrainBatch, UpdateMethod
+from fomo_host.components import Logger as LoggerBase
 from fomo_host.engine import training
 from fomo_host.engine.checkpoint import Checkpoint
 from fomo_host.engine.run import ContinualRun, prepare
@@ -58,13 +59,19 @@ class InterruptAtStep:
         self.task, self.step = task, step
 
     @hookimpl
-    def logger_names(self) -> list[str]:
-        return ["interrupt"]
+    def register_loggers(self, register: Any) -> None:
+        register(name="interrupt", factory=lambda params, context: self.Logger(self.task, self.step), description="stops a run")
 
-    @hookimpl
-    def on_train_step(self, task: int, step: int) -> None:
-        if (task, step) == (self.task, self.step):
-            raise KeyboardInterrupt
+    class Logger(LoggerBase):
+        def __init__(self, task: int, step: int) -> None:
+            self.task, self.step = task, step
+
+        def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+            if (task, step) == (self.task, self.step):
+                raise KeyboardInterrupt
+
+        def evaluation(self, record: dict[str, Any]) -> None:
+            """It logs nothing."""
 
 
 def run_stream(table: dict[str, Any], run_dir: Path, resume: bool = False, extra: list[tuple[str, object]] = ()) -> dict[str, Any]:

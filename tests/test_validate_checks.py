@@ -18,7 +18,7 @@ def error_line(capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["run.loggers=['nope']"], "run.loggers: no installed plugin provides logger 'nope'"),
+        (["run.loggers=['nope']"], "unknown logger 'nope' at "),
         (["scheduler.name='rsqrt'", "scheduler.params={warmup=3, cooldown=2}"], "warmup (3 steps) + cooldown (2 steps) exceed the 4 steps"),
         (["scheduler.name='wsd'", "scheduler.params={warmup=0.7, decay=0.5}"], "warmup (0.7) + decay (0.5) exceed the whole task"),
         (["scheduler.name='wsd'", "scheduler.params={warmup=3, decay=2}"], "warmup (3 steps) + decay (2 steps) exceed the 4 steps"),

@@ -7,17 +7,17 @@
 """
 
 from .arithmetic import Budget, StepCost, derive_budget, fixed_steps, steps_within, unmeasured_budget
-from .budgets import REFERENCE_METHOD, memory_measure, resolve_budget, resolve_budgets, steps_per_task, training_device
+from .budgets import memory_measure, reference_method, resolve_budget, resolve_budgets, steps_per_task, training_device
 from .measurement import MeasurementError
 
 __all__ = [
-    "REFERENCE_METHOD",
     "Budget",
     "MeasurementError",
     "StepCost",
     "derive_budget",
     "fixed_steps",
     "memory_measure",
+    "reference_method",
     "resolve_budget",
     "resolve_budgets",
     "steps_per_task",

@@ -9,13 +9,23 @@ import torch
 from ..engine.runtime import resolve_precision
 from ..errors import SpecError
 from ..plugins import PluginHost
+from ..registry import BUDGET_REFERENCE, Registry
 from ..resolve import resolve_component
 from ..spec import ComponentRef, RunSpec
 from .arithmetic import Budget, derive_budget, fixed_steps
 from .cache import cached_step_costs
 
-REFERENCE_METHOD = "finetune"
-"""The method whose peak memory is the multiplier's denominator (full fine-tuning)."""
+
+def reference_method(registry: Registry) -> ComponentRef:
+    """The method whose peak memory is the multiplier's denominator (full fine-tuning): the one an installed plugin
+    declares with ``register(..., budget_reference=True)``; a budget in MAF needs one."""
+    declared = registry.declared(BUDGET_REFERENCE)
+    if not declared:
+        raise SpecError(
+            "budget.maf_per_task needs the memory multiplier's reference method (full fine-tuning), and no installed plugin "
+            "declares one (register(..., budget_reference=True)); give budget.steps_per_task or samples_per_task instead"
+        )
+    return ComponentRef(name=declared[0])
 
 
 def resolve_budget(
@@ -35,7 +45,7 @@ def resolve_budgets(
     device = device or training_device(spec)
     registry = host.registry
     model = resolve_component(registry, "model", spec.model, "model")
-    resolved = [resolve_component(registry, "method", ref, "method") for ref in [*methods, ComponentRef(name=REFERENCE_METHOD)]]
+    resolved = [resolve_component(registry, "method", ref, "method") for ref in [*methods, reference_method(registry)]]
     precision = resolve_precision(spec.run.precision, device)
     *costs, reference = cached_step_costs(spec, model, resolved, memory_measure(spec, device), precision, cache_dir)
     return [derive_budget(spec, cost, reference) for cost in costs]

@@ -87,6 +87,7 @@ SPEC_PLACES = {
     "merger": "merger.params",
     "merge_operator": "merger.params.operator.params",
     "metric": "evaluation.metrics.N.params",
+    "logger": "run.loggers.N.params",
 }
 """Where a spec gives each kind's params."""
 

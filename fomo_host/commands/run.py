@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..engine.preflight import check_loggers
 from ..errors import FomoError
 from ..output_path import check_output_path
 from ..plugins import PluginHost
@@ -123,6 +124,7 @@ def resolve_spec(args: argparse.Namespace, registry: Registry) -> RunSpec:
 def command_run(args: argparse.Namespace) -> int:
     host = load_host()
     spec = resolve_spec(args, host.registry)
+    check_loggers(host, spec)  # a tracker that would refuse its settings stops the run before anything is created
     resume = bool(args.resume)
     output = args.resume or args.output
     run_dir = choose_run_dir(spec, Path(output) if output else None, resume)

@@ -2,7 +2,7 @@
 
 Each check looks at something a typo or an impossible combination of settings can
 break, and that would otherwise only fail (or, worse, quietly misbehave) once
-training has started: a logger nobody provides, a warm start without a pool to
+training has started: a logger nobody provides or that could not write, a warm start without a pool to
 pretrain on, a schedule whose phases do not fit the steps the budget gives, a
 component whose constructor rejects its settings, a dataset no metric scores.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FomoError, SpecError
 from ..plugins import PluginHost
-from ..resolve import SpecComponents
+from ..resolve import SpecComponents, resolve_loggers
 from ..spec import RunSpec
 
 if TYPE_CHECKING:
@@ -24,15 +24,18 @@ if TYPE_CHECKING:
 
 
 def check_loggers(host: PluginHost, spec: RunSpec) -> None:
-    """Every name in run.loggers must be a logger some installed plugin provides, and able to work here."""
-    provided = sorted({name for names in host.hook.logger_names() for name in names or ()})
-    for name in spec.run.loggers:
-        if name not in provided:
-            raise SpecError(f"run.loggers: no installed plugin provides logger {name!r}; available: {', '.join(provided) or 'none'}")
-    if spec.run.loggers:
-        problems = [problem for answer in host.hook.logger_problems(spec=spec, loggers=list(spec.run.loggers)) for problem in answer or ()]
+    """Every logger in run.loggers must be registered, its params valid, and able to work here (its Params' ``problems``).
+
+    Runs before a run creates anything, so a tracker that would refuse its settings fails here, in one line naming the
+    logger and the setting, instead of after the run directory exists.
+    """
+    from ..params import LoggerParams
+
+    for resolved in resolve_loggers(spec, host.registry):
+        params = resolved.params
+        problems = params.problems() if isinstance(params, LoggerParams) else []
         if problems:
-            raise SpecError(f"run.loggers: {problems[0]}")
+            raise SpecError(f"{resolved.where} (logger {resolved.name!r} of {resolved.component.provider}): {problems[0]}")
 
 
 def check_warm_start_pool(spec: RunSpec, pretraining: Sequence[ImageTextDataset]) -> None:

@@ -158,7 +158,7 @@ class ContinualRun:
         """The evaluations so far: what results.jsonl holds, and what the checkpoints carry to check and rebuild it."""
         self.num_tasks = len(setup.tasks)
         self.providers = component_providers(setup)
-        self.loggers = list(self.spec.run.loggers)
+        self.loggers = self.spec.run.logger_names()
         self.sharding = Sharding(self.runtime) if self.spec.run.fsdp else None
         self.deployed = DeployedWeights(run_dir, self.spec, self.bundle, self.num_tasks)
 

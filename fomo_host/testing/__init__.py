@@ -15,7 +15,7 @@ with pytest, so ``pytest -m "not slow"`` works in a plugin's own repository.
 """
 
 from .datasets import DatasetConformance
-from .helpers import build_component, make_spec, optimizer_request, read_checkpoint, run_cli, stream_tasks, validate_params
+from .helpers import build_component, lifecycle_hooks, make_spec, optimizer_request, read_checkpoint, run_cli, stream_tasks, validate_params
 from .launchers import LauncherConformance
 from .loggers import LoggerConformance
 from .merge_operators import MergeOperatorConformance
@@ -40,6 +40,7 @@ __all__ = [
     "SchedulerConformance",
     "ToyCLIP",
     "build_component",
+    "lifecycle_hooks",
     "make_spec",
     "optimizer_request",
     "read_checkpoint",

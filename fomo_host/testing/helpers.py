@@ -44,6 +44,12 @@ def make_spec(table: Mapping[str, Any], overrides: Sequence[str] = (), component
     return build_spec(dict(table), list(overrides), installed_plugins().registry if components else None)
 
 
+def lifecycle_hooks() -> Any:
+    """The lifecycle hooks of the installed plugins (``hooks.on_run_start(...)``, ...), called as a run calls them; the
+    host's logger dispatch among them, so a spec's ``run.loggers`` are built and driven as in a run."""
+    return installed_plugins().hook
+
+
 def optimizer_request(
     parameters: Sequence[tuple[str, nn.Parameter]], optimizer: Mapping[str, Any] | None = None, device: str | torch.device = "cpu"
 ) -> OptimizerRequest:

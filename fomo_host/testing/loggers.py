@@ -1,4 +1,4 @@
-"""Conformance tests for loggers (plugins of the lifecycle hooks): subclass :class:`LoggerConformance` in your tests.
+"""Conformance tests for loggers (the ``logger`` kind): subclass :class:`LoggerConformance` in your tests.
 
 ::
 
@@ -6,14 +6,17 @@
 
     class TestMyLogger(LoggerConformance):
         logger_name = "my-logger"
+        params = {"folder": "my-logs"}          # the params of the simulated runs (default: none)
+        invalid_params = {"folder": "/abs"}     # params the logger must refuse (None: only the unknown-key check)
 
 A subclass gets, driving the installed plugins' hooks as a run does (every keyword
-argument, in the engine's order): the name is declared by ``logger_names`` and the
-spec accepts it; a run that lists it writes under the run directory, and one that does
-not list it writes nothing; a second process of the run writes nothing; a resumed run
-(``resumed_from_task``) continues without error; and ``logger_problems`` answers with
-lines (a logger whose problems are not empty here, such as a missing tracker package,
-is skipped with them).
+argument, in the engine's order): the logger is registered with a provider, its Params
+derive from :class:`fomo_host.params.LoggerParams`, refuse unknown and invalid keys, and
+``problems()`` answers with lines; a run that lists it writes under the run directory,
+and one that does not list it writes nothing; a second process of the run writes
+nothing; a resumed run (``resumed_from_task``) continues without removing files. A
+logger whose ``problems()`` are not empty here (a missing tracker package, no login)
+has its runs skipped with them.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import ValidationError
 
+from ..params import LoggerParams
 from ..plugins import installed_plugins
 from ..process import ProcessInfo
+from ..registry import Component
 from ..spec import RunSpec
 from .helpers import make_spec
 
@@ -50,11 +56,15 @@ def evaluation_record(task: int) -> dict[str, Any]:
 
 
 class LoggerConformance:
-    """The conformance suite of loggers; set ``logger_name`` in a subclass."""
+    """The conformance suite of loggers; set ``logger_name`` (and ``params``) in a subclass."""
 
     pytestmark = [pytest.mark.fomo_conformance]
 
     logger_name: ClassVar[str] = ""
+    params: ClassVar[dict[str, Any]] = {}
+    """The logger's params in the simulated runs."""
+    invalid_params: ClassVar[dict[str, Any] | None] = None
+    """A params table the logger must refuse (None: only the unknown-key check)."""
     spec_table: ClassVar[dict[str, Any]] = {
         "model": {"name": "tiny-clip"},
         "data": {"sources": [{"name": "synthetic"}]},
@@ -62,21 +72,26 @@ class LoggerConformance:
     }
     """The spec of the simulated run (``run.loggers`` is set by the suite; its components need not be installed)."""
 
-    def spec(self, loggers: list[str]) -> RunSpec:
-        return make_spec(self.spec_table, [f"run.loggers={loggers!r}".replace("'", '"')], components=False)
+    def component(self) -> Component:
+        return installed_plugins().registry.get("logger", self.logger_name)
 
-    @pytest.fixture(autouse=True)
-    def _usable_here(self) -> None:
-        answers = installed_plugins().hook.logger_problems(spec=self.spec([self.logger_name]), loggers=[self.logger_name])
-        problems = [line for answer in answers for line in answer or ()]
+    def spec(self, listed: bool) -> RunSpec:
+        table = {**self.spec_table, "run": {**self.spec_table.get("run", {})}}
+        table["run"]["loggers"] = [{"name": self.logger_name, "params": dict(self.params)}] if listed else []
+        return make_spec(table, components=False)
+
+    def usable_here(self) -> None:
+        params = self.component().validate_params(dict(self.params))
+        assert isinstance(params, LoggerParams)
+        problems = params.problems()
         if problems:
-            pytest.skip(problems[0])
+            pytest.skip(f"logger {self.logger_name!r} cannot work here: {problems[0]}")
 
-    def simulate(self, run_dir: Path, loggers: list[str], tasks: range, resumed_from_task: int | None = None, rank: int = 0) -> None:
+    def simulate(self, run_dir: Path, listed: bool, tasks: range, resumed_from_task: int | None = None, rank: int = 0) -> None:
         """The lifecycle hooks in the order the engine calls them, with every argument."""
         hook, process = installed_plugins().hook, ProcessInfo(rank=rank, world_size=2 if rank else 1)
-        spec, num_tasks = self.spec(loggers), max(tasks, default=0) + 1
-        common = {"run_dir": run_dir, "loggers": loggers, "process": process}
+        spec, num_tasks = self.spec(listed), max(tasks, default=0) + 1
+        common = {"run_dir": run_dir, "loggers": spec.run.logger_names(), "process": process}
         hook.on_run_start(spec=spec, num_tasks=num_tasks, steps_per_task=STEPS, resumed_from_task=resumed_from_task, **common)
         if resumed_from_task is None:
             hook.on_evaluation(record=evaluation_record(-1), **common)
@@ -92,27 +107,46 @@ class LoggerConformance:
         summary = {"tasks_done": num_tasks, **{key: {"final": 0.4, "mean": 0.35} for key in ("A_KA", "A_ZS", "GM")}}
         hook.on_run_end(summary=summary if process.is_main else {}, **common)
 
-    def test_the_name_is_declared_and_a_spec_accepts_it(self) -> None:
-        names = {name for answer in installed_plugins().hook.logger_names() for name in answer or ()}
-        assert self.logger_name in names
-        assert self.spec([self.logger_name]).run.loggers == [self.logger_name]
+    def test_it_is_registered_with_its_provider_and_logger_params(self) -> None:
+        component = self.component()
+        assert component.kind == "logger" and component.provider.distribution
+        assert issubclass(component.params, LoggerParams), "a logger's Params derive from fomo_host.api.LoggerParams"
+        assert self.spec(listed=True).run.logger_names() == [self.logger_name]
+
+    def test_its_params_validate_and_refuse_unknown_and_invalid_keys(self) -> None:
+        component = self.component()
+        assert isinstance(component.validate_params(dict(self.params)), LoggerParams)
+        with pytest.raises(ValidationError):
+            component.validate_params({**self.params, "no-such-setting": 1})
+        if self.invalid_params is not None:
+            with pytest.raises(ValidationError):
+                component.validate_params(dict(self.invalid_params))
+
+    def test_problems_are_lines(self) -> None:
+        params = self.component().validate_params(dict(self.params))
+        assert isinstance(params, LoggerParams)
+        problems = params.problems()
+        assert isinstance(problems, list) and all(isinstance(line, str) and line and "\n" not in line for line in problems)
 
     def test_a_run_listing_it_writes_and_one_not_listing_it_writes_nothing(self, tmp_path: Path) -> None:
+        self.usable_here()
         listed, unlisted = tmp_path / "listed", tmp_path / "unlisted"
         listed.mkdir()
         unlisted.mkdir()
-        self.simulate(listed, [self.logger_name], range(2))
-        self.simulate(unlisted, [], range(2))
+        self.simulate(listed, True, range(2))
+        self.simulate(unlisted, False, range(2))
         assert any(path.is_file() for path in listed.rglob("*")), "a run listing the logger wrote nothing under its directory"
         assert list(unlisted.iterdir()) == [], "a run not listing the logger got files"
 
     def test_a_second_process_writes_nothing(self, tmp_path: Path) -> None:
-        self.simulate(tmp_path, [self.logger_name], range(2), rank=1)
+        self.usable_here()
+        self.simulate(tmp_path, True, range(2), rank=1)
         assert list(tmp_path.iterdir()) == [], "a process other than the main one wrote logs"
 
     def test_a_resumed_run_continues(self, tmp_path: Path) -> None:
-        self.simulate(tmp_path, [self.logger_name], range(1))
+        self.usable_here()
+        self.simulate(tmp_path, True, range(1))
         before = {path for path in tmp_path.rglob("*") if path.is_file()}
-        self.simulate(tmp_path, [self.logger_name], range(1, 3), resumed_from_task=1)
+        self.simulate(tmp_path, True, range(1, 3), resumed_from_task=1)
         after = {path for path in tmp_path.rglob("*") if path.is_file()}
         assert before <= after, "resuming removed log files"

@@ -45,7 +45,7 @@ import torch
 from pydantic import ValidationError
 
 from .. import hookimpl
-from ..components import MergeDecision, MergeInputs, Merger
+from ..components import Logger, MergeDecision, MergeInputs, Merger
 from ..engine.checkpoint import Checkpoint
 from ..params import NoParams
 from ..plugins import PluginHost, load_plugins
@@ -94,13 +94,26 @@ class InterruptAtLastStep:
         self.task = task
 
     @hookimpl
-    def logger_names(self) -> list[str]:
-        return [INTERRUPTER]
+    def register_loggers(self, register: Any) -> None:
+        register(
+            name=INTERRUPTER,
+            factory=lambda params, context: Interrupter(self.task, context.steps_per_task),
+            description="stops a run at a task's last step",
+        )
 
-    @hookimpl
-    def on_train_step(self, task: int, step: int, steps: int) -> None:
-        if task == self.task and step == steps:
+
+class Interrupter(Logger):
+    """Raises KeyboardInterrupt when ``task`` reaches its last step (``steps``)."""
+
+    def __init__(self, task: int, steps: int) -> None:
+        self.task, self.steps = task, steps
+
+    def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        if (task, step) == (self.task, self.steps):
             raise KeyboardInterrupt
+
+    def evaluation(self, record: dict[str, Any]) -> None:
+        """It logs nothing."""
 
 
 def comparable_records(run_dir: Path) -> list[dict[str, Any]]:

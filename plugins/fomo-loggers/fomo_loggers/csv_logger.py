@@ -6,6 +6,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from fomo_host.api import Logger, LoggerContext
+
+from .params import CSVParams
 from .scalars import tasks_done
 
 LEADING_COLUMNS = ("task", "step", "samples_seen", "gflops", "maf", "train_loss", "A_KA", "A_ZS", "GM", "subset_fraction")
@@ -28,19 +31,25 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-class CSVLogger:
-    """Writes under ``logs/``: ``evaluations.csv`` (one row per evaluation: results.jsonl flattened), ``tasks.csv`` (one row
-    per trained task: steps, mean loss, concepts) and ``steps.csv`` (loss and learning rate every ``run.log_every_steps``
-    steps). Tasks count from 1, the base model is task 0. A resumed run drops the rows of the tasks it trains again."""
+class CSVLogger(Logger):
+    """Evaluations, tasks and training steps as CSV files in the run directory (logs/).
 
-    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
-        self.directory = run_dir / "logs"
+    Writes under ``logs/`` (``params.directory``): ``evaluations.csv`` (one row per evaluation: results.jsonl flattened),
+    ``tasks.csv`` (one row per trained task: steps, mean loss, concepts) and ``steps.csv`` (loss and learning rate every
+    ``run.log_every_steps`` steps; ``params.steps = false`` leaves it out). Tasks count from 1, the base model is task 0.
+    A resumed run drops the rows of the tasks it trains again."""
+
+    def __init__(self, params: CSVParams, context: LoggerContext) -> None:
+        self.directory = context.run_dir / params.directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.evaluations = self.directory / "evaluations.csv"
         self.tasks = self.directory / "tasks.csv"
-        self.steps = self.directory / "steps.csv"
+        self.steps = self.directory / "steps.csv" if params.steps else None
         self._concepts: dict[int, list[str]] = {}
+        resumed_from_task = context.resumed_from_task
         for path in (self.evaluations, self.tasks, self.steps):
+            if path is None:
+                continue
             if resumed_from_task is None:
                 path.unlink(missing_ok=True)
             else:
@@ -58,6 +67,8 @@ class CSVLogger:
         )
 
     def train_step(self, task: int, step: int, global_step: int, loss: float, lr: float) -> None:
+        if self.steps is None:
+            return
         append_row(self.steps, STEP_COLUMNS, {"task": task + 1, "step": step, "global_step": global_step, "loss": loss, "lr": lr})
 
     def evaluation(self, record: dict[str, Any]) -> None:

@@ -1,58 +1,43 @@
-"""A run in MLflow, through ``MlflowClient`` and MLflow's own environment variables."""
+"""A run in MLflow, through ``MlflowClient``, configured by the logger's params (MLflow's environment variables as fallbacks)."""
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
+from fomo_host.api import Logger, LoggerContext
+
+from .params import DEFAULT_EXPERIMENT, MLflowParams
 from .scalars import evaluation_scalars, final_scalars, flat_spec, tasks_done
 
-DEFAULT_EXPERIMENT = "fomo-host"
 RUN_ID_FILE = "mlflow-run-id"
 PARAM_LENGTH = 500
 """MLflow's shortest limit on a parameter value among its stores; longer values (long lists) are cut."""
 
 
-def problems(spec: Any) -> list[str]:
-    """What would stop MLflow from logging this run (checked before any training)."""
-    import importlib.util
+class MLflowLogger(Logger):
+    """One MLflow run per fomo-host run (tracking URI and experiment as params).
 
-    if importlib.util.find_spec("mlflow") is None:
-        return ["logger 'mlflow' needs MLflow: pip install 'fomo-loggers[mlflow]'"]
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    database = uri == "" or uri.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql", "mssql"}
-    if database and importlib.util.find_spec("sqlalchemy") is None:
-        store = uri or "MLflow's default store sqlite:///mlflow.db"
-        return [
-            f"logger 'mlflow': {store} needs the full mlflow package (pip install mlflow); or set MLFLOW_TRACKING_URI to a "
-            "tracking server (http://...) or a file store (file:DIR, with MLFLOW_ALLOW_FILE_STORE=true)"
-        ]
-    return []
-
-
-class MLflowLogger:
-    """One MLflow run per fomo-host run.
-
-    Tracking URI from ``MLFLOW_TRACKING_URI`` (a server, a database or ``file:DIR``), experiment from
-    ``MLFLOW_EXPERIMENT_NAME`` (default ``fomo-host``). Parameters: the resolved spec as dotted keys; metrics:
+    Tracking URI and experiment from the params (each unset one from ``MLFLOW_TRACKING_URI``, else MLflow's default
+    store, and ``MLFLOW_EXPERIMENT_NAME``, else ``fomo-host``). Parameters: the resolved spec as dotted keys; metrics:
     every evaluation at step = tasks done (0 = the base model), ``train/loss`` and ``train/lr`` at step = the
     optimizer steps done, the final values at the end. A resumed run continues the same MLflow run.
     """
 
-    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
+    def __init__(self, params: MLflowParams, context: LoggerContext) -> None:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient()
+        run_dir, spec, steps_per_task, resumed_from_task = context.run_dir, context.spec, context.steps_per_task, context.resumed_from_task
+        self.client = MlflowClient(tracking_uri=params.tracking_uri)  # None: MLflow reads MLFLOW_TRACKING_URI, else its default
         id_file = run_dir / "logs" / RUN_ID_FILE
         id_file.parent.mkdir(parents=True, exist_ok=True)
         if resumed_from_task is not None and id_file.is_file():
             self.run_id = id_file.read_text().strip()
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        name = params.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment is not None else self.client.create_experiment(name)
         tags = {"fomo.run_dir": str(run_dir.resolve()), "fomo.method": spec.method.name, "fomo.merger": spec.merger.name}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from fomo_host.api import Logger, LoggerContext
+
+from .params import TensorBoardParams
 from .scalars import evaluation_scalars, tasks_done
 
 
-class TensorBoardLogger:
-    """Writes event files under ``tensorboard/`` in the run directory.
+class TensorBoardLogger(Logger):
+    """TensorBoard event files in the run directory (tensorboard/): scalars by tasks done, steps by optimizer step.
+
+    Writes event files under ``tensorboard/`` (``params.directory``) in the run directory.
 
     The step axis of the evaluations is the number of tasks done (0 for the base model), so runs whose
     methods train different numbers of steps per task (a budget in memory-adjusted FLOPs) line up. Scalars:
@@ -20,16 +24,23 @@ class TensorBoardLogger:
     purges the events of the tasks it trains again.
     """
 
-    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
+    def __init__(self, params: TensorBoardParams, context: LoggerContext) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        resumed = resumed_from_task is not None
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resumed_from_task + 1 if resumed else None)
-        self.steps = SummaryWriter(
-            log_dir=str(run_dir / "tensorboard" / "steps"), purge_step=resumed_from_task * steps_per_task + 1 if resumed else None
+        resumed_from_task = context.resumed_from_task
+        folder = context.run_dir / params.directory
+        self.writer = SummaryWriter(
+            log_dir=str(folder),
+            purge_step=resumed_from_task + 1 if resumed_from_task is not None else None,
+            flush_secs=params.flush_secs,
         )
-        if not resumed:
-            toml = spec.to_toml()
+        self.steps = SummaryWriter(
+            log_dir=str(folder / "steps"),
+            purge_step=resumed_from_task * context.steps_per_task + 1 if resumed_from_task is not None else None,
+            flush_secs=params.flush_secs,
+        )
+        if resumed_from_task is None:
+            toml = context.spec.to_toml()
             self.writer.add_text("spec", "\n".join("    " + line for line in toml.splitlines()), 0)
 
     def task_start(self, task: int, concepts: list[str]) -> None:

@@ -1,61 +1,44 @@
-"""A run in Weights & Biases (``wandb``), configured by W&B's own environment variables."""
+"""A run in Weights & Biases (``wandb``), configured by the logger's params (W&B's environment variables as fallbacks)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 from typing import Any
 
+from fomo_host.api import Logger, LoggerContext
+
+from .params import DEFAULT_PROJECT, WandbParams
 from .scalars import evaluation_scalars, final_scalars, tasks_done
 
-DEFAULT_PROJECT = "fomo-host"
 RUN_ID_FILE = "wandb-run-id"
 EVALUATION_PREFIXES = ("aggregate", "score", "metric", "compute", "progress")
 
 
-def problems(spec: Any) -> list[str]:
-    """What would stop W&B from logging this run (checked before any training)."""
-    import importlib.util
+class WandbLogger(Logger):
+    """One Weights & Biases run per fomo-host run (project, entity, mode as params).
 
-    if importlib.util.find_spec("wandb") is None:
-        return ["logger 'wandb' needs the wandb package: pip install 'fomo-loggers[wandb]'"]
-    mode = os.environ.get("WANDB_MODE", "online").lower()
-    if mode not in {"offline", "disabled", "dryrun"} and not os.environ.get("WANDB_API_KEY") and not _netrc_has_wandb():
-        return ["logger 'wandb' is not logged in: run `wandb login`, set WANDB_API_KEY, or set WANDB_MODE=offline to log locally"]
-    return []
+    Written under the run directory (``RUN_DIR/wandb``).
 
-
-def _netrc_has_wandb() -> bool:
-    import netrc
-
-    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    try:
-        hosts = netrc.netrc(str(path)).hosts
-    except (OSError, netrc.NetrcParseError):
-        return False
-    return any("wandb" in host for host in hosts)
-
-
-class WandbLogger:
-    """One W&B run per fomo-host run, written under the run directory (``RUN_DIR/wandb``).
-
-    Project from ``WANDB_PROJECT`` (default ``fomo-host``), entity from ``WANDB_ENTITY``, mode from ``WANDB_MODE``
-    (``offline`` logs locally for a later ``wandb sync``). The config is the resolved spec; evaluations are logged
-    against ``tasks_done`` (0 = the base model), the training loss and learning rate against ``global_step``; the
-    summary holds the final and mean A_KA, A_ZS and GM. A resumed run continues the same W&B run.
+    Project, entity and mode from the params (each unset one from ``WANDB_PROJECT`` (else ``fomo-host``),
+    ``WANDB_ENTITY`` and ``WANDB_MODE``; ``offline`` logs locally for a later ``wandb sync``). The config is the
+    resolved spec; evaluations are logged against ``tasks_done`` (0 = the base model), the training loss and learning
+    rate against ``global_step``; the summary holds the final and mean A_KA, A_ZS and GM. A resumed run continues the same W&B run.
     """
 
-    def __init__(self, run_dir: Path, spec: Any, steps_per_task: int, resumed_from_task: int | None) -> None:
+    def __init__(self, params: WandbParams, context: LoggerContext) -> None:
         import wandb
 
+        run_dir, spec, steps_per_task, resumed_from_task = context.run_dir, context.spec, context.steps_per_task, context.resumed_from_task
         id_file = run_dir / "logs" / RUN_ID_FILE
         id_file.parent.mkdir(parents=True, exist_ok=True)
         run_id = id_file.read_text().strip() if resumed_from_task is not None and id_file.is_file() else secrets.token_hex(6)
         config = spec.model_dump(mode="json")
         config["steps_per_task"] = steps_per_task
         self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            project=params.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            entity=params.entity,  # None: W&B reads WANDB_ENTITY, else the account's default
+            mode=params.effective_mode(),
             name=spec.run.label or run_dir.name,
             id=run_id,
             resume="allow",

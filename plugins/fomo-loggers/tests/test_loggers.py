@@ -11,14 +11,31 @@ import time
 from pathlib import Path
 
 import pytest
-from fomo_loggers import plugin
+from fomo_loggers.params import MLflowParams, WandbParams
 
-from fomo_host.api import ProcessInfo
-from fomo_host.testing import LoggerConformance, make_spec, run_cli
+from fomo_host.api import ProcessInfo, component_provider
+from fomo_host.testing import LoggerConformance, lifecycle_hooks, make_spec, run_cli
 
-SPEC = make_spec(
-    {"model": {"name": "tiny-clip"}, "data": {"sources": [{"name": "synthetic"}]}, "budget": {"steps_per_task": 2}}, components=False
-)
+TABLE = {"model": {"name": "tiny-clip"}, "data": {"sources": [{"name": "synthetic"}]}, "budget": {"steps_per_task": 2}}
+SPEC = make_spec(TABLE, components=False)
+
+
+class Hooks:
+    """The lifecycle hooks of the installed plugins for one run directory, with a spec listing ``loggers``."""
+
+    def __init__(self, run_dir: Path, loggers: list, spec=SPEC) -> None:
+        self.spec = make_spec(
+            {**spec.model_dump(mode="json"), "run": {**spec.run.model_dump(mode="json"), "loggers": loggers}}, components=False
+        )
+        self.common = {"run_dir": run_dir, "loggers": self.spec.run.logger_names(), "process": ProcessInfo()}
+        self.hook = lifecycle_hooks()
+
+    def run_start(self, resumed_from_task=None) -> None:
+        self.hook.on_run_start(spec=self.spec, num_tasks=4, steps_per_task=STEPS, resumed_from_task=resumed_from_task, **self.common)
+
+    def __getattr__(self, name: str):
+        caller = getattr(self.hook, f"on_{name}")
+        return lambda **arguments: caller(**arguments, **self.common)
 
 
 def record(task: int, a_ka: float) -> dict:
@@ -40,21 +57,20 @@ def record(task: int, a_ka: float) -> dict:
 STEPS = 4
 
 
-def simulate(run_dir: Path, loggers: list[str], tasks: range, resumed_from_task: int | None = None, spec=SPEC) -> None:
+def simulate(run_dir: Path, loggers: list, tasks: range, resumed_from_task: int | None = None, spec=SPEC) -> None:
     """The hooks in the order the engine calls them: 4 steps per task, a step report every 2 steps."""
-    plugin.on_run_start(
-        run_dir=run_dir, spec=spec, steps_per_task=STEPS, resumed_from_task=resumed_from_task, loggers=loggers, process=ProcessInfo()
-    )
+    hooks = Hooks(run_dir, loggers, spec)
+    hooks.run_start(resumed_from_task)
     if resumed_from_task is None:
-        plugin.on_evaluation(run_dir=run_dir, record=record(-1, 0.1), loggers=loggers)
+        hooks.evaluation(record=record(-1, 0.1))
     for task in tasks:
-        plugin.on_task_start(run_dir=run_dir, task=task, concepts=[f"letters::{task}", "letters::x"], loggers=loggers)
+        hooks.task_start(task=task, num_tasks=4, steps=STEPS, concepts=[f"letters::{task}", "letters::x"])
         for step in (2, 4):
             loss, lr = 3.0 - task - step / 10, 1e-3 * step
-            plugin.on_train_step(run_dir=run_dir, task=task, step=step, global_step=task * STEPS + step, loss=loss, lr=lr, loggers=loggers)
-        plugin.on_task_end(run_dir=run_dir, task=task, steps=STEPS, mean_loss=2.0 - task, loggers=loggers)
-        plugin.on_evaluation(run_dir=run_dir, record=record(task, 0.2 + 0.1 * task), loggers=loggers)
-    plugin.on_run_end(run_dir=run_dir, summary=summary_of(len(tasks)), loggers=loggers)
+            hooks.train_step(task=task, num_tasks=4, step=step, steps=STEPS, global_step=task * STEPS + step, loss=loss, lr=lr)
+        hooks.task_end(task=task, num_tasks=4, steps=STEPS, mean_loss=2.0 - task)
+        hooks.evaluation(record=record(task, 0.2 + 0.1 * task))
+    hooks.run_end(summary=summary_of(len(tasks)))
 
 
 def summary_of(tasks: int) -> dict:
@@ -79,8 +95,9 @@ def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
-def test_the_plugin_declares_its_loggers():
-    assert plugin.logger_names() == ["csv", "mlflow", "tensorboard", "wandb"]
+def test_the_plugin_registers_its_loggers():
+    for name in ("csv", "mlflow", "tensorboard", "wandb"):
+        assert component_provider("logger", name).distribution == "fomo-loggers"
 
 
 def test_loading_the_plugin_imports_no_tracker():
@@ -91,7 +108,6 @@ def test_loading_the_plugin_imports_no_tracker():
 
 def test_nothing_is_written_unless_the_spec_lists_a_logger(tmp_path):
     simulate(tmp_path, [], range(2))
-    simulate(tmp_path, ["some-other-plugins-logger"], range(2))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,13 +129,14 @@ def test_csv_logger_writes_evaluations_tasks_and_steps_with_tasks_counted_from_1
 
 
 def test_csv_logger_drops_the_rows_a_resume_redoes(tmp_path):
-    plugin.on_run_start(run_dir=tmp_path, spec=SPEC, steps_per_task=STEPS, resumed_from_task=None, loggers=["csv"], process=ProcessInfo())
-    plugin.on_evaluation(run_dir=tmp_path, record=record(-1, 0.1), loggers=["csv"])
+    hooks = Hooks(tmp_path, ["csv"])
+    hooks.run_start()
+    hooks.evaluation(record=record(-1, 0.1))
     for task in range(3):  # interrupted after evaluating task 2 (0-based), before its checkpoint
-        plugin.on_task_start(run_dir=tmp_path, task=task, concepts=["c"], loggers=["csv"])
-        plugin.on_train_step(run_dir=tmp_path, task=task, step=2, global_step=task * STEPS + 2, loss=1.0, lr=0.1, loggers=["csv"])
-        plugin.on_task_end(run_dir=tmp_path, task=task, steps=2, mean_loss=1.0, loggers=["csv"])
-        plugin.on_evaluation(run_dir=tmp_path, record=record(task, 0.9), loggers=["csv"])
+        hooks.task_start(task=task, num_tasks=4, steps=2, concepts=["c"])
+        hooks.train_step(task=task, num_tasks=4, step=2, steps=2, global_step=task * STEPS + 2, loss=1.0, lr=0.1)
+        hooks.task_end(task=task, num_tasks=4, steps=2, mean_loss=1.0)
+        hooks.evaluation(record=record(task, 0.9))
     simulate(tmp_path, ["csv"], range(2, 4), resumed_from_task=2)
     assert [row["task"] for row in read_csv(tmp_path / "logs" / "evaluations.csv")] == ["0", "1", "2", "3", "4"]
     assert [row["task"] for row in read_csv(tmp_path / "logs" / "tasks.csv")] == ["1", "2", "3", "4"]
@@ -141,13 +158,12 @@ def test_tensorboard_logger_writes_scalars_by_tasks_done_and_steps_by_global_ste
 
 
 def test_tensorboard_logger_purges_what_a_resume_redoes(tmp_path):
-    plugin.on_run_start(
-        run_dir=tmp_path, spec=SPEC, steps_per_task=STEPS, resumed_from_task=None, loggers=["tensorboard"], process=ProcessInfo()
-    )
+    hooks = Hooks(tmp_path, ["tensorboard"])
+    hooks.run_start()
     for task in range(-1, 2):
-        plugin.on_evaluation(run_dir=tmp_path, record=record(task, 0.9), loggers=["tensorboard"])
+        hooks.evaluation(record=record(task, 0.9))
         if task >= 0:
-            plugin.on_train_step(run_dir=tmp_path, task=task, step=4, global_step=task * 4 + 4, loss=9.0, lr=0.1, loggers=["tensorboard"])
+            hooks.train_step(task=task, num_tasks=4, step=4, steps=4, global_step=task * 4 + 4, loss=9.0, lr=0.1)
     simulate(tmp_path, ["tensorboard"], range(1, 2), resumed_from_task=1)
     assert scalars(tmp_path / "tensorboard")["aggregate/A_KA"] == [
         (0, pytest.approx(0.9)),
@@ -159,14 +175,15 @@ def test_tensorboard_logger_purges_what_a_resume_redoes(tmp_path):
 
 def test_wandb_logger_offline_writes_config_steps_evaluations_and_summary(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
+    params = {"mode": "offline", "project": "fomo-test"}
+    assert WandbParams.model_validate(params).problems() == []
     labelled = make_spec(SPEC.model_dump(mode="json"), ["run.label=my label"], components=False)
-    assert plugin.logger_problems(spec=labelled, loggers=["wandb"]) == []
-    simulate(tmp_path, ["wandb"], range(2), spec=labelled)
+    simulate(tmp_path, [{"name": "wandb", "params": params}], range(2), spec=labelled)
     (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     run, config, history, summary = read_wandb(log)
-    assert run.display_name == "my label" and run.project == "fomo-host"
+    assert run.display_name == "my label" and run.project == "fomo-test"
     assert config["method"]["name"] == "finetune" and config["steps_per_task"] == STEPS and config["run"]["label"] == "my label"
     steps = [row for row in history if "train/loss" in row]
     assert [row["global_step"] for row in steps] == [2, 4, 6, 8]
@@ -180,11 +197,22 @@ def test_wandb_logger_offline_writes_config_steps_evaluations_and_summary(tmp_pa
 
 def test_wandb_logger_says_how_to_log_in(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    (problem,) = plugin.logger_problems(spec=SPEC, loggers=["wandb", "csv"])
-    assert "wandb login" in problem and "WANDB_MODE=offline" in problem
+    (problem,) = WandbParams().problems()
+    assert "wandb login" in problem and "params.mode = 'offline'" in problem
+    assert WandbParams(mode="disabled").problems() == []
+
+
+def test_wandb_mode_falls_back_to_its_environment_variable_and_a_misspelt_one_is_named(monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert WandbParams().effective_mode() == "offline" and WandbParams().problems() == []
+    assert WandbParams(mode="disabled").effective_mode() == "disabled"  # the spec's setting wins
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    (problem,) = WandbParams().problems()
+    assert problem.startswith("params.mode is unset and WANDB_MODE='ofline' is not a W&B mode")
 
 
 def test_mlflow_logger_writes_params_steps_evaluations_and_final_values_to_a_file_store(tmp_path, monkeypatch):
@@ -192,12 +220,13 @@ def test_mlflow_logger_writes_params_steps_evaluations_and_final_values_to_a_fil
     from mlflow.tracking import MlflowClient
 
     store = tmp_path / "mlruns"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{store}")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "fomo-test")
-    assert plugin.logger_problems(spec=SPEC, loggers=["mlflow"]) == []
+    params = {"tracking_uri": f"file:{store}", "experiment": "fomo-test"}
+    assert MLflowParams.model_validate(params).problems() == []
     run_dir = tmp_path / "run"
-    simulate(run_dir, ["mlflow"], range(2))
+    simulate(run_dir, [{"name": "mlflow", "params": params}], range(2))
     client = MlflowClient(f"file:{store}")
     run = client.get_run((run_dir / "logs" / "mlflow-run-id").read_text())
     assert run.info.status == "FINISHED" and run.info.run_name == "run"
@@ -212,7 +241,7 @@ def test_mlflow_logger_writes_params_steps_evaluations_and_final_values_to_a_fil
     assert run.data.metrics["final/GM"] == pytest.approx(0.5) and run.data.metrics["score/shapes"] == pytest.approx(0.5)
 
     # a resume continues the same MLflow run
-    simulate(run_dir, ["mlflow"], range(1, 2), resumed_from_task=1)
+    simulate(run_dir, [{"name": "mlflow", "params": params}], range(1, 2), resumed_from_task=1)
     assert len(client.search_runs([run.info.experiment_id])) == 1
 
 
@@ -221,8 +250,70 @@ def test_mlflow_logger_explains_a_store_it_cannot_use(monkeypatch):
     if importlib.util.find_spec("sqlalchemy") is not None:
         pytest.skip("the full mlflow package is installed: its default store works")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (problem,) = plugin.logger_problems(spec=SPEC, loggers=["mlflow"])
-    assert "sqlite:///mlflow.db needs the full mlflow package" in problem and "MLFLOW_TRACKING_URI" in problem
+    (problem,) = MLflowParams().problems()
+    assert "sqlite:///mlflow.db (params.tracking_uri and MLFLOW_TRACKING_URI are unset) needs the full mlflow package" in problem
+
+
+def test_mlflow_tracking_uri_falls_back_to_its_environment_variable(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{blocker}/mlruns")
+    (problem,) = MLflowParams().problems()
+    source = f"MLFLOW_TRACKING_URI='file:{blocker}/mlruns' (params.tracking_uri is unset)"
+    assert problem == f"{source}: MLflow cannot write its store there: {blocker} is a file, not a folder"
+    assert MLflowParams(tracking_uri=f"file:{tmp_path}/mlruns").problems() == []  # the spec's setting wins
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    (problem,) = MLflowParams(tracking_uri=f"file:{tmp_path}/mlruns").problems()
+    assert "is a file store, which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE=true" in problem
+
+
+VALIDATE_SPEC = """
+[run]
+output_dir = "{output}"
+[model]
+name = "tiny-clip"
+[[data.sources]]
+name = "synthetic"
+[budget]
+steps_per_task = 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("loggers", "expected"),
+    [
+        (
+            '[{name = "wandb", params = {mode = "ofline"}}]',
+            "run.loggers.0.params.mode: Input should be 'online', 'offline' or 'disabled' (logger 'wandb' of fomo-loggers 0.1.0)",
+        ),
+        (
+            '[{name = "mlflow", params = {tracking_uri = "file:BLOCKER/mlruns"}}]',
+            "run.loggers.0 (logger 'mlflow' of fomo-loggers 0.1.0): params.tracking_uri 'file:BLOCKER/mlruns': "
+            "MLflow cannot write its store there: BLOCKER is a file, not a folder",
+        ),
+        ('["csv", "csv"]', "run.loggers.1.name: logger 'csv' is listed twice; list each logger once"),
+        ('["tensorbord"]', "unknown logger 'tensorbord' at"),
+    ],
+)
+def test_validate_refuses_a_logger_setting_its_library_would_refuse_in_one_line_creating_nothing(
+    tmp_path, capsys, monkeypatch, loggers, expected
+):
+    pytest.importorskip("wandb")
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(VALIDATE_SPEC.format(output=tmp_path / "runs"), encoding="utf-8")
+    loggers = loggers.replace("BLOCKER", str(blocker))
+    for command in (["validate", "--schema-only"], ["run"]):
+        capsys.readouterr()
+        assert run_cli(*command, str(spec), "--set", f"run.loggers={loggers}") == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and expected.replace("BLOCKER", str(blocker)) in error, error
+        assert not (tmp_path / "runs").exists()
 
 
 def read_wandb(path: Path) -> tuple:
@@ -323,21 +414,36 @@ steps_per_task = 3
     capsys.readouterr()
     misspelt = tmp_path / "misspelt"
     assert run_cli("run", str(spec), "--set", 'run.loggers=["tensorbord"]', "--output", str(misspelt), "--quiet") == 2
-    assert "no installed plugin provides logger 'tensorbord'; available: csv, mlflow, tensorboard, wandb" in capsys.readouterr().err
+    assert "unknown logger 'tensorbord' at " in capsys.readouterr().err
     assert not misspelt.exists()
 
 
 class TestCSVLogger(LoggerConformance):
     logger_name = "csv"
+    params = {"directory": "csv-logs", "steps": False}
+    invalid_params = {"directory": "../outside"}
 
 
 class TestTensorBoardLogger(LoggerConformance):
     logger_name = "tensorboard"
+    invalid_params = {"flush_secs": 0}
 
 
 class TestWandbLogger(LoggerConformance):
     logger_name = "wandb"
+    params = {"mode": "offline"}
+    invalid_params = {"mode": "ofline"}
+
+    @pytest.fixture(autouse=True)
+    def _quiet(self, monkeypatch):
+        monkeypatch.setenv("WANDB_SILENT", "true")
 
 
 class TestMLflowLogger(LoggerConformance):
     logger_name = "mlflow"
+    invalid_params = {"tracking_uri": ""}
+
+    @pytest.fixture(autouse=True)
+    def _store_in_tmp(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{tmp_path}/mlruns")
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -25,6 +25,7 @@ def register_mergers(register: MergerRegister) -> None:
         factory="fomo_merging.schedules:NoMerge",
         params=NoParams,
         description="No merging: train the next task from, and deploy, the latest fine-tuned model.",
+        default=True,
     )
     register(
         name="ema",

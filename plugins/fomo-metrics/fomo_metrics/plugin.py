@@ -12,10 +12,12 @@ def register_metrics(register: MetricRegister) -> None:
         factory="fomo_metrics.metrics:ZeroShotAccuracy",
         params=ZeroShotAccuracyParams,
         description="Zero-shot classification accuracy: each image against every class's template embedding (CLIP, Radford et al. 2021).",
+        default=True,
     )
     register(
         name="retrieval-recall",
         factory="fomo_metrics.metrics:RetrievalRecall",
         params=RetrievalRecallParams,
         description="Image-text retrieval recall@k over every caption of every test image (COCO-style), in both directions.",
+        default=True,
     )

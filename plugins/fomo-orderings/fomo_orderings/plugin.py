@@ -12,6 +12,7 @@ def register_orderings(register: OrderingRegister) -> None:
         factory="fomo_orderings.orderings:RandomOrdering",
         params=RandomParams,
         description="A seeded random permutation of all concepts (the paper's default stream).",
+        default=True,
     )
     register(
         name="dataset-incremental",

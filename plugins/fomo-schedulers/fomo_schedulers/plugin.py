@@ -18,7 +18,7 @@ from .schedules import WSD, Constant, ConstantParams, Cosine, CosineParams, Rsqr
 @hookimpl
 def register_schedulers(register):
     register(name="constant", factory=Constant, params=ConstantParams)
-    register(name="cosine", factory=Cosine, params=CosineParams)
+    register(name="cosine", factory=Cosine, params=CosineParams, default=True)
     register(name="rsqrt", factory=Rsqrt, params=RsqrtParams)
     register(name="wsd", factory=WSD, params=WSDParams)
     register(name="rsqrt-autoregressive", factory=RsqrtAutoregressive, params=RsqrtMetaParams)

@@ -12,6 +12,9 @@ def register_methods(register: MethodRegister) -> None:
         factory="fomo_tuning.methods:FineTune",
         params=NoParams,
         description="Full fine-tuning of both towers and the temperature (the paper's most plastic, most forgetful baseline).",
+        default=True,
+        # the memory multiplier's denominator (DESIGN §5): every method's peak memory relative to full fine-tuning's
+        budget_reference=True,
     )
     register(
         name="locked-image",

@@ -1,4 +1,16 @@
 """One module per ``fomo-host`` subcommand; each exposes ``add_parser(subparsers)``."""
 
-COMMAND_MODULES: tuple[str, ...] = ("run", "sweep", "validate", "plugins", "schedule", "budget", "report", "compare", "export", "evaluate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "sweep",
+    "validate",
+    "plugins",
+    "schedule",
+    "budget",
+    "report",
+    "compare",
+    "export",
+    "evaluate",
+    "new_plugin",
+)
 """Subcommands in the order ``fomo-host --help`` lists them."""

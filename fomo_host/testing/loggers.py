@@ -67,10 +67,15 @@ class LoggerConformance:
     """A params table the logger must refuse (None: only the unknown-key check)."""
     spec_table: ClassVar[dict[str, Any]] = {
         "model": {"name": "tiny-clip"},
-        "data": {"sources": [{"name": "synthetic"}]},
+        "data": {"sources": [{"name": "synthetic"}], "ordering": {"name": "random"}},
         "budget": {"steps_per_task": STEPS},
+        "method": {"name": "finetune"},
+        "scheduler": {"name": "constant"},
+        "merger": {"name": "none"},
+        "evaluation": {"metrics": [{"name": "zero-shot-accuracy"}]},
     }
-    """The spec of the simulated run (``run.loggers`` is set by the suite; its components need not be installed)."""
+    """The spec of the simulated run (``run.loggers`` is set by the suite); it names every component, none of which need be
+    installed: only the logger is built."""
 
     def component(self) -> Component:
         return installed_plugins().registry.get("logger", self.logger_name)

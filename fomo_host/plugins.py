@@ -277,6 +277,7 @@ def private_host_imports(source: str) -> list[tuple[int, str]]:
 
 
 _warned: set[tuple[str, str]] = set()
+_scanned: set[tuple[str, str, str]] = set()
 
 
 def warn_about_private_imports(record: PluginRecord) -> None:
@@ -285,6 +286,10 @@ def warn_about_private_imports(record: PluginRecord) -> None:
     The host's own plugins import ``fomo_host.api`` only (a test holds them to it), so only outside plugins are warned.
     The package's source is read as text, not imported: a module the plugin loads lazily is checked too, cheaply.
     """
+    key = (record.distribution, record.version, record.module)
+    if key in _scanned:  # once per process: a package's source does not change under a running host
+        return
+    _scanned.add(key)
     root = record.module.split(":")[0].split(".")[0]
     try:
         spec = importlib.util.find_spec(root)

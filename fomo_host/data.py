@@ -113,6 +113,8 @@ class ImageTextDataset:
     test: SampleSet | None = None
     description: str = ""
     info: dict[str, object] = field(default_factory=dict)
+    validation: SampleSet | None = None
+    """Held out from training and from the test split, for tuning (``evaluation.split = "validation"``); None: none."""
 
     def __post_init__(self) -> None:
         if self.task == "classification":

@@ -208,6 +208,9 @@ class EvaluationSection(StrictModel):
     subset_fraction: float = Field(default=1.0, gt=0, le=1)
     """Share of each test set used between tasks; the first and last evaluations always use all of it."""
     batch_size: int = Field(default=512, ge=1)
+    split: Literal["validation"] | None = None
+    """"validation": every evaluation also scores the datasets' validation splits (recorded beside the test scores, under
+    "validation"), for tuning without looking at the test sets; unset: the test splits only."""
 
 
 class RunSpec(StrictModel):
@@ -235,6 +238,9 @@ class RunSpec(StrictModel):
         # how batches are prepared never changes which batches a step sees
         content["data"].pop("prefetch", None)
         content["data"].pop("workers", None)
+        if content["evaluation"].get("split") is None:
+            # specs written before the validation split existed keep their fingerprints
+            content["evaluation"].pop("split", None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

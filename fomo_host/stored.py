@@ -86,12 +86,15 @@ class IndexRun(StoredModel):
     seed: StrictInt = Field(ge=0)
     overrides: list[StrictStr]
     fingerprint: StrictStr
-    status: Literal["pending", "running", "finished", "failed", "interrupted"] = "pending"
+    status: Literal["pending", "running", "finished", "failed", "interrupted", "pruned"] = "pending"
     job: StrictStr | None = None
     attempts: StrictInt = Field(default=0, ge=0)
     started: StrictStr | None = None
     ended: StrictStr | None = None
     error: StrictStr | None = None
+    trial: StrictInt | None = Field(default=None, ge=0)
+    """A search study's Optuna trial number (per variant)."""
+    tasks_reached: StrictInt | None = Field(default=None, ge=0)
 
     @field_validator("run_dir")
     @classmethod

@@ -47,6 +47,14 @@ def command_compare(args: argparse.Namespace) -> int:
     from ..study.index import is_study_dir
 
     paths = [Path(path) for path in args.run_dirs]
+    if len(paths) == 1 and is_study_dir(paths[0]) and args.against is None:
+        from ..study.index import read_index
+
+        if read_index(paths[0]).study.get("search"):
+            from ..reporting.search import load_search, print_search_comparison
+
+            print_search_comparison(load_search(paths[0]), args.json, args.markdown)
+            return 0
     if any(is_study_dir(path) for path in paths):
         if args.against is not None:
             return compare_against(paths, args)

@@ -42,6 +42,8 @@ def command_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output_path(out, "--out")
     paths = [Path(path) for path in args.run_dirs]
+    if len(paths) == 1 and is_search_dir(paths[0]):
+        return report_search(paths[0], Path(args.out))
     groups: list[RunGroup] | None = None
     spread: plots.Spread | None = None
     if any(is_study_dir(path) for path in paths):
@@ -85,4 +87,25 @@ def command_report(args: argparse.Namespace) -> int:
     for path in [*figures.values(), *heatmaps.values(), page]:
         print(path)
     print(f"each figure also as {' and '.join(suffix[1:].upper() for suffix in plots.VECTOR_FORMATS)} beside its PNG")
+    return 0
+
+
+def is_search_dir(path: Path) -> bool:
+    from ..study.index import is_study_dir, read_index
+
+    return is_study_dir(path) and bool(read_index(path).study.get("search"))
+
+
+def report_search(study_dir: Path, out: Path) -> int:
+    """A search study: its trials on the A_KA-A_ZS plane, Optuna's history and parameter importances per variant."""
+    from ..reporting.search import draw_search, load_search, write_search_page
+
+    if out.exists() and not out.is_dir():
+        raise FomoError(f"--out {out}: exists and is not a directory")
+    search = load_search(study_dir)
+    figures = draw_search(search, out)
+    page = out / "index.html"
+    write_search_page(search, figures, page)
+    for path in [*figures, page]:
+        print(path)
     return 0

@@ -38,6 +38,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="validate every point and print them with their overrides; run nothing")
     parser.add_argument("--resume", metavar="DIR", help="continue a study: skip finished runs, resume interrupted ones, start the rest")
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        metavar="N",
+        help="STUDY is a search's study directory: run its N best trials (or front points) per variant again as a grid study on "
+        "fresh seeds, scored on the test split (into STUDY/confirm)",
+    )
+    parser.add_argument("--seeds", metavar="S,S,...", help="with --confirm: the fresh seeds (default: 3 seeds above any the search used)")
     parser.set_defaults(handler=command_sweep)
 
 
@@ -48,6 +56,12 @@ def command_sweep(args: argparse.Namespace) -> int:
 
     if args.resume and args.output:
         raise FomoError("give --resume DIR (continue that study) or --output DIR (a new one), not both")
+    if args.confirm is not None:
+        from .sweep_search import confirm
+
+        return confirm(args)
+    if args.seeds is not None:
+        raise FomoError("--seeds goes with --confirm N (the fresh seeds of a confirmation); a study's seeds are set with --set seeds=[...]")
     options = SweepOptions(tuple(args.set), args.launcher)
     study_dir = Path(args.resume) if args.resume else None
     if study_dir is not None:
@@ -71,6 +85,10 @@ def command_sweep(args: argparse.Namespace) -> int:
 
     study_sets, spec_sets = split_sets(list(options.sets))
     study = load_study_file(study_file, study_sets, options.launcher)
+    if study.search is not None:
+        from .sweep_search import sweep_search
+
+        return sweep_search(args, study, study_file, options, spec_sets, study_dir)
     host = load_host()
     plan = plan_study(study, study_file, spec_sets, host)
     launcher = build_launcher(plan, host)

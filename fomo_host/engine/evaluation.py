@@ -49,6 +49,17 @@ def plan_evaluation(datasets: Sequence[ImageTextDataset], metrics: Sequence[tupl
     return plan
 
 
+def validation_plan(plan: Sequence[EvaluationSet]) -> list[EvaluationSet]:
+    """The plan on the validation splits: each dataset seen through its validation split (``evaluation.split = "validation"``)."""
+    missing = [entry.dataset.name for entry in plan if entry.dataset.validation is None]
+    if missing:
+        raise SpecError(
+            f"evaluation.split = 'validation': {', '.join(missing)} ha{'s' if len(missing) == 1 else 've'} no validation split; "
+            "give the source one (synthetic: validation_per_class; file-based sources: validation_fraction)"
+        )
+    return [EvaluationSet(dataclasses.replace(entry.dataset, test=entry.dataset.validation), entry.metrics) for entry in plan]
+
+
 def subset_indices(size: int, fraction: float, generator: torch.Generator) -> torch.Tensor | None:
     if fraction >= 1.0:
         return None

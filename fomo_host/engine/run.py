@@ -34,9 +34,10 @@ from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import aggregate, append_record, restore_records, summarise, write_summary, write_text_atomic
 from ..run_directory import SPEC_FILE
+from ..study.trial import PRUNED_FILE, TrialPruned, TrialReporter, split_records
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
-from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation
+from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation, validation_plan
 from .loader import DeviceTransfer, TaskBatches
 from .mixture import MixedBatches, Pool, Pools, Segment
 from .runtime import derive_seed, preserved_rng, random_state, restore_random_state, seed_everything
@@ -149,6 +150,7 @@ class ContinualRun:
         self.merger = components.merger.build()
         self.metrics: list[tuple[str, Metric]] = build_metrics(components.metrics)
         self.plan: list[EvaluationSet] = plan_evaluation(setup.data.adaptation + setup.data.zero_shot, self.metrics)
+        self.validation_plan = validation_plan(self.plan) if self.spec.evaluation.split == "validation" else None
         self.adaptation_names = [d.name for d in setup.data.adaptation]
         self.zero_shot_names = [d.name for d in setup.data.zero_shot]
         self.tokens = TokenCache(self.bundle)
@@ -161,6 +163,8 @@ class ContinualRun:
         self.loggers = self.spec.run.logger_names()
         self.sharding = Sharding(self.runtime) if self.spec.run.fsdp else None
         self.deployed = DeployedWeights(run_dir, self.spec, self.bundle, self.num_tasks)
+        self.trial = TrialReporter.from_environment()
+        """Set when a search's sweep started this run: it reports after each task and may be pruned."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -231,6 +235,8 @@ class ContinualRun:
             )
             del finetuned, deploy, decision
             self.save_checkpoint(live_model, task + 1, global_step, samples_seen, optimizer_state)
+            if self.trial is not None and not last and self.trial_pruned(task):
+                raise TrialPruned(f"the search pruned this trial after task {task + 1}/{self.num_tasks}; {self.run_dir} keeps its tasks")
 
         summary = self.write_summary()
         self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=self.loggers, process=runtime.process)
@@ -485,12 +491,30 @@ class ContinualRun:
             skipped = {name: int(cast(SupportsInt, d.info["skipped_images"])) for name, d in by_name.items() if "skipped_images" in d.info}
             if skipped:
                 record["skipped_images"] = skipped
+        if self.validation_plan is not None:
+            record["validation"] = self.evaluate_validation(bundle, task, fraction)
         self.records.append(record)
         if self.runtime.is_main:
             append_record(self.run_dir, record)
             fault_point("evaluation.recorded")
         self.host.hook.on_evaluation(run_dir=self.run_dir, record=record, loggers=self.loggers, process=self.runtime.process)
         return record
+
+    def evaluate_validation(self, bundle: ModelBundle, task: int, fraction: float) -> dict[str, Any]:
+        """The same evaluation on the validation splits (``evaluation.split = "validation"``): what a search tunes on."""
+        assert self.validation_plan is not None
+        generator = torch.Generator().manual_seed(derive_seed(self.spec.run.seed, "validation", task))
+        with preserved_rng():
+            metrics, scores = evaluate(self.runtime, bundle, self.validation_plan, self.spec.evaluation.batch_size, fraction, generator)
+        return {"metrics": metrics, "scores": scores, **aggregate(scores, self.adaptation_names, self.zero_shot_names)}
+
+    def trial_pruned(self, task: int) -> bool:
+        """Report the task to the search (main process) and whether its pruner stopped the trial (every process)."""
+        assert self.trial is not None
+        if self.runtime.is_main:
+            self.trial.after_task(self.run_dir, task, self.records, self.warn)
+        self.runtime.barrier()
+        return (self.run_dir / PRUNED_FILE).is_file()
 
     def warn(self, message: str) -> None:
         """Warnings and notes a user must see even with --quiet (a damaged file, a rebuilt one)."""
@@ -547,6 +571,8 @@ class ContinualRun:
             return {}
         spec = self.spec
         summary = summarise(self.records)
+        if self.validation_plan is not None:
+            summary["validation"] = summarise(split_records(self.records, "validation"))
         summary["run"] = {"name": spec.run.name, "num_tasks": self.num_tasks, "steps_per_task": self.setup.steps_per_task}
         summary["method"], summary["merger"] = spec.method.name, spec.merger.name
         summary["budget"] = self.setup.budget.as_record()

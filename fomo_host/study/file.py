@@ -31,10 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import SpecError
 from ..spec import RunSpec, format_validation_error, parse_override, read_toml, refuse_booleans_for_numbers
+from .space import SearchTable
 
 SPEC_SECTIONS = frozenset(RunSpec.model_fields)
 """The first part of every spec key path a study may set."""
-STUDY_KEYS = ("name", "seeds", "launcher")
+STUDY_KEYS = ("name", "seeds", "launcher", "search")
 """What ``fomo-host sweep --set`` may change in the study itself (any other key is a spec key, set on every point)."""
 RESERVED_PATHS = {
     ("run", "seed"): "use the study's seeds = [...]",
@@ -92,6 +93,8 @@ class StudyFile(StrictModel):
     """Spec key path -> the values it takes; points are the cartesian product."""
     variants: list[Variant] = Field(default_factory=list)
     launcher: LauncherRef = Field(default_factory=LauncherRef)
+    search: SearchTable | None = None
+    """An Optuna search instead of a grid (see :mod:`fomo_host.study.space`)."""
 
     @field_validator("seeds")
     @classmethod
@@ -130,6 +133,8 @@ class StudyFile(StrictModel):
 
     @model_validator(mode="after")
     def _no_clashes(self) -> StudyFile:
+        if self.search is not None and self.grid:
+            raise ValueError("grid: a search study has no [grid]; search those keys in [search.space] (choice = [...])")
         # two keys naming one spec value (a table and a key inside it, or one path spelt twice) would give points
         # labelled as different settings that run the same spec
         for where, keys in [("grid", list(self.grid)), *((f"variants.{i}.set", list(v.set)) for i, v in enumerate(self.variants))]:

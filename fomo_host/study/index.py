@@ -47,8 +47,9 @@ from ..stored import Index, read_json, validated
 
 INDEX_FILE = "study.json"
 FORMAT_VERSION = 1
-STATUSES = ("pending", "running", "finished", "failed", "interrupted")
-"""What ``status`` may be (:class:`fomo_host.stored.IndexRun` checks it when the index is read)."""
+STATUSES = ("pending", "running", "finished", "failed", "interrupted", "pruned")
+"""What ``status`` may be (:class:`fomo_host.stored.IndexRun` checks it when the index is read); ``pruned``: a search
+trial's run its pruner stopped after ``tasks_reached`` tasks (see :mod:`fomo_host.study.search`)."""
 RUNS_FOLDER = "runs"
 LOGS_FOLDER = "logs"
 
@@ -72,6 +73,10 @@ class StudyRun:
     started: str | None = None
     ended: str | None = None
     error: str | None = None
+    trial: int | None = None
+    """The Optuna trial number of a search study's run (per variant); None in a grid study."""
+    tasks_reached: int | None = None
+    """Tasks a search trial's run finished (all of them unless it was pruned)."""
 
 
 @dataclass

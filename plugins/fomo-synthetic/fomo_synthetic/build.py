@@ -45,7 +45,8 @@ from .params import DEFAULT_ADAPTATION, DEFAULT_LETTERS, DEFAULT_ZERO_SHOT, NAME
 GENERATOR_VERSION = "1"
 """Bump when generation changes in a way the source hash would not catch (it catches edits to this package)."""
 DEFAULT_IMAGE_SIZE = 32
-Split = Literal["train", "test"]
+Split = Literal["train", "test", "validation"]
+SPLIT_STREAMS = {"train": 0, "test": 1, "validation": 2}
 
 
 # ----------------------------------------------------------------------------- catalogue
@@ -201,30 +202,33 @@ class SplitArrays:
 
 def split_rng(seed: int, plan: DatasetPlan, split: Split) -> np.random.Generator:
     """The random stream of one split: depends on the seed, the set's name and the split only."""
-    return np.random.default_rng([seed % 2**64, zlib.crc32(plan.name.encode()), 0 if split == "train" else 1])
+    return np.random.default_rng([seed % 2**64, zlib.crc32(plan.name.encode()), SPLIT_STREAMS[split]])
 
 
 def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, seed: int, image_size: int) -> SplitArrays:
     """Draw every sample of one split, then shuffle so any prefix is a fair mix of classes."""
     rng = split_rng(seed, plan, split)
+    held_out = split != "train"
     images: list[np.ndarray] = []
     labels: list[int] = []
     captions: list[list[str]] = []
     if plan.task == "retrieval":
         (part,) = plan.parts
-        for _ in range(params.retrieval_train if split == "train" else params.retrieval_test):
+        for _ in range(params.retrieval_train if split == "train" else params.retrieval_test):  # validation: as large as test
             image, fields = part.domain.sample(None, part.style, rng, image_size)
             images.append(image)
             labels.append(-1)
             captions.append(
                 [part.domain.canonical_caption(None, fields)]
-                if split == "test"
+                if held_out
                 else part.domain.captions(None, fields, rng, params.captions_per_sample)
             )
     else:
         per_class = (
             params.test_per_class
             if split == "test"
+            else params.validation_per_class
+            if split == "validation"
             else (params.pool_train_per_class if plan.role == "pretraining" else params.train_per_class)
         )
         label = 0
@@ -246,7 +250,10 @@ def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, see
 
 def generate_all(plans: list[DatasetPlan], params: SyntheticParams, seed: int, image_size: int) -> dict[str, dict[str, SplitArrays]]:
     """Every split of every planned set, by set name then split."""
-    return {plan.name: {split: generate_split(plan, split, params, seed, image_size) for split in plan.splits} for plan in plans}
+    splits: tuple[Split, ...] = ("validation",) if params.validation_per_class else ()
+    return {
+        plan.name: {split: generate_split(plan, split, params, seed, image_size) for split in (*plan.splits, *splits)} for plan in plans
+    }
 
 
 # ----------------------------------------------------------------------------- cache
@@ -339,6 +346,7 @@ def build_synthetic_datasets(params: SyntheticParams, context: BuildContext) -> 
                 templates=list(plan.templates),
                 train=splits["train"].to_sample_set() if "train" in splits else None,
                 test=splits["test"].to_sample_set(),
+                validation=splits["validation"].to_sample_set() if "validation" in splits else None,
                 description=plan.description,
                 info={
                     "generator": "fomo-synthetic",

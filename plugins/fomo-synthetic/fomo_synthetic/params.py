@@ -46,6 +46,13 @@ class SyntheticParams(BaseModel):
     test_per_class: int = Field(20, ge=1, le=10_000, description="test images per class, every set")
     retrieval_train: int = Field(480, ge=1, le=100_000, description="training images of each retrieval set")
     retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
+    validation_per_class: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="validation images per class of every set (retrieval sets: as many as their test split), drawn apart from "
+        "train and test, for tuning; 0: no validation split",
+    )
     captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
     letters: int = Field(DEFAULT_LETTERS, ge=1, le=26, description="capital letters in the letters set, from A (8: A-H)")
     seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")

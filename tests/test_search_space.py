@@ -1,0 +1,115 @@
+"""The ``[search]`` table: every mistake refused in one line before any trial starts, with the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fomo_host.cli import main
+from fomo_host.errors import SpecError
+from fomo_host.plugins import load_plugins
+from fomo_host.study.file import load_study_file
+from fomo_host.study.search import plan_search
+from fomo_host.study.space import lookup
+
+VARIANTS = """
+[[variants]]
+label = "lora"
+set = { "method" = { name = "lora" } }
+[[variants]]
+label = "finetune"
+set = { "method" = { name = "finetune" } }
+"""
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_plugins()
+
+
+@pytest.fixture
+def write(small_spec, tmp_path):
+    def make(search: str, space: str = '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', extra: str = "") -> Path:
+        small_spec(num_tasks=2, steps=2)
+        path = tmp_path / "study.toml"
+        path.write_text(f'base = "spec.toml"\n{extra}\n[search]\n{search}\n[search.space]\n{space}\n', encoding="utf-8")
+        return path
+
+    return make
+
+
+def check(path: Path, host) -> None:
+    plan_search(load_study_file(path), path, [], host)
+
+
+GOOD = 'objectives = ["A_KA.final:max"]\ntrials = 4'
+
+
+def test_a_valid_search_plans_one_study_per_variant(write, host):
+    path = write(GOOD, extra=VARIANTS + '\n[search.spaces.lora]\n"method.params.rank" = { choice = [4, 8] }')
+    plan = plan_search(load_study_file(path), path, [], host)
+    assert [variant.label for variant in plan.variants] == ["lora", "finetune"]
+    assert set(plan.variants[0].space) == {"optimizer.lr", "method.params.rank"} and set(plan.variants[1].space) == {"optimizer.lr"}
+    assert 'evaluation.split="validation"' in plan.common
+
+
+@pytest.mark.parametrize(
+    ("search", "space", "extra", "message"),
+    [
+        (GOOD, '"optimizer.lrr" = { uniform = [0.1, 0.2] }', "", "search.space.'optimizer.lrr' = 0.1: optimizer.lrr: unknown key"),
+        (GOOD, '"optimizer.lr" = { uniform = [-1.0, 0.1] }', "", "search.space.'optimizer.lr' = -1.0: optimizer.lr: Input should be greater than 0"),
+        (GOOD, '"optimizer.lr" = { uniform = [0.1, 0.01] }', "", "must be below the high bound"),
+        (GOOD, '"optimizer.lr" = { uniform = [0.0, 0.1], log = true }', "", "a log scale needs a low bound above 0"),
+        (GOOD, '"optimizer.lr" = { uniform = [0.1, 0.2], choice = [1] }', "", "give exactly one of"),
+        (GOOD, '"run.seed" = { int = [0, 3] }', "", "use the study's seeds"),
+        (GOOD, '"method" = { choice = ["lora"] }', VARIANTS, "replaces the study's 'method' on every trial"),
+        (
+            GOOD,
+            '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }',
+            VARIANTS + '\n[search.spaces.lora]\n"method.params.rank" = { int = [0, 8] }',
+            "search.spaces.lora.'method.params.rank' = 0: method.params.rank",
+        ),
+        (GOOD, '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', VARIANTS + '\n[search.spaces.lroa]\n"x.y" = { int = [1, 2] }', "spaces.lroa"),
+        ('objectives = ["A_KA.last:max"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "A_KA has base, final"),
+        ('objectives = ["A_KA.final:up"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "write PATH:max or PATH:min"),
+        ('objectives = ["accuracy:max"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "summary.json has no 'accuracy'"),
+        (
+            'objectives = ["A_KA.final:max", "A_ZS.final:max"]\ntrials = 4\npruner = { name = "median" }',
+            '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }',
+            "",
+            "Optuna cannot prune a study with several objectives",
+        ),
+        (GOOD + '\nsampler = "cmaes2"', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "unknown sampler 'cmaes2'"),
+        (GOOD + '\npruner = { name = "median", params = { warmup = 3 } }', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "pruner.params"),
+        (GOOD + '\nsampler = "grid"', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "the grid sampler needs choice"),
+        (GOOD, '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', '[grid]\n"optimizer.weight_decay" = [0.1]', "a search study has no [grid]"),
+    ],
+)
+def test_mistakes_are_refused_with_the_key_path(write, host, search, space, extra, message):
+    path = write(search, space, extra)
+    with pytest.raises(SpecError) as caught:
+        check(path, host)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_command_line_refuses_in_one_line_and_writes_nothing(write, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(GOOD, '"optimizer.lr" = { uniform = [-1.0, 0.1] }')
+    assert main(["sweep", str(path), "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "search.space.'optimizer.lr'" in error and not (tmp_path / "out").exists()
+
+
+def test_dry_run_shows_the_search(write, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(GOOD, extra=VARIANTS + '\n[search.spaces.lora]\n"method.params.rank" = { choice = [4, 8] }')
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    assert "2 variant(s) x 4 trials" in shown and "choice [4, 8]" in shown and not (tmp_path / "runs").exists()
+
+
+def test_objective_paths_lead_to_numbers():
+    summary = {"A_KA": {"final": 0.5}, "validation": {"A_ZS": {"final": 0.25}}, "method": "lora"}
+    assert lookup(summary, "A_KA.final") == 0.5 and lookup(summary["validation"], "A_ZS.final") == 0.25
+    assert lookup(summary, "A_KA.mean") is None and lookup(summary, "method") is None

@@ -30,7 +30,7 @@ def host():
 
 @pytest.fixture
 def write(small_spec, tmp_path):
-    def make(search: str, space: str = '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', extra: str = "") -> Path:
+    def make(search: str, space: str = LR, extra: str = "") -> Path:
         small_spec(num_tasks=2, steps=2)
         path = tmp_path / "study.toml"
         path.write_text(f'base = "spec.toml"\n{extra}\n[search]\n{search}\n[search.space]\n{space}\n', encoding="utf-8")
@@ -44,6 +44,7 @@ def check(path: Path, host) -> None:
 
 
 GOOD = 'objectives = ["A_KA.final:max"]\ntrials = 4'
+LR = '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }'
 
 
 def test_a_valid_search_plans_one_study_per_variant(write, host):
@@ -58,7 +59,7 @@ def test_a_valid_search_plans_one_study_per_variant(write, host):
     ("search", "space", "extra", "message"),
     [
         (GOOD, '"optimizer.lrr" = { uniform = [0.1, 0.2] }', "", "search.space.'optimizer.lrr' = 0.1: optimizer.lrr: unknown key"),
-        (GOOD, '"optimizer.lr" = { uniform = [-1.0, 0.1] }', "", "search.space.'optimizer.lr' = -1.0: optimizer.lr: Input should be greater than 0"),
+        (GOOD, '"optimizer.lr" = { uniform = [-1.0, 0.1] }', "", "'optimizer.lr' = -1.0: optimizer.lr: Input should be greater than 0"),
         (GOOD, '"optimizer.lr" = { uniform = [0.1, 0.01] }', "", "must be below the high bound"),
         (GOOD, '"optimizer.lr" = { uniform = [0.0, 0.1], log = true }', "", "a log scale needs a low bound above 0"),
         (GOOD, '"optimizer.lr" = { uniform = [0.1, 0.2], choice = [1] }', "", "give exactly one of"),
@@ -66,24 +67,24 @@ def test_a_valid_search_plans_one_study_per_variant(write, host):
         (GOOD, '"method" = { choice = ["lora"] }', VARIANTS, "replaces the study's 'method' on every trial"),
         (
             GOOD,
-            '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }',
+            LR,
             VARIANTS + '\n[search.spaces.lora]\n"method.params.rank" = { int = [0, 8] }',
             "search.spaces.lora.'method.params.rank' = 0: method.params.rank",
         ),
-        (GOOD, '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', VARIANTS + '\n[search.spaces.lroa]\n"x.y" = { int = [1, 2] }', "spaces.lroa"),
-        ('objectives = ["A_KA.last:max"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "A_KA has base, final"),
-        ('objectives = ["A_KA.final:up"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "write PATH:max or PATH:min"),
-        ('objectives = ["accuracy:max"]\ntrials = 4', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "summary.json has no 'accuracy'"),
+        (GOOD, LR, VARIANTS + '\n[search.spaces.lroa]\n"x.y" = { int = [1, 2] }', "spaces.lroa"),
+        ('objectives = ["A_KA.last:max"]\ntrials = 4', LR, "", "A_KA has base, final"),
+        ('objectives = ["A_KA.final:up"]\ntrials = 4', LR, "", "write PATH:max or PATH:min"),
+        ('objectives = ["accuracy:max"]\ntrials = 4', LR, "", "summary.json has no 'accuracy'"),
         (
             'objectives = ["A_KA.final:max", "A_ZS.final:max"]\ntrials = 4\npruner = { name = "median" }',
-            '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }',
+            LR,
             "",
             "Optuna cannot prune a study with several objectives",
         ),
-        (GOOD + '\nsampler = "cmaes2"', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "unknown sampler 'cmaes2'"),
-        (GOOD + '\npruner = { name = "median", params = { warmup = 3 } }', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "pruner.params"),
-        (GOOD + '\nsampler = "grid"', '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', "", "the grid sampler needs choice"),
-        (GOOD, '"optimizer.lr" = { log_uniform = [1e-5, 1e-2] }', '[grid]\n"optimizer.weight_decay" = [0.1]', "a search study has no [grid]"),
+        (GOOD + '\nsampler = "cmaes2"', LR, "", "unknown sampler 'cmaes2'"),
+        (GOOD + '\npruner = { name = "median", params = { warmup = 3 } }', LR, "", "pruner.params"),
+        (GOOD + '\nsampler = "grid"', LR, "", "the grid sampler needs choice"),
+        (GOOD, LR, '[grid]\n"optimizer.weight_decay" = [0.1]', "a search study has no [grid]"),
     ],
 )
 def test_mistakes_are_refused_with_the_key_path(write, host, search, space, extra, message):

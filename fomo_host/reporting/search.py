@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool
         if column in ("front", "best"):
             return "*" if value else ""
         if column == "params":
-            return ", ".join(f"{key.split('.')[-1]}={_short(v)}" for key, v in value.items())
+            return ", ".join(f"{key.split('.')[-1]}={_short(v)}" for key, v in (value or {}).items())
         if isinstance(value, float):
             return f"{value:.4f}"
         return "-" if value is None else str(value)
@@ -330,15 +331,20 @@ def _optuna_figures(search: SearchResults, out: Path) -> list[Path]:
         name = slug_name(variant or "search")
         for position, objective in enumerate(search.objectives):
             target = (lambda t, i=position: t.values[i]) if len(search.objectives) > 1 else None
-            drawings = [("history", optuna_plots.plot_optimization_history)]
+            drawings: list[tuple[str, Any]] = [("history", optuna_plots.plot_optimization_history)]
             if len(complete) >= 2 and len(complete[0].params) >= 1:
                 drawings.append(("importances", optuna_plots.plot_param_importances))
             for kind, draw in drawings:
                 try:
-                    axes = draw(study, target=target, target_name=objective) if target else draw(study, target_name=objective)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        if target is not None:
+                            draw(study, target=target, target_name=objective)
+                        else:
+                            draw(study, target_name=objective)
                 except (ValueError, RuntimeError, ZeroDivisionError):
                     continue  # too few trials for importances: the figure is left out, the others are drawn
-                figure = axes.figure if hasattr(axes, "figure") else plt.gcf()
+                figure = plt.gcf()
                 figure.set_size_inches(6.5, 4.5)
                 figure.tight_layout()
                 path = out / f"search-{kind}-{name}-{slug_name(objective)}.png"

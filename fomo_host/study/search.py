@@ -28,7 +28,7 @@ from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import AGGREGATES, SUMMARY_FILE
 from ..spec import build_spec, read_toml
-from .file import StudyFile, check_key_path, covers
+from .file import StudyFile, Variant, check_key_path, covers
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, now, read_index, update_run, write_index
 from .launching import Launcher, RunRequest
 from .points import common_overrides, display_value, override, slug, validate_launcher
@@ -128,7 +128,8 @@ def plan_search(study: StudyFile, study_file: Path, spec_sets: list[str], host: 
     common = common_overrides(study, spec_sets) + (['evaluation.split="validation"'] if table.split == "validation" else [])
     base_seed = build_spec(raw, common, source=f"{study_file}: base {base.name}").run.seed
     seeds = study.seeds if study.seeds is not None else [base_seed]
-    for variant in study.variants or [None]:
+    declared: list[Variant | None] = list(study.variants) or [None]
+    for variant in declared:
         label = variant.label if variant is not None else None
         own = [override(key, value) for key, value in variant.set.items()] if variant is not None else []
         space = table.space_for(label)
@@ -154,7 +155,7 @@ def plan_search(study: StudyFile, study_file: Path, spec_sets: list[str], host: 
         make_sampler(table, space, where)
     make_pruner(table, where)
     variants = []
-    for position, variant in enumerate(study.variants or [None]):
+    for position, variant in enumerate(declared):
         label = variant.label if variant is not None else None
         own = [override(key, value) for key, value in variant.set.items()] if variant is not None else []
         variants.append(SearchVariant(label, position, own, table.space_for(label)))
@@ -196,6 +197,11 @@ def make_sampler(table: SearchTable, space: dict[str, Dimension], where: str = "
 
 
 def make_pruner(table: SearchTable, where: str = "search") -> Any:
+    return build_pruner(table.pruner.name, table.pruner.params, where)
+
+
+def build_pruner(name: str, given: dict[str, Any], where: str = "search") -> Any:
+    """An Optuna pruner by its study-file name, with its params (Optuna's own names, or warmup_tasks and startup_trials)."""
     import optuna
 
     classes = {
@@ -205,11 +211,11 @@ def make_pruner(table: SearchTable, where: str = "search") -> Any:
         "hyperband": optuna.pruners.HyperbandPruner,
         "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
     }
-    params = {PRUNER_ALIASES.get(key, key): value for key, value in table.pruner.params.items()}
+    params = {PRUNER_ALIASES.get(key, key): value for key, value in given.items()}
     try:
-        return classes[table.pruner.name](**params)
+        return classes[name](**params)
     except (TypeError, ValueError) as exc:
-        raise SpecError(f"{where}.pruner.params: {table.pruner.name}: {exc}") from None
+        raise SpecError(f"{where}.pruner.params: {name}: {exc}") from None
 
 
 def open_studies(plan: SearchPlan, study_dir: Path) -> dict[str | None, Any]:
@@ -353,6 +359,8 @@ def run_requests(index: StudyIndex, plan: SearchPlan, job: TrialJob, studies_dir
                 split=plan.table.split,
                 reports=position == 0,
                 marker=str(studies_dir / f"{job.variant.folder}.trial-{job.number:03d}.pruned"),
+                pruner=plan.table.pruner.name,
+                pruner_params=dict(plan.table.pruner.params),
             )
             trial_env.update(reporter.to_environment())
         requests.append(

@@ -62,6 +62,9 @@ class TrialReporter:
     """Whether this run reports (a trial's first seed); the others follow its pruning decision."""
     marker: str
     """The file that says the trial was pruned (every seed's run stops after its next task)."""
+    pruner: str
+    pruner_params: dict[str, Any]
+    """The study's pruner: a study loaded from the journal gets Optuna's default one unless it is given."""
 
     @classmethod
     def from_environment(cls) -> TrialReporter | None:
@@ -99,10 +102,11 @@ class TrialReporter:
     def _report(self, value: float, step: int) -> bool:
         import optuna
 
-        from .search import journal_storage
+        from .search import build_pruner, journal_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=self.study, storage=journal_storage(Path(self.journal)))
+        pruner = build_pruner(self.pruner, self.pruner_params)
+        study = optuna.load_study(study_name=self.study, storage=journal_storage(Path(self.journal)), pruner=pruner)
         trial = optuna.trial.Trial(study, self.trial_id)
         if step in study._storage.get_trial(self.trial_id).intermediate_values:
             # a resumed run reports a task again: the first report stands

@@ -1,0 +1,173 @@
+"""Real tiny searches: Optuna asks, the local launcher runs the trials two at a time, the median pruner stops bad ones
+along the stream; a killed sweep resumes without losing or repeating a trial; the front; the confirmation on fresh seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fomo_host.study.index import read_index
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-m", "fomo_host.cli"]
+# lr 3e-2 wrecks the tiny model's zero-shot accuracy within a task, 1e-5 barely moves it: with two finished
+# trials to compare against, the median pruner must stop a 3e-2 trial after its first task
+SEARCH = """
+base = "spec.toml"
+seeds = [0]
+[search]
+sampler = "random"
+seed = {seed}
+objectives = {objectives}
+trials = {trials}
+pruner = {pruner}
+split = "validation"
+[search.space]
+"optimizer.lr" = {{ choice = [1e-5, 3e-2] }}
+[launcher]
+name = "{launcher}"
+params = {params}
+"""
+LOCAL = "{ max_parallel = 2, threads_per_run = 1 }"
+MEDIAN = '{ name = "median", params = { startup_trials = 2 } }'
+
+
+def fomo(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=900, env=os.environ.copy())
+    if check and result.returncode != 0:
+        raise AssertionError(f"fomo-host {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def write_search(directory: Path, spec_text: str, name: str = "search.toml", **values: object) -> Path:
+    settings = {
+        "seed": 3,
+        "objectives": '["A_ZS.final:max"]',
+        "trials": 8,
+        "pruner": MEDIAN,
+        "launcher": "local",
+        "params": LOCAL,
+        **values,
+    }
+    (directory / "spec.toml").write_text(spec_text, encoding="utf-8")
+    path = directory / name
+    path.write_text(SEARCH.format(**settings), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def spec_text(small_spec_text) -> str:
+    text = small_spec_text.format(num_tasks=3, steps=4)
+    return text.replace('zero_shot = ["shapes-outline"]', 'zero_shot = ["shapes-outline"]\nvalidation_per_class = 4')
+
+
+def journal_trials(study_dir: Path, study: str = "search") -> list:
+    import optuna
+
+    from fomo_host.study.search import journal_path, journal_storage
+
+    return optuna.load_study(study_name=study, storage=journal_storage(journal_path(study_dir))).trials
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, spec_text) -> Path:
+    directory = tmp_path_factory.mktemp("search")
+    study_dir = directory / "out"
+    fomo("sweep", str(write_search(directory, spec_text)), "--output", str(study_dir))
+    return study_dir
+
+
+def test_the_median_pruner_stops_a_bad_trial_after_its_first_tasks(searched):
+    trials = journal_trials(searched)
+    assert len(trials) == 8 and sorted(t.number for t in trials) == list(range(8))
+    states = [t.state.name for t in trials]
+    assert "PRUNED" in states and set(states) <= {"COMPLETE", "PRUNED"}
+    runs = read_index(searched).runs
+    pruned = [run for run in runs if run.status == "pruned"]
+    assert pruned and all(run.tasks_reached is not None and run.tasks_reached < 3 for run in pruned)
+    for run in pruned:
+        records = (searched / run.run_dir / "results.jsonl").read_text().splitlines()
+        assert len(records) == 1 + run.tasks_reached  # the base model and the tasks it reached: the directory is kept
+        assert all("validation" in json.loads(line) for line in records)  # the test split is recorded beside it
+        assert not (searched / run.run_dir / "summary.json").exists()
+    finished = [run for run in runs if run.status == "finished"]
+    assert finished and all(run.tasks_reached == 3 for run in finished)
+    # each trial's value is its validation objective, not the test one
+    summary = json.loads((searched / finished[0].run_dir / "summary.json").read_text())
+    told = next(t for t in trials if t.number == finished[0].trial).value
+    assert told == pytest.approx(summary["validation"]["A_ZS"]["final"])
+
+
+def test_compare_and_report_a_search(searched, tmp_path):
+    shown = fomo("compare", str(searched)).stdout
+    assert "best trial:" in shown and "trials pruned; compute saved:" in shown
+    table = json.loads(fomo("compare", str(searched), "--json").stdout)
+    assert table["summary"]["pruned"] >= 1 and table["summary"]["maf_saved"] > 0
+    assert all("test A_KA" in row for row in table["trials"] if row["state"] == "complete")
+    listed = fomo("report", str(searched), "--out", str(tmp_path / "report")).stdout
+    assert "search-plane.png" in listed and "search-history-search" in listed and (tmp_path / "report" / "index.html").is_file()
+
+
+def test_confirm_runs_the_best_trial_on_seeds_the_search_never_used(searched):
+    refused = fomo("sweep", str(searched), "--confirm", "1", "--seeds", "0", check=False)
+    assert refused.returncode == 2 and "the search used seed(s) [0]" in refused.stderr
+    fomo("sweep", str(searched), "--confirm", "1", "--seeds", "7")
+    confirmed = read_index(searched / "confirm")
+    assert [run.seed for run in confirmed.runs] == [7] and confirmed.runs[0].status == "finished"
+    assert not any('evaluation.split="validation"' in text for text in confirmed.runs[0].overrides)
+    best = min((t for t in journal_trials(searched) if t.state.name == "COMPLETE"), key=lambda t: (-t.value, t.number))
+    assert f"optimizer.lr={best.params['optimizer.lr']}" in " ".join(confirmed.runs[0].overrides)
+
+
+def test_a_killed_sweep_resumes_without_losing_or_repeating_a_trial(tmp_path, spec_text):
+    study = write_search(tmp_path, spec_text, seed=5, trials=6)
+    study_dir = tmp_path / "out"
+    sweep = subprocess.Popen([*CLI, "sweep", str(study), "--output", str(study_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            if (study_dir / "study.json").is_file():
+                runs = read_index(study_dir).runs
+                if sum(run.status in ("finished", "pruned") for run in runs) >= 2 and any(run.status == "running" for run in runs):
+                    break
+        os.kill(sweep.pid, signal.SIGKILL)
+    finally:
+        sweep.wait()
+    killed_at = len(journal_trials(study_dir))
+    assert 0 < killed_at < 6
+    fomo("sweep", "--resume", str(study_dir))
+    trials = journal_trials(study_dir)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == 6 and sorted(numbers) == list(range(6))
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    keys = [run.key for run in read_index(study_dir).runs]
+    assert len(keys) == len(set(keys)) == 6
+    # raising the trials on resume searches further, under new numbers
+    fomo("sweep", "--resume", str(study_dir), "--set", "search.trials=7")
+    assert sorted(t.number for t in journal_trials(study_dir)) == list(range(7))
+
+
+def test_a_multi_objective_search_returns_a_front_no_trial_dominates(tmp_path, spec_text):
+    from fomo_host.reporting.search import dominates, load_search
+
+    study = write_search(tmp_path, spec_text, objectives='["A_KA.final:max", "A_ZS.final:max"]', trials=3, pruner='{ name = "none" }')
+    study_dir = tmp_path / "out"
+    fomo("sweep", str(study), "--output", str(study_dir))
+    search = load_search(study_dir)
+    complete = [trial for trial in search.trials if trial.state == "complete"]
+    front = [trial for trial in complete if trial.on_front]
+    assert len(complete) == 3 and front
+    for point in front:
+        assert not any(dominates(other.values, point.values, [True, True]) for other in complete if other is not point)
+    for trial in complete:
+        if not trial.on_front:
+            assert any(dominates(point.values, trial.values, [True, True]) or point.values == trial.values for point in front)

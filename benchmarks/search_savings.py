@@ -85,6 +85,7 @@ def sweep(directory: Path, name: str, trials: int) -> tuple[float, float, float,
         [sys.executable, "-m", "fomo_host.cli", "sweep", str(study), "--output", str(directory / name)],
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     seconds = time.perf_counter() - started
     search = load_search(directory / name)

@@ -114,3 +114,22 @@ def test_objective_paths_lead_to_numbers():
     summary = {"A_KA": {"final": 0.5}, "validation": {"A_ZS": {"final": 0.25}}, "method": "lora"}
     assert lookup(summary, "A_KA.final") == 0.5 and lookup(summary["validation"], "A_ZS.final") == 0.25
     assert lookup(summary, "A_KA.mean") is None and lookup(summary, "method") is None
+
+
+def test_a_spec_without_a_validation_split_is_written_and_fingerprinted_as_before(small_spec):
+    import hashlib
+    import json
+
+    from fomo_host.spec import RESULT_NEUTRAL_RUN_KEYS, load_spec
+
+    spec = load_spec(small_spec())
+    assert "split" not in spec.to_toml()
+    content = spec.model_dump(mode="json")
+    for key in RESULT_NEUTRAL_RUN_KEYS:
+        content["run"].pop(key, None)
+    for key in ("prefetch", "workers"):
+        content["data"].pop(key, None)
+    content["evaluation"].pop("split")
+    assert spec.fingerprint() == hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    validated = load_spec(small_spec(), ['evaluation.split="validation"'])
+    assert validated.fingerprint() != spec.fingerprint() and 'split = "validation"' in validated.to_toml()

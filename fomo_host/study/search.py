@@ -529,17 +529,65 @@ def _run_round(
     requests: list[RunRequest] = []
     for job in jobs:
         requests += run_requests(current, plan, job, markers)
-    waited = set()
-    while any(lock_holder(request.run_dir) is not None for request in requests):
-        for request in requests:
-            holder = lock_holder(request.run_dir)
-            if holder is not None and request.key not in waited:
-                waited.add(request.key)
-                reporter.line(f"waiting for {request.key}: still running in another process ({holder})")
-        time.sleep(BUSY_POLL_S)
+    wait_for_others(current, requests, reporter)
     to_launch = [request for request in requests if settle_from_files(current, request.key) is None]
-    if not to_launch:
-        return
+    for _attempt in range(2):
+        if not to_launch:
+            return
+        _launch(index, launcher, reporter, stopping, current, to_launch)
+        # a run a killed sweep had just started may lock its directory only after this sweep looked: the second start
+        # then fails as "in use"; wait for the first one and take its end instead
+        after = read_index(index.study_dir)
+        clashed = [
+            r
+            for r in to_launch
+            if after.run(r.key).status == "failed" and "in use by another fomo-host run" in (after.run(r.key).error or "")
+        ]
+        if not clashed:
+            return
+        wait_for_others(after, clashed, reporter)
+        to_launch = [request for request in clashed if settle_from_files(after, request.key) is None]
+
+
+def wait_for_others(index: StudyIndex, requests: list[RunRequest], reporter: Reporter) -> None:
+    """Wait for runs another process holds (their directory locked), or that a stopped sweep started on this machine
+    and that are still starting (their process alive, their directory not locked yet)."""
+    waited = set()
+    while True:
+        busy = {}
+        for request in requests:
+            holder = lock_holder(request.run_dir) or starting_process(index.run(request.key))
+            if holder is not None:
+                busy[request.key] = holder
+        if not busy:
+            return
+        for key, holder in busy.items():
+            if key not in waited:
+                waited.add(key)
+                reporter.line(f"waiting for {key}: still running in another process ({holder})")
+        time.sleep(BUSY_POLL_S)
+
+
+def starting_process(run: StudyRun) -> str | None:
+    """``pid N`` of a run the local launcher started (its job) while that process lives, else None."""
+    import os
+
+    if run.status != "running" or not (run.job or "").startswith("pid "):
+        return None
+    try:
+        pid = int((run.job or "").split()[1].rstrip(","))
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        return None
+    state = Path(f"/proc/{pid}/stat")
+    if state.is_file() and state.read_text().split(")")[-1].split()[0] == "Z":
+        return None  # ended, not yet reaped
+    return f"pid {pid}"
+
+
+def _launch(
+    index: StudyIndex, launcher: Launcher, reporter: Reporter, stopping: Any, current: StudyIndex, to_launch: list[RunRequest]
+) -> None:
     (index.study_dir.resolve() / LAUNCHER_FOLDER).mkdir(parents=True, exist_ok=True)
     events = SearchEvents(current, reporter, len(to_launch), stopping)
     events.unreported = {request.key for request in to_launch}

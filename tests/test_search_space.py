@@ -133,3 +133,13 @@ def test_a_spec_without_a_validation_split_is_written_and_fingerprinted_as_befor
     assert spec.fingerprint() == hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
     validated = load_spec(small_spec(), ['evaluation.split="validation"'])
     assert validated.fingerprint() != spec.fingerprint() and 'split = "validation"' in validated.to_toml()
+
+
+def test_a_confirmed_trial_sets_its_values_inside_its_variant_table():
+    from fomo_host.commands.sweep_search import merge_override
+
+    sets: dict = {}
+    merge_override(sets, ["method"], {"name": "lora", "params": {"rank": 8, "alpha": 16}})
+    merge_override(sets, ["method", "params", "rank"], 32)
+    merge_override(sets, ["optimizer", "lr"], 1e-4)
+    assert sets == {"method": {"name": "lora", "params": {"rank": 32, "alpha": 16}}, "optimizer.lr": 1e-4}

@@ -21,13 +21,13 @@ import torch
 from fomo_openclip.models import build_tiny_clip
 from fomo_openclip.params import TinyCLIPParams
 
-from fomo_host.components import BuildContext
+from fomo_host.components import BuildContext, ParamGroup
 from fomo_host.data import TensorSampleSet
 from fomo_host.engine.loader import DeviceTransfer, TaskBatches
 from fomo_host.engine.loss import contrastive_loss
 from fomo_host.engine.mixture import MixedBatches, Pool, Pools, Segment
 from fomo_host.engine.runtime import Runtime
-from fomo_host.engine.training import OptimizerFactory, StepLoop, TrainingStep, clamp_logit_scale
+from fomo_host.engine.training import HostAdamW, StepLoop, TaskOptimizers, TrainingStep, clamp_logit_scale
 from fomo_host.model_inputs import TokenCache
 from fomo_host.spec import Mixture, OptimizerSection
 
@@ -63,8 +63,8 @@ def bare_loop(bundle, data: TensorSampleSet, steps: int, batch: int) -> float:
 
 def host_loop(bundle, data: TensorSampleSet, steps: int, batch: int) -> float:
     runtime = Runtime.create("no", cpu=True)
-    spec = OptimizerSection(lr=1e-4)
-    optimizer = OptimizerFactory(spec, runtime.device)([{"params": list(bundle.model.parameters())}])
+    spec = OptimizerSection(name="adamw", lr=1e-4)
+    optimizer = TaskOptimizers(spec, HostAdamW(), runtime.device).build([ParamGroup(list(bundle.model.parameters()))])
     half = len(data) // 2
     pools = Pools(
         pretraining=Pool([Segment(data, torch.arange(half))]),

@@ -36,8 +36,8 @@ import torch
 from fomo_host.components import BuildContext, ModelBundle, TaskInfo, TrainBatch
 from fomo_host.engine.runtime import Precision
 from fomo_host.engine.training import (
-    OptimizerFactory,
     StepLoop,
+    TaskOptimizers,
     TrainingStep,
     compile_for_training,
     enable_activation_checkpointing,
@@ -82,7 +82,8 @@ class EngineSteps:
         self.model.to(device)
         if compile:
             compile_for_training(self.model, self.method)
-        optimizer = start_task(self.model, self.method, TaskInfo(0, 1, 1, []), OptimizerFactory(optimizer_spec, device))
+        builder = resolve_component(host.registry, "optimizer", optimizer_spec, "optimizer").build()
+        optimizer = start_task(self.model, self.method, TaskInfo(0, 1, 1, []), TaskOptimizers(optimizer_spec, builder, device))
         self.step = TrainingStep(self.model, optimizer, optimizer_spec, precision, self.method)
         self.loop = StepLoop(self.step, lambda index: 1.0, device)
 
@@ -109,7 +110,11 @@ class BareSteps:
             {"params": [p for n, p in named if not exclude(n, p) and p.requires_grad], "weight_decay": optimizer_spec.weight_decay},
         ]
         self.optimizer = torch.optim.AdamW(
-            groups, lr=optimizer_spec.lr, betas=optimizer_spec.betas, eps=optimizer_spec.eps, fused=device.type == "cuda"
+            groups,
+            lr=optimizer_spec.lr,
+            betas=tuple(optimizer_spec.params["betas"]),
+            eps=optimizer_spec.params["eps"],
+            fused=device.type == "cuda",
         )
         self.loss = ClipLoss()
         self.precision = precision
@@ -181,7 +186,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     precision = Precision(args.precision or ("bf16" if device.type == "cuda" else "no"), device.type)
     steps = args.steps or (20 if device.type == "cuda" else 8)
-    optimizer_spec = OptimizerSection(lr=1e-5, weight_decay=0.2, grad_clip=1.0)
+    optimizer_spec = OptimizerSection(name="adamw", lr=1e-5, weight_decay=0.2, grad_clip=1.0, params={"betas": [0.9, 0.98], "eps": 1e-6})
 
     bundle = build_model(args.model, seed=0)
     if args.activation_checkpointing:

@@ -2,7 +2,7 @@
 
 A plugin registers a *factory* per component: ``factory(params, context)`` for
 models, datasets, orderings and loggers (which are built once), and ``factory(params)`` for
-methods, schedulers, mergers and metrics (which the engine calls as it runs).
+methods, optimizers, schedulers, mergers and metrics (which the engine calls as it runs).
 ``params`` is an instance of the component's own pydantic ``Params`` model,
 already validated against the spec.
 """
@@ -159,65 +159,28 @@ class TaskData(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class OptimizerSettings:
-    """The spec's ``[optimizer]`` as a method sees it."""
-
-    name: str
-    """``adamw`` (fused on CUDA) or ``adamw8bit`` (bitsandbytes' 8-bit AdamW)."""
-    lr: float
-    betas: tuple[float, float]
-    eps: float
-    weight_decay: float
-
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments of an AdamW-style optimizer: ``lr``, ``betas``, ``eps``, ``weight_decay``."""
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
-
-
-class OptimizerBuilder(Protocol):
-    """How the host builds the spec's optimizer (what an :class:`OptimizerRequest` delegates to)."""
-
-    def param_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
-
-    def __call__(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer: ...
-
-
 @dataclass
-class OptimizerRequest:
-    """The optimizer a task asks for: the spec's settings, the task's trainable parameters and the device.
+class ParamGroup:
+    """Trainable parameters the optimizer treats alike (what :meth:`UpdateMethod.param_groups` returns).
 
-    :meth:`UpdateMethod.build_optimizer` answers it. The default is :meth:`build`, the spec's
-    optimizer over all ``parameters``. A method may give its own parameter groups (another lr
-    or weight decay per group: ``request.build(groups)``), or build another optimizer class
-    from ``settings`` over :meth:`param_groups` (GaLore's projected AdamW does).
+    The host splits every group into its matrices (weight-decayed) and its 1-d tensors (norms,
+    biases, the temperature: never decayed) and sets its learning rate at every step to
+    ``optimizer.lr`` x the scheduler's factor x ``lr_scale``; how the parameters then move is
+    the optimizer component's business (:class:`OptimizerBuilder`).
     """
 
-    settings: OptimizerSettings
-    parameters: list[tuple[str, nn.Parameter]]
-    """The trainable parameters, named as the model names them."""
-    device: torch.device
-    builder: OptimizerBuilder = field(repr=False)
-
-    def default_groups(self) -> list[dict[str, Any]]:
-        """One group holding every trainable parameter."""
-        return [{"params": [parameter for _, parameter in self.parameters]}]
-
-    def param_groups(self, groups: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """``groups`` (default: :meth:`default_groups`) as the host's optimizer takes them: each split into its
-        matrices (weight-decayed) and its 1-d tensors (norms, biases, the temperature: not decayed); frozen tensors dropped."""
-        return self.builder.param_groups(groups if groups is not None else self.default_groups())
-
-    def build(self, groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
-        """The spec's optimizer over ``groups`` (default: every trainable parameter), weight decay split as :meth:`param_groups`."""
-        return self.builder(groups if groups is not None else self.default_groups())
+    params: list[nn.Parameter]
+    lr_scale: float = 1.0
+    """Multiplies the scheduled learning rate of this group."""
+    weight_decay: float | None = None
+    """The weight decay of this group's matrices; None: the spec's ``optimizer.weight_decay``."""
 
 
 class UpdateMethod(abc.ABC):
     """Decides what is trained and how.
 
     The engine calls, in order: :meth:`prepare` once, then per task
-    :meth:`trainable_parameters`, :meth:`build_optimizer`, per step
+    :meth:`trainable_parameters`, :meth:`param_groups`, per step
     :meth:`extra_loss`, :meth:`after_backward` and :meth:`after_optimizer_step`,
     and :meth:`end_task`.
     Weights move in and out of the method through :meth:`export_weights` and
@@ -242,9 +205,14 @@ class UpdateMethod(abc.ABC):
     def trainable_parameters(self, model: nn.Module, task: TaskInfo) -> list[tuple[str, nn.Parameter]]:
         """The parameters trained in this task; the engine freezes all others."""
 
-    def build_optimizer(self, request: OptimizerRequest) -> torch.optim.Optimizer:
-        """The optimizer of the task: by default the spec's, over the trainable parameters (see :class:`OptimizerRequest`)."""
-        return request.build()
+    def param_groups(self, parameters: list[tuple[str, nn.Parameter]], task: TaskInfo) -> list[ParamGroup]:
+        """How this task's trainable ``parameters`` (what :meth:`trainable_parameters` returned) are grouped for the
+        optimizer: by default one group of all of them. Every trainable parameter must be in exactly one group.
+
+        A method says *what* trains and with which learning-rate scale and weight decay; *how* it moves (AdamW,
+        8-bit AdamW, GaLore, a schedule-free rule, ...) is the spec's ``[optimizer]``, a component of its own.
+        """
+        return [ParamGroup([parameter for _, parameter in parameters])]
 
     def extra_loss(self, model: nn.Module, batch: TrainBatch, output: StepOutput) -> torch.Tensor | None:
         """A term added to the contrastive loss (a regulariser), or None."""
@@ -285,6 +253,53 @@ class UpdateMethod(abc.ABC):
         Called once the model is prepared; resuming inside a task, called again after that task's
         :meth:`trainable_parameters`, so that what the task's setup made is overwritten with the saved values.
         """
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+
+@dataclass(frozen=True)
+class OptimizerContext:
+    """What an optimizer is built with besides its own params: the settings the host applies, the device, the names."""
+
+    lr: float
+    """``optimizer.lr``, the peak learning rate: the host sets every group's ``lr`` before each step."""
+    weight_decay: float
+    """``optimizer.weight_decay``; each group already carries its own ``weight_decay`` (0 for 1-d tensors)."""
+    device: torch.device
+    names: Mapping[int, str] = field(default_factory=dict, repr=False)
+    """``id(parameter)`` -> the parameter's name in the model, for every trained parameter."""
+
+    def name_of(self, parameter: torch.Tensor) -> str:
+        """The model's name for a trained parameter (``visual.transformer.resblocks.0.attn.in_proj_weight``)."""
+        return self.names[id(parameter)]
+
+
+class OptimizerBuilder(abc.ABC):
+    """An optimizer component: how the trained parameters move (AdamW, 8-bit AdamW, GaLore, schedule-free, Lion, ...).
+
+    The engine calls :meth:`build` at the start of every task, over the parameter groups the
+    method chose (:meth:`UpdateMethod.param_groups`), each split by the host into matrices and
+    1-d tensors. Around the task's steps it calls :meth:`train_mode` (after the optimizer's state
+    was restored, before the first step) and :meth:`eval_mode` (after the last step, before
+    anything reads the weights: the method's end-of-task work, the merger, evaluation, the
+    checkpoint between tasks). A checkpoint inside a task is taken in training mode and resumes
+    in it. Gradient clipping, the learning-rate schedule and mixed-precision loss scaling stay
+    with the host; the optimizer's ``state_dict`` is what checkpoints keep, so it must round-trip
+    exactly through ``load_state_dict``.
+    """
+
+    @abc.abstractmethod
+    def build(self, groups: list[dict[str, Any]], context: OptimizerContext) -> torch.optim.Optimizer:
+        """The task's optimizer over ``groups`` (torch parameter groups: ``params``, ``weight_decay``, ``lr_scale``),
+        built with ``lr=context.lr``; extra per-group options an optimizer needs may be added to the groups."""
+
+    def train_mode(self, optimizer: torch.optim.Optimizer) -> None:
+        """Put the parameters in their training form (schedule-free optimizers train at another point than they
+        evaluate); called before a task's first step, also when a run resumes."""
+
+    def eval_mode(self, optimizer: torch.optim.Optimizer) -> None:
+        """Put the parameters in the form the model is evaluated, merged and kept in; called after a task's last step."""
 
 
 # ----------------------------------------------------------------------------- schedulers

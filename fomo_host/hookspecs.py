@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         MethodRegister,
         MetricRegister,
         ModelRegister,
+        OptimizerRegister,
         OrderingRegister,
         SchedulerRegister,
     )
@@ -89,6 +90,16 @@ def register_methods(register: MethodRegister) -> None:
 
     :param register: call once per method; the factory is ``factory(params)`` returning
         an :class:`fomo_host.components.UpdateMethod`.
+    """
+
+
+@hookspec
+def register_optimizers(register: OptimizerRegister) -> None:
+    """Register optimizers (the spec's ``[optimizer]``: how the parameters a method trains move).
+
+    :param register: call once per optimizer; the factory is ``factory(params)`` returning
+        a :class:`fomo_host.components.OptimizerBuilder`, which builds each task's
+        ``torch.optim.Optimizer`` over the method's parameter groups.
     """
 
 
@@ -261,6 +272,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "dataset": "register_datasets",
     "ordering": "register_orderings",
     "method": "register_methods",
+    "optimizer": "register_optimizers",
     "scheduler": "register_schedulers",
     "merger": "register_mergers",
     "merge_operator": "register_merge_operators",

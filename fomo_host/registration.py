@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Merger,
         Metric,
         ModelBundle,
+        OptimizerBuilder,
         Ordering,
         Scheduler,
         UpdateMethod,
@@ -56,6 +57,7 @@ ModelFactory: TypeAlias = "Callable[[Any, BuildContext], ModelBundle]"
 DatasetFactory: TypeAlias = "Callable[[Any, BuildContext], Sequence[ImageTextDataset]]"
 OrderingFactory: TypeAlias = "Callable[[Any, BuildContext], Ordering]"
 MethodFactory: TypeAlias = "Callable[[Any], UpdateMethod]"
+OptimizerFactory: TypeAlias = "Callable[[Any], OptimizerBuilder]"
 SchedulerFactory: TypeAlias = "Callable[[Any], Scheduler]"
 MergerFactory: TypeAlias = "Callable[[Any], Merger]"
 MergeOperatorFactory: TypeAlias = "Callable[[Any], MergeOperator]"
@@ -122,6 +124,23 @@ class MethodRegister(Protocol):
         description: str | None = None,
         default: bool = False,
         budget_reference: bool = False,
+    ) -> None: ...
+
+
+class OptimizerRegister(Protocol):
+    """``register`` of ``register_optimizers``: ``factory(params)`` returns an :class:`OptimizerBuilder`.
+
+    The declared default (``default=True``) is also the optimizer the budget's reference method trains with.
+    """
+
+    def __call__(
+        self,
+        *,
+        name: str,
+        factory: OptimizerFactory | LazyReference,
+        params: type[BaseModel] | None = None,
+        description: str | None = None,
+        default: bool = False,
     ) -> None: ...
 
 

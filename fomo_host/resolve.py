@@ -68,6 +68,7 @@ class SpecComponents:
     datasets: list[ResolvedComponent]
     ordering: ResolvedComponent
     method: ResolvedComponent
+    optimizer: ResolvedComponent
     scheduler: ResolvedComponent
     merger: ResolvedComponent
     metrics: list[ResolvedComponent]
@@ -76,7 +77,7 @@ class SpecComponents:
 
     def all(self) -> list[ResolvedComponent]:
         """The components that determine the run's results."""
-        return [self.model, *self.datasets, self.ordering, self.method, self.scheduler, self.merger, *self.metrics]
+        return [self.model, *self.datasets, self.ordering, self.method, self.optimizer, self.scheduler, self.merger, *self.metrics]
 
 
 def resolve_components(spec: RunSpec, registry: Registry, source: str = "spec", schema_only: bool = False) -> SpecComponents:
@@ -92,6 +93,7 @@ def resolve_components(spec: RunSpec, registry: Registry, source: str = "spec", 
         datasets=datasets,
         ordering=resolve("ordering", spec.data.ordering, "data.ordering"),
         method=resolve("method", spec.method, "method"),
+        optimizer=resolve("optimizer", spec.optimizer, "optimizer"),
         scheduler=resolve("scheduler", spec.scheduler, "scheduler"),
         merger=resolve("merger", spec.merger, "merger"),
         metrics=[resolve("metric", ref, f"evaluation.metrics.{i}") for i, ref in enumerate(spec.evaluation.metrics)],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import tomllib
@@ -177,29 +176,20 @@ class BudgetSection(StrictModel):
         return self
 
 
-class OptimizerSection(StrictModel):
-    name: Literal["adamw", "adamw8bit"] = "adamw"
-    """AdamW (fused on CUDA) or bitsandbytes' AdamW8bit (8-bit optimizer state; needs the bitsandbytes package)."""
+class OptimizerSection(ComponentRef):
+    """How the parameters a method trains move: a registered optimizer (``fomo-host plugins --kind optimizer``) with
+    its own ``params``, and the settings the host applies whatever the optimizer."""
+
+    name: str = Field(min_length=1)
+    """A registered optimizer; left out: the default an installed plugin declares."""
     lr: float = Field(default=1e-5, gt=0)
+    """The peak learning rate; the scheduler multiplies it at every step."""
     weight_decay: float = Field(default=0.2, ge=0)
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = Field(default=1e-6, gt=0)
+    """Weight decay of the trained matrices (never of 1-d tensors: norms, biases, the temperature)."""
     grad_clip: float | None = Field(default=1.0, gt=0)
     """Clip the global gradient norm to this value; none to switch clipping off."""
     reset_per_task: bool = True
     """Start every task with a fresh optimizer state; false keeps (and checkpoints) it across tasks."""
-
-    @model_validator(mode="after")
-    def _betas_in_range(self) -> OptimizerSection:
-        if not all(0 <= beta < 1 for beta in self.betas):
-            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
-        return self
-
-    @model_validator(mode="after")
-    def _optimizer_installed(self) -> OptimizerSection:
-        if self.name == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
-            raise ValueError("name 'adamw8bit' needs the bitsandbytes package: pip install bitsandbytes")
-        return self
 
 
 class EvaluationSection(StrictModel):
@@ -221,7 +211,7 @@ class RunSpec(StrictModel):
     data: DataSection
     budget: BudgetSection
     method: ComponentRef
-    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    optimizer: OptimizerSection
     scheduler: ComponentRef
     merger: ComponentRef
     evaluation: EvaluationSection
@@ -448,6 +438,7 @@ def build_spec(
 DEFAULTED: dict[tuple[str, ...], str] = {
     ("data", "ordering"): "ordering",
     ("method",): "method",
+    ("optimizer", "name"): "optimizer",
     ("scheduler",): "scheduler",
     ("merger",): "merger",
     ("evaluation", "metrics"): "metric",
@@ -469,7 +460,7 @@ def fill_defaults(raw: dict[str, Any], registry: Registry | None, source: str) -
         for part in path[:-1]:
             if not isinstance(table, dict):
                 break
-            table = table.setdefault(part, {}) if part == "evaluation" else table.get(part)
+            table = table.setdefault(part, {}) if part in ("evaluation", "optimizer") else table.get(part)
         if not isinstance(table, dict) or path[-1] in table:
             continue
         if registry is None:
@@ -484,7 +475,8 @@ def fill_defaults(raw: dict[str, Any], registry: Registry | None, source: str) -
                 f"(`fomo-host plugins --kind {kind}` lists them)"
             )
         refs = [{"name": name} for name in names]
-        table[path[-1]] = refs if kind == "metric" else refs[0]
+        # a section with settings of its own ([optimizer]) gets the default's name; others the whole reference
+        table[path[-1]] = names[0] if path[-1] == "name" else refs if kind == "metric" else refs[0]
 
 
 def checks_files(info: ValidationInfo) -> bool:

@@ -244,7 +244,7 @@ def test_every_hook_is_documented_in_the_readme_or_the_docs():
     root = Path(__file__).resolve().parents[1]
     text = "\n".join(path.read_text(encoding="utf-8") for path in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "fomo_host_spec")]
-    assert len(hooks) == 16
+    assert len(hooks) == 17
     missing = [name for name in hooks if f"`{name}" not in text]
     assert missing == [], f"hooks missing from README.md and docs/: {missing}"
 
@@ -260,6 +260,7 @@ HEAVY_MODULES = (
     "bitsandbytes",
     "torchvision",
     "galore_torch",
+    "schedulefree",
     "webdataset",
     "tensorboard",
     "transformers",

@@ -40,9 +40,10 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
     into a fresh sharded copy, and check one more step gives the same weights on both."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
+    from fomo_host.components import ParamGroup
     from fomo_host.engine.runtime import Precision, Runtime
     from fomo_host.engine.sharding import Sharding
-    from fomo_host.engine.training import OptimizerFactory, TrainingStep
+    from fomo_host.engine.training import HostAdamW, TaskOptimizers, TrainingStep
     from fomo_host.plugins import load_plugins
     from fomo_host.resolve import resolve_component
     from fomo_host.spec import ComponentRef, OptimizerSection
@@ -53,14 +54,14 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
     torch.manual_seed(0)
     bundle = resolve_component(host.registry, "model", ComponentRef(name="tiny-clip"), "model").build(BuildContext(0, Path(folder)))
     fresh = resolve_component(host.registry, "model", ComponentRef(name="tiny-clip"), "model").build(BuildContext(0, Path(folder)))
-    spec = OptimizerSection(lr=1e-3)
+    spec = OptimizerSection(name="adamw", lr=1e-3)
     sharding = Sharding(runtime)
     generator = torch.Generator().manual_seed(rank)
     batch = TrainBatch(torch.randn(4, 3, 32, 32, generator=generator), bundle.tokenizer([f"thing {rank} {i}" for i in range(4)]))
 
     def trained(model: torch.nn.Module) -> tuple[TrainingStep, torch.optim.Optimizer]:
         sharding.shard(model)
-        optimizer = OptimizerFactory(spec, runtime.device)([{"params": list(model.parameters())}])
+        optimizer = TaskOptimizers(spec, HostAdamW(), runtime.device).build([ParamGroup(list(model.parameters()))])
         return TrainingStep(model, optimizer, spec, Precision("no", "cpu")), optimizer
 
     first, first_optimizer = trained(bundle.model)

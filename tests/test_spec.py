@@ -176,7 +176,7 @@ def test_overrides_nested_too_deeply_or_not_utf8_are_one_line():
         ("optimizer.lr=nan", "optimizer.lr = nan"),
         ('optimizer.lr="inf"', "optimizer.lr = inf"),
         ("budget.maf_per_task=inf", "budget.maf_per_task = inf"),
-        ("optimizer.betas=[0.9, -inf]", "optimizer.betas.1 = -inf"),
+        ("optimizer.params.betas=[0.9, -inf]", "optimizer.params.betas.1 = -inf"),
         ("evaluation.subset_fraction=nan", "evaluation.subset_fraction = nan"),
         ("method.params.anything=inf", "method.params.anything = inf"),
         ("data.sources.0.params.scale=-inf", "data.sources.0.params.scale = -inf"),

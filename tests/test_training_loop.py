@@ -21,9 +21,10 @@ from fomo_host.engine.run import ContinualRun, prepare
 from fomo_host.engine.runtime import Precision
 from fomo_host.engine.training import (
     CHECK_EVERY_STEPS,
+    HostAdamW,
     LoopState,
-    OptimizerFactory,
     StepLoop,
+    TaskOptimizers,
     TrainingStep,
     compile_failures,
     enable_activation_checkpointing,
@@ -172,8 +173,8 @@ def tiny_model() -> Any:
 
 
 def train(model: torch.nn.Module, batch: TrainBatch, steps: int = 2, method: UpdateMethod | None = None) -> list[float]:
-    spec = OptimizerSection(lr=1e-3)
-    optimizer = start_task(model, method or FullModel(), TaskInfo(0, 1, steps, []), OptimizerFactory(spec, torch.device("cpu")))
+    spec = OptimizerSection(name="adamw", lr=1e-3)
+    optimizer = start_task(model, method or FullModel(), TaskInfo(0, 1, steps, []), TaskOptimizers(spec, HostAdamW(), torch.device("cpu")))
     step = TrainingStep(model, optimizer, spec, Precision("no", "cpu"), method)
     return [float(step(batch, 1.0).contrastive) for _ in range(steps)]
 
@@ -227,8 +228,8 @@ def test_activation_checkpointing_trains_as_the_plain_model():
 def test_the_loop_reads_the_device_only_at_its_checks():
     bundle = tiny_model()
     batch = a_batch(bundle)
-    spec = OptimizerSection(lr=1e-3)
-    optimizer = start_task(bundle.model, FullModel(), TaskInfo(0, 1, 1, []), OptimizerFactory(spec, torch.device("cpu")))
+    spec = OptimizerSection(name="adamw", lr=1e-3)
+    optimizer = start_task(bundle.model, FullModel(), TaskInfo(0, 1, 1, []), TaskOptimizers(spec, HostAdamW(), torch.device("cpu")))
     loop = StepLoop(TrainingStep(bundle.model, optimizer, spec, Precision("no", "cpu")), lambda index: 1.0, torch.device("cpu"))
     checks: list[int] = []
     saved: list[LoopState] = []

@@ -9,7 +9,7 @@ import torch
 from ..engine.runtime import resolve_precision
 from ..errors import SpecError
 from ..plugins import PluginHost
-from ..registry import BUDGET_REFERENCE, Registry
+from ..registry import BUDGET_REFERENCE, Registry, default_role
 from ..resolve import resolve_component
 from ..spec import ComponentRef, RunSpec
 from .arithmetic import Budget, derive_budget, fixed_steps
@@ -24,6 +24,19 @@ def reference_method(registry: Registry) -> ComponentRef:
         raise SpecError(
             "budget.maf_per_task needs the memory multiplier's reference method (full fine-tuning), and no installed plugin "
             "declares one (register(..., budget_reference=True)); give budget.steps_per_task or samples_per_task instead"
+        )
+    return ComponentRef(name=declared[0])
+
+
+def reference_optimizer(registry: Registry) -> ComponentRef:
+    """The optimizer the reference method trains with: the default optimizer an installed plugin declares (the paper's
+    AdamW), with its default params; a method trained with an optimizer that keeps less state (8-bit, GaLore's
+    projections) then has a smaller multiplier, whatever the spec's optimizer."""
+    declared = registry.declared(default_role("optimizer"))
+    if not declared:
+        raise SpecError(
+            "budget.maf_per_task needs the memory multiplier's reference optimizer, and no installed plugin declares a "
+            "default optimizer (register(..., default=True)); give budget.steps_per_task or samples_per_task instead"
         )
     return ComponentRef(name=declared[0])
 
@@ -45,9 +58,12 @@ def resolve_budgets(
     device = device or training_device(spec)
     registry = host.registry
     model = resolve_component(registry, "model", spec.model, "model")
-    resolved = [resolve_component(registry, "method", ref, "method") for ref in [*methods, reference_method(registry)]]
+    optimizer = resolve_component(registry, "optimizer", spec.optimizer, "optimizer")
+    reference_trainer = resolve_component(registry, "optimizer", reference_optimizer(registry), "optimizer")
+    trained = [(resolve_component(registry, "method", ref, "method"), optimizer) for ref in methods]
+    trained.append((resolve_component(registry, "method", reference_method(registry), "method"), reference_trainer))
     precision = resolve_precision(spec.run.precision, device)
-    *costs, reference = cached_step_costs(spec, model, resolved, memory_measure(spec, device), precision, cache_dir)
+    *costs, reference = cached_step_costs(spec, model, trained, memory_measure(spec, device), precision, cache_dir)
     return [derive_budget(spec, cost, reference) for cost in costs]
 
 

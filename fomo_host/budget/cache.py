@@ -23,7 +23,9 @@ MEASURE_VERSION = 2
 """Part of the cache key: raise it when the measurement changes what it counts."""
 
 
-def cost_key(spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent, measure: str, precision: str) -> dict[str, Any]:
+def cost_key(
+    spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent, optimizer: ResolvedComponent, measure: str, precision: str
+) -> dict[str, Any]:
     """Everything the measured cost depends on."""
     key: dict[str, Any] = {
         "version": MEASURE_VERSION,
@@ -32,7 +34,7 @@ def cost_key(spec: RunSpec, model: ResolvedComponent, method: ResolvedComponent,
         "method": {"name": method.name, "params": method.ref.params, "provider": str(method.component.provider)},
         "batch_size": spec.run.batch_size,
         "precision": precision,
-        "optimizer": spec.optimizer.name,
+        "optimizer": {"name": optimizer.name, "params": optimizer.ref.params, "provider": str(optimizer.component.provider)},
         "two_tasks": spec.data.num_tasks > 1,
         "memory_measure": measure,
     }
@@ -55,16 +57,21 @@ def read_cached_cost(path: Path) -> StepCost | None:
 
 
 def cached_step_costs(
-    spec: RunSpec, model: ResolvedComponent, methods: list[ResolvedComponent], measure: str, precision: str, cache_dir: Path
+    spec: RunSpec,
+    model: ResolvedComponent,
+    trained: list[tuple[ResolvedComponent, ResolvedComponent]],
+    measure: str,
+    precision: str,
+    cache_dir: Path,
 ) -> list[StepCost]:
-    """Each method's cost on the spec's model and batch, from the cache or measured now (and cached)."""
+    """Each (method, optimizer)'s cost on the spec's model and batch, from the cache or measured now (and cached)."""
     paths, keys = [], {}
-    for method in methods:
-        key = cost_key(spec, model, method, measure, precision)
+    for method, optimizer in trained:
+        key = cost_key(spec, model, method, optimizer, measure, precision)
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = cache_dir / "budget" / f"{method.name}-{digest}.json"
         paths.append(path)
-        keys[path] = (method, key)
+        keys[path] = (method, optimizer, key)
     costs = {path: cost for path in keys if (cost := read_cached_cost(path)) is not None}
     missing = [path for path in keys if path not in costs]
     if missing:
@@ -73,8 +80,8 @@ def cached_step_costs(
         with preserved_rng():
             built: ModelBundle = model.build(BuildContext(seed=spec.run.seed, cache_dir=cache_dir))
             for path in missing:
-                method, key = keys[path]
-                costs[path] = cost = measure_cost(spec, method, measure, built, precision)
+                method, optimizer, key = keys[path]
+                costs[path] = cost = measure_cost(spec, method, optimizer, measure, built, precision)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
                 temporary.write_text(json.dumps({"key": key, "cost": asdict(cost)}, indent=2, sort_keys=True, default=str) + "\n")

@@ -54,8 +54,8 @@ from ..components import ModelBundle, TaskInfo, TrainBatch, UpdateMethod
 from ..engine.runtime import Precision
 from ..engine.training import (
     BatchSource,
-    OptimizerFactory,
     TaskDataAccess,
+    TaskOptimizers,
     TrainingStep,
     enable_activation_checkpointing,
     finish_task,
@@ -79,25 +79,30 @@ class MeasurementError(FomoError):
     """The method's step could not be run for measuring (plugin code that needs real values on the meta device)."""
 
 
-def measure_cost(spec: RunSpec, method: ResolvedComponent, measure: str, built: ModelBundle, precision: str) -> StepCost:
-    """Count FLOPs (and, for the analytic measure, memory) on the meta device; for ``cuda``, memory on the GPU.
+def measure_cost(
+    spec: RunSpec, method: ResolvedComponent, optimizer: ResolvedComponent, measure: str, built: ModelBundle, precision: str
+) -> StepCost:
+    """Count FLOPs (and, for the analytic measure, memory) on the meta device; for ``cuda``, memory on the GPU; the
+    method trains with ``optimizer`` (its state is part of the step's memory).
 
     ``built`` is the spec's model as its factory built it (its weights do not matter); ``precision``
     is the run's resolved precision (``no``, ``bf16`` or ``fp16``), used by the ``cuda`` measure.
     """
     try:
-        cuda_peak = measure_cuda_peak(spec, method, built, precision) if measure == "cuda" else None
+        cuda_peak = measure_cuda_peak(spec, method, optimizer, built, precision) if measure == "cuda" else None
         bundle = copy.copy(built)
         bundle.model = copy.deepcopy(built.model).to("meta")
         meta = StreamStart(spec, bundle, torch.device("meta"), Precision("no", "meta"))
         counted = CountedStep()
         with fused_attention():
-            meta.run(method, counted.step, counted.end_task)
+            meta.run(method, optimizer, counted.step, counted.end_task)
     except FomoError:
         raise
     except Exception as exc:  # plugin code run on meta tensors: value-dependent code cannot run there
         cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise MeasurementError(f"cannot measure method {method.name!r} on model {spec.model.name!r}: {cause}") from exc
+        raise MeasurementError(
+            f"cannot measure method {method.name!r} with optimizer {optimizer.name!r} on model {spec.model.name!r}: {cause}"
+        ) from exc
     peak = cuda_peak if cuda_peak is not None else counted.analytic_bytes
     return StepCost(counted.step_flops / GIGA, counted.end_task_flops / GIGA, int(peak), measure)
 
@@ -105,6 +110,7 @@ def measure_cost(spec: RunSpec, method: ResolvedComponent, measure: str, built: 
 def measure_cuda_peak(
     spec: RunSpec,
     method: ResolvedComponent,
+    optimizer: ResolvedComponent,
     bundle: ModelBundle,
     precision: str,
     device: torch.device | None = None,
@@ -137,7 +143,7 @@ def measure_cuda_peak(
         peaks.append(allocator.max_memory_allocated(device))
 
     start = StreamStart(spec, on_gpu, device, Precision(precision, device.type))
-    start.run(method, measured_step, lambda finish: finish(TaskDataAccess))
+    start.run(method, optimizer, measured_step, lambda finish: finish(TaskDataAccess))
     del start, on_gpu
     gc.collect()
     allocator.empty_cache()
@@ -163,6 +169,7 @@ class StreamStart:
     def run(
         self,
         resolved: ResolvedComponent,
+        optimizer_component: ResolvedComponent,
         on_step: Callable[[TrainingStep, TrainBatch], object],
         on_end_task: Callable[[Callable[[DataMaker], None]], None],
     ) -> None:
@@ -175,13 +182,15 @@ class StreamStart:
         method: UpdateMethod = resolved.build()
         model = method.prepare(self.bundle.model)
         model.to(self.device)
-        factory = OptimizerFactory(spec.optimizer, self.device)
+        optimizers = TaskOptimizers(spec.optimizer, optimizer_component.build(), self.device)
         for task in range(measured_task + 1):
             info = TaskInfo(task, num_tasks, steps=1, concepts=[])
-            optimizer = start_task(model, method, info, factory)
+            optimizer = start_task(model, method, info, optimizers)
+            optimizers.train_mode(optimizer)
             if task == measured_task:
                 model.train()
                 on_step(TrainingStep(model, optimizer, spec.optimizer, self.precision, method), batch)
+            optimizers.eval_mode(optimizer)
             if task == 0:
                 on_end_task(self._end_task_work(model, method, info, batch))
             del optimizer

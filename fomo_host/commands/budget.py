@@ -36,7 +36,7 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 
 def command_budget(args: argparse.Namespace) -> int:
-    from ..budget import resolve_budgets, training_device
+    from ..budget import reference_method, reference_optimizer, resolve_budgets, training_device
     from ..engine.runtime import resolve_precision
     from ..engine.setup import default_cache_dir
 
@@ -56,7 +56,8 @@ def command_budget(args: argparse.Namespace) -> int:
     architecture = spec.model.params.get("architecture")
     model = spec.model.name + (f" {architecture}" if architecture else "")
     precision = resolve_precision(spec.run.precision, training_device(spec))
-    table = Table(title=f"compute per task: {model}, batch {spec.run.batch_size}, precision {precision}, budget.{given} = {value:,}")
+    title = f"compute per task: {model}, batch {spec.run.batch_size}, precision {precision}, optimizer {spec.optimizer.name}"
+    table = Table(title=f"{title}, budget.{given} = {value:,}")
     columns = ("method", "GFLOPs/step", "end-of-task GFLOPs", "memory multiplier", "MAF/step", "steps/task", "samples/task", "MAF/task")
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -75,7 +76,9 @@ def command_budget(args: argparse.Namespace) -> int:
     console.print(table)
     measure = budgets[0][1].memory_measure
     console.print(
-        f"memory multiplier: peak training memory / full fine-tuning's ({measure} measure, see budget.memory_measure); "
+        f"memory multiplier: peak training memory / that of {reference_method(host.registry).name} with "
+        f"{reference_optimizer(host.registry).name} "
+        f"({measure} measure, see budget.memory_measure); "
         "MAF/step = (GFLOPs/step + end-of-task GFLOPs / steps) x memory multiplier"
     )
     return 0

@@ -83,6 +83,7 @@ SPEC_PLACES = {
     "dataset": "data.sources.N.params",
     "ordering": "data.ordering.params",
     "method": "method.params",
+    "optimizer": "optimizer.params",
     "scheduler": "scheduler.params",
     "merger": "merger.params",
     "merge_operator": "merger.params.operator.params",

@@ -24,7 +24,7 @@ from typing import Any, SupportsInt, cast
 
 import torch
 
-from ..components import MergeInputs, Metric, ModelBundle, TaskInfo, UpdateMethod
+from ..components import MergeInputs, Metric, ModelBundle, OptimizerBuilder, TaskInfo, UpdateMethod
 from ..data import Concept
 from ..deployed import DeployedWeights
 from ..errors import FomoError, TrainingDiverged
@@ -46,9 +46,9 @@ from .sharding import Sharding
 from .step_log import StepLog
 from .training import (
     LoopState,
-    OptimizerFactory,
     StepLoop,
     TaskDataAccess,
+    TaskOptimizers,
     TrainingStep,
     all_finite,
     compile_failures,
@@ -146,6 +146,7 @@ class ContinualRun:
         self.spec, self.runtime, self.bundle = setup.spec, setup.runtime, setup.bundle
         components = setup.components
         self.method: UpdateMethod = components.method.build()
+        self.optimizer_builder: OptimizerBuilder = components.optimizer.build()
         self.scheduler = components.scheduler.build()
         self.merger = components.merger.build()
         self.metrics: list[tuple[str, Metric]] = build_metrics(components.metrics)
@@ -321,7 +322,8 @@ class ContinualRun:
         state to keep). ``before``: (global step, samples seen) at the task's start; ``inside``: a checkpoint written
         inside this task, to continue from."""
         spec, runtime = self.spec, self.runtime
-        optimizer = start_task(live_model, self.method, info, OptimizerFactory(spec.optimizer, runtime.device))
+        optimizers = TaskOptimizers(spec.optimizer, self.optimizer_builder, runtime.device)
+        optimizer = start_task(live_model, self.method, info, optimizers)
         step = TrainingStep(
             live_model, optimizer, spec.optimizer, runtime.mixed_precision, self.method, forward_model=self.forward_model(live_model)
         )
@@ -337,6 +339,8 @@ class ContinualRun:
             state = LoopState(inside.step_in_task, inside.task_loss_sum)
         elif optimizer_state is not None and not spec.optimizer.reset_per_task:
             self.load_optimizer_state(live_model, optimizer, optimizer_state)
+        # a checkpoint inside the task was taken in training mode: switching again changes nothing
+        optimizers.train_mode(optimizer)
         generator = torch.Generator().manual_seed(derive_seed(spec.run.seed, "data", info.index))
         pools = self.pools(info.index)
         batches = MixedBatches(pools, spec.run.batch_size, spec.data.mixture, generator)
@@ -382,6 +386,8 @@ class ContinualRun:
                     checkpoint_every=spec.run.checkpoint_every_steps,
                     on_checkpoint=checkpoint_inside,
                 )
+        # from here on the weights are read (end-of-task work, export, merge, evaluation, checkpoint): their evaluation form
+        optimizers.eval_mode(optimizer)
         end_task_seed = derive_seed(spec.run.seed, "end-task", info.index)
         task_data = TaskDataAccess.from_pool(
             runtime, self.bundle, self.tokens, pools.update, spec.run.batch_size, end_task_seed, self.loader

@@ -17,7 +17,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..components import ModelBundle, OptimizerRequest, OptimizerSettings, StepOutput, TaskData, TaskInfo, TrainBatch, UpdateMethod
+from ..components import (
+    ModelBundle,
+    OptimizerBuilder,
+    OptimizerContext,
+    ParamGroup,
+    StepOutput,
+    TaskData,
+    TaskInfo,
+    TrainBatch,
+    UpdateMethod,
+)
 from ..errors import FomoError, TrainingDiverged
 from ..model_inputs import TokenCache
 from ..spec import OptimizerSection
@@ -31,52 +41,55 @@ ProgressCallback = Callable[[int, torch.Tensor], None]
 """Called after each step with the step index and its loss, still on the device."""
 
 
-class OptimizerFactory:
-    """Builds the spec's optimizer over parameter groups: AdamW (fused where the device supports it) or
-    bitsandbytes' 8-bit AdamW. Weight decay skips 1-d tensors (norms, biases, the temperature).
+class TaskOptimizers:
+    """Builds each task's optimizer: the method's parameter groups, each split into its matrices (decayed) and its
+    1-d tensors (norms, biases, the temperature: not decayed), handed to the spec's optimizer component."""
 
-    Methods see it through the :class:`OptimizerRequest` of a task (:meth:`request`).
-    """
+    def __init__(self, spec: OptimizerSection, builder: OptimizerBuilder, device: torch.device) -> None:
+        self.spec, self.builder, self.device = spec, builder, device
 
-    def __init__(self, spec: OptimizerSection, device: torch.device) -> None:
-        self.spec, self.device = spec, device
-
-    @property
-    def settings(self) -> OptimizerSettings:
-        spec = self.spec
-        return OptimizerSettings(name=spec.name, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay)
-
-    def request(self, parameters: list[tuple[str, nn.Parameter]]) -> OptimizerRequest:
-        """What a method's ``build_optimizer`` answers for a task training ``parameters``."""
-        return OptimizerRequest(self.settings, parameters, self.device, self)
-
-    def param_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Each group split into its matrices (decayed) and its 1-d tensors (not decayed); frozen tensors dropped."""
+    def torch_groups(self, groups: list[ParamGroup]) -> list[dict[str, Any]]:
+        """Torch parameter groups (``params``, ``weight_decay``, ``lr_scale``); frozen tensors dropped."""
         split_groups = []
         for group in groups:
-            params = [p for p in group["params"] if p.requires_grad]
+            params = [p for p in group.params if p.requires_grad]
             decayed = [p for p in params if p.ndim >= 2]
             not_decayed = [p for p in params if p.ndim < 2]
-            options = {k: v for k, v in group.items() if k != "params"}
+            weight_decay = self.spec.weight_decay if group.weight_decay is None else group.weight_decay
             if decayed:
-                split_groups.append({**options, "params": decayed, "weight_decay": options.get("weight_decay", self.spec.weight_decay)})
+                split_groups.append({"params": decayed, "weight_decay": weight_decay, "lr_scale": group.lr_scale})
             if not_decayed:
-                split_groups.append({**options, "params": not_decayed, "weight_decay": 0.0})
+                split_groups.append({"params": not_decayed, "weight_decay": 0.0, "lr_scale": group.lr_scale})
         return split_groups
 
-    def __call__(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        split_groups, options = self.param_groups(groups), self.settings.options()
-        if self.spec.name == "adamw8bit":
-            import bitsandbytes
+    def build(self, groups: list[ParamGroup], names: dict[int, str] | None = None) -> torch.optim.Optimizer:
+        """The optimizer over ``groups``; ``names``: id(parameter) -> its name in the model."""
+        context = OptimizerContext(lr=self.spec.lr, weight_decay=self.spec.weight_decay, device=self.device, names=names or {})
+        return self.builder.build(self.torch_groups(groups), context)
 
-            return bitsandbytes.optim.AdamW8bit(split_groups, **options)
-        return torch.optim.AdamW(split_groups, **options, fused=self.device.type == "cuda")
+    def train_mode(self, optimizer: torch.optim.Optimizer) -> None:
+        self.builder.train_mode(optimizer)
+
+    def eval_mode(self, optimizer: torch.optim.Optimizer) -> None:
+        self.builder.eval_mode(optimizer)
+
+
+class HostAdamW(OptimizerBuilder):
+    """The host's own AdamW (fused on CUDA), for what it trains outside a spec's stream: the warm start of the base
+    model, whose cached result must not depend on which optimizer plugins are installed."""
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-6) -> None:
+        self.betas, self.eps = betas, eps
+
+    def build(self, groups: list[dict[str, Any]], context: OptimizerContext) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            groups, lr=context.lr, betas=self.betas, eps=self.eps, weight_decay=context.weight_decay, fused=context.device.type == "cuda"
+        )
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
     for group in optimizer.param_groups:
-        group.setdefault("lr_multiplier", group.get("lr", base_lr) / base_lr if base_lr else 1.0)
-        group["lr"] = base_lr * group["lr_multiplier"] * factor
+        group["lr"] = base_lr * group.get("lr_scale", 1.0) * factor
 
 
 def forward_loss(model: nn.Module, batch: TrainBatch) -> StepOutput:
@@ -112,15 +125,25 @@ def clamp_logit_scale(model: nn.Module) -> None:
             scale.clamp_(0, MAX_LOGIT_SCALE)
 
 
-def start_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, optimizer_factory: OptimizerFactory) -> torch.optim.Optimizer:
-    """The method picks what this task trains (everything else is frozen) and builds the task's optimizer over it."""
+def start_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, optimizers: TaskOptimizers) -> torch.optim.Optimizer:
+    """The method picks what this task trains (everything else is frozen) and its parameter groups; the spec's
+    optimizer is built over them."""
     named = method.trainable_parameters(model, info)
     if not named:
         raise FomoError(f"method {type(method).__name__} trains no parameter of the model in task {info.index + 1}")
     trainable = {id(p) for _, p in named}
     for parameter in model.parameters():
         parameter.requires_grad_(id(parameter) in trainable)
-    return method.build_optimizer(optimizer_factory.request(named))
+    groups = method.param_groups(named, info)
+    grouped = [id(p) for group in groups for p in group.params]
+    if len(grouped) != len(set(grouped)) or set(grouped) != trainable:
+        names = {id(p): name for name, p in named}
+        missing = sorted(names[i] for i in trainable - set(grouped))
+        raise FomoError(
+            f"method {type(method).__name__}: param_groups must hold every trainable parameter exactly once "
+            f"(missing: {missing[:3]}, {len(grouped) - len(set(grouped))} repeated, {len(set(grouped) - trainable)} not trainable)"
+        )
+    return optimizers.build(groups, {id(p): name for name, p in named})
 
 
 def finish_task(model: nn.Module, method: UpdateMethod, info: TaskInfo, data: TaskData) -> None:

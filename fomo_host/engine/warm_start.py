@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..components import ModelBundle
+from ..components import ModelBundle, ParamGroup
 from ..data import SampleSet, TensorSampleSet
 from ..model_inputs import TokenCache
 from ..spec import ModelSection, OptimizerSection, WarmStart
@@ -25,7 +25,7 @@ from ..weights import load_weights, save_weights
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .mixture import UPDATE_ONLY, MixedBatches, Pool, Pools, Segment
 from .runtime import Runtime, derive_seed
-from .training import OptimizerFactory, ProgressCallback, StepLoop, TrainingStep
+from .training import HostAdamW, ProgressCallback, StepLoop, TaskOptimizers, TrainingStep
 
 
 def sample_set_fingerprint(samples: SampleSet) -> str:
@@ -93,11 +93,11 @@ def warm_start(
         bundle.model.load_state_dict(load_weights(path), strict=True)
         return path
 
-    optimizer_spec = OptimizerSection(lr=settings.lr, weight_decay=settings.weight_decay, grad_clip=1.0)
+    optimizer_spec = OptimizerSection(name="adamw", lr=settings.lr, weight_decay=settings.weight_decay, grad_clip=1.0)
     model = bundle.model
     for parameter in model.parameters():
         parameter.requires_grad_(True)
-    optimizer = OptimizerFactory(optimizer_spec, runtime.device)([{"params": list(model.parameters())}])
+    optimizer = TaskOptimizers(optimizer_spec, HostAdamW(), runtime.device).build([ParamGroup(list(model.parameters()))])
     generator = torch.Generator().manual_seed(derive_seed(seed, "warm-start"))
     torch.manual_seed(derive_seed(seed, "warm-start", "torch"))
     update = Pool([Segment(samples, torch.arange(len(samples))) for samples in pool])

@@ -8,14 +8,23 @@ component in a class attribute, and the tests run against it as the host would u
     class TestMyMethod(MethodConformance):
         method_name = "my-method"
 
-One suite per kind of component (methods, mergers, merge operators, schedulers, metrics,
+One suite per kind of component (methods, optimizers, mergers, merge operators, schedulers, metrics,
 datasets, orderings, models, launchers) and one for loggers. Their tests carry the
 ``fomo_conformance`` marker (and the long ones ``slow``), which this package registers
 with pytest, so ``pytest -m "not slow"`` works in a plugin's own repository.
 """
 
 from .datasets import DatasetConformance
-from .helpers import build_component, lifecycle_hooks, make_spec, optimizer_request, read_checkpoint, run_cli, stream_tasks, validate_params
+from .helpers import (
+    build_component,
+    lifecycle_hooks,
+    make_spec,
+    read_checkpoint,
+    run_cli,
+    stream_tasks,
+    task_optimizer,
+    validate_params,
+)
 from .launchers import LauncherConformance
 from .loggers import LoggerConformance
 from .merge_operators import MergeOperatorConformance
@@ -23,6 +32,7 @@ from .mergers import MergerConformance
 from .methods import MethodConformance
 from .metrics import MetricConformance
 from .models import ModelConformance
+from .optimizers import OptimizerConformance
 from .orderings import OrderingConformance
 from .schedulers import SchedulerConformance
 from .toys import ToyCLIP, toy_bundle, toy_classification_set, toy_retrieval_set
@@ -36,16 +46,17 @@ __all__ = [
     "MethodConformance",
     "MetricConformance",
     "ModelConformance",
+    "OptimizerConformance",
     "OrderingConformance",
     "SchedulerConformance",
     "ToyCLIP",
     "build_component",
     "lifecycle_hooks",
     "make_spec",
-    "optimizer_request",
     "read_checkpoint",
     "run_cli",
     "stream_tasks",
+    "task_optimizer",
     "toy_bundle",
     "toy_classification_set",
     "toy_retrieval_set",

@@ -1,8 +1,8 @@
-"""Helpers for plugins' own tests: components of the installed plugins, specs, optimizer requests, the CLI.
+"""Helpers for plugins' own tests: components of the installed plugins, specs, task optimizers, the CLI.
 
 Everything here goes through the same code the host runs: params are validated as a
 spec's are (nested component choices included), components are built by their
-registered factories, the optimizer request is the one a run hands a method.
+registered factories, a task's optimizer is built as a run builds it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from ..components import OptimizerRequest, Ordering
+from ..components import Ordering, ParamGroup
 from ..data import Concept
 from ..plugins import installed_plugins
 from ..registry import Component
@@ -50,15 +50,28 @@ def lifecycle_hooks() -> Any:
     return installed_plugins().hook
 
 
-def optimizer_request(
-    parameters: Sequence[tuple[str, nn.Parameter]], optimizer: Mapping[str, Any] | None = None, device: str | torch.device = "cpu"
-) -> OptimizerRequest:
-    """The request a run hands :meth:`UpdateMethod.build_optimizer` for a task training ``parameters``, with the
-    spec's ``[optimizer]`` table ``optimizer`` (defaults as in a spec)."""
-    from ..engine.training import OptimizerFactory
+def task_optimizer(
+    parameters: Sequence[tuple[str, nn.Parameter]],
+    optimizer: Mapping[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    groups: Sequence[ParamGroup] | None = None,
+) -> torch.optim.Optimizer:
+    """The optimizer a run builds for a task training ``parameters`` (named as the model names them), with the spec's
+    ``[optimizer]`` table ``optimizer`` (defaults as in a spec): the named optimizer component of the installed
+    plugins over ``groups`` (default: one group of all), each split into matrices and 1-d tensors as the host splits it."""
+    from ..engine.training import TaskOptimizers
+    from ..registry import default_role
+    from ..resolve import resolve_component
 
-    section = OptimizerSection.model_validate(dict(optimizer or {}))
-    return OptimizerFactory(section, torch.device(device)).request(list(parameters))
+    registry = installed_plugins().registry
+    table = dict(optimizer or {})
+    if "name" not in table:
+        table["name"] = registry.declared(default_role("optimizer"))[0]
+    section = OptimizerSection.model_validate(table)
+    resolved = resolve_component(registry, "optimizer", section, "optimizer")
+    named = list(parameters)
+    chosen = list(groups) if groups is not None else [ParamGroup([parameter for _, parameter in named])]
+    return TaskOptimizers(section, resolved.build(), torch.device(device)).build(chosen, {id(p): name for name, p in named})
 
 
 def stream_tasks(concepts: Sequence[Concept], ordering: Ordering, num_tasks: int) -> list[list[Concept]]:

@@ -168,8 +168,12 @@ class MethodConformance:
             "evaluation": {"batch_size": 64},
         }
 
+    def extra_plugins(self) -> list[tuple[str, object]]:
+        """(name, plugin) pairs the runs load besides the installed plugins: a component a test defines itself."""
+        return []
+
     def load_host(self, interrupt_at: int | None = None) -> PluginHost:
-        extra: list[tuple[str, object]] = [("fomo-conformance", RecorderPlugin())]
+        extra: list[tuple[str, object]] = [("fomo-conformance", RecorderPlugin()), *self.extra_plugins()]
         if interrupt_at is not None:
             extra.append(("fomo-conformance-interrupt", InterruptAtLastStep(interrupt_at)))
         return load_plugins(extra=extra)

@@ -1,1 +1,1 @@
-"""Optimizer-based update methods for fomo-host: GaLore."""
+"""Optimizers for fomo-host: AdamW, 8-bit AdamW (bitsandbytes), GaLore (galore-torch), schedule-free AdamW (schedulefree)."""

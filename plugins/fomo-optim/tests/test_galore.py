@@ -1,4 +1,4 @@
-"""GaLore's parameter groups and optimizer choice."""
+"""GaLore's optimizer: which parameters are projected, weight decay, refusals."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import pytest
 import torch
 from fomo_openclip.models import build_tiny_clip
 from fomo_openclip.params import TinyCLIPParams
-from fomo_optim.galore import GaLore
-from fomo_optim.params import GaLoreParams
 from galore_torch import GaLoreAdamW
 
-from fomo_host.api import BuildContext, FomoError, TaskInfo
-from fomo_host.testing import optimizer_request
-
-TASK = TaskInfo(index=0, num_tasks=1, steps=1, concepts=[])
+from fomo_host.api import BuildContext, FomoError, ParamGroup
+from fomo_host.testing import task_optimizer
 
 
 def tiny_model() -> torch.nn.Module:
@@ -21,15 +17,14 @@ def tiny_model() -> torch.nn.Module:
     return build_tiny_clip(TinyCLIPParams(), BuildContext(seed=0, cache_dir=None)).model  # type: ignore[arg-type]
 
 
-def build(params: GaLoreParams, optimizer: dict) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    model = tiny_model()
-    method = GaLore(params)
-    named = method.trainable_parameters(model, TASK)
-    return model, method.build_optimizer(optimizer_request(named, optimizer))
+def galore(model: torch.nn.Module, params: dict, optimizer: dict | None = None, named=None) -> torch.optim.Optimizer:
+    named = list(model.named_parameters()) if named is None else named
+    return task_optimizer(named, {"name": "galore", "params": params, **(optimizer or {})})
 
 
 def test_block_matrices_are_projected_and_everything_else_is_plain_adamw():
-    model, optimizer = build(GaLoreParams(rank=16), {"lr": 1e-3, "weight_decay": 0.1})
+    model = tiny_model()
+    optimizer = galore(model, {"rank": 16}, {"lr": 1e-3, "weight_decay": 0.1})
     assert isinstance(optimizer, GaLoreAdamW)
     names = {id(p): name for name, p in model.named_parameters()}
     projected = {names[id(p)] for group in optimizer.param_groups if "rank" in group for p in group["params"]}
@@ -43,8 +38,21 @@ def test_block_matrices_are_projected_and_everything_else_is_plain_adamw():
     assert decay["visual.proj"] == 0.1 and decay["ln_final.weight"] == 0.0
 
 
+def test_a_method_s_groups_keep_their_settings_through_the_projection():
+    model = tiny_model()
+    named = list(model.named_parameters())
+    visual = [p for name, p in named if name.startswith("visual.")]
+    text = [p for name, p in named if not name.startswith("visual.")]
+    optimizer = task_optimizer(
+        named, {"name": "galore", "params": {"rank": 16}}, groups=[ParamGroup(visual, lr_scale=0.5), ParamGroup(text, weight_decay=0.0)]
+    )
+    scales = {(group["lr_scale"], "rank" in group, group["weight_decay"]) for group in optimizer.param_groups}
+    assert {(0.5, True, 0.2), (0.5, False, 0.2), (0.5, False, 0.0), (1.0, True, 0.0), (1.0, False, 0.0)} == scales
+
+
 def test_a_step_updates_the_model():
-    model, optimizer = build(GaLoreParams(rank=8), {"lr": 1e-2})
+    model = tiny_model()
+    optimizer = galore(model, {"rank": 8}, {"lr": 1e-2})
     before = model.visual.transformer.resblocks[0].mlp.c_fc.weight.detach().clone()
     for p in model.parameters():
         p.grad = torch.randn_like(p)
@@ -52,11 +60,15 @@ def test_a_step_updates_the_model():
     assert not torch.equal(before, model.visual.transformer.resblocks[0].mlp.c_fc.weight)
 
 
-def test_a_rank_above_every_matrix_is_a_clear_error():
-    with pytest.raises(FomoError, match="lower method.params.rank"):
-        GaLore(GaLoreParams(rank=512)).trainable_parameters(tiny_model(), TASK)
+def test_nothing_to_project_is_a_clear_error():
+    model = tiny_model()
+    with pytest.raises(FomoError, match="lower optimizer.params.rank"):
+        galore(model, {"rank": 512})
+    biases = [(name, p) for name, p in model.named_parameters() if name.endswith("bias")]
+    with pytest.raises(FomoError, match="no trained transformer-block matrix"):
+        galore(model, {"rank": 8}, named=biases)
 
 
 def test_eight_bit_galore_needs_a_cuda_device():
     with pytest.raises(FomoError, match="needs a CUDA device"):
-        build(GaLoreParams(rank=8), {"name": "adamw8bit"})
+        galore(tiny_model(), {"rank": 8, "eight_bit": True})

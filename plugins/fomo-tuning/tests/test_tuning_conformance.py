@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-import pytest
-
 from fomo_host.testing import MethodConformance
 
 
@@ -53,11 +49,3 @@ class TestLNFit(MethodConformance):
 
     def claims_to_train(self, name: str) -> bool:
         return is_layer_norm(name) or name == "logit_scale"
-
-
-@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="adamw8bit needs bitsandbytes")
-class TestFineTuneWithEightBitAdamW(MethodConformance):
-    """The spec's optimizer choice reaches every method through the host's optimizer factory."""
-
-    method_name = "finetune"
-    optimizer = {"name": "adamw8bit", "lr": 1e-3, "reset_per_task": False}

@@ -55,8 +55,9 @@ def tiny_spec(batch_size: int = 8, budget: dict | None = None, num_tasks: int = 
 
 def measure_step_costs(host, spec, methods: list[ComponentRef], measure: str, cache_dir: Path) -> list[StepCost]:
     model = resolve_component(host.registry, "model", spec.model, "model")
-    resolved = [resolve_component(host.registry, "method", ref, "method") for ref in methods]
-    return budget_cache.cached_step_costs(spec, model, resolved, measure, spec.run.precision, cache_dir)
+    optimizer = resolve_component(host.registry, "optimizer", spec.optimizer, "optimizer")
+    trained = [(resolve_component(host.registry, "method", ref, "method"), optimizer) for ref in methods]
+    return budget_cache.cached_step_costs(spec, model, trained, measure, spec.run.precision, cache_dir)
 
 
 def build_model(host, spec, cache_dir: Path):
@@ -367,8 +368,9 @@ def test_the_cuda_measure_takes_the_peak_of_the_measured_step_alone(host, tmp_pa
     allocator = RecordingAllocator()
     model = resolve_component(host.registry, "model", spec.model, "model")
     method = resolve_component(host.registry, "method", spec.method, "method")
+    optimizer = resolve_component(host.registry, "optimizer", spec.optimizer, "optimizer")
     bundle = model.build(BuildContext(seed=0, cache_dir=tmp_path))
-    peak = measurement.measure_cuda_peak(spec, method, bundle, "no", torch.device("cpu"), allocator)
+    peak = measurement.measure_cuda_peak(spec, method, optimizer, bundle, "no", torch.device("cpu"), allocator)
     assert peak == 5_000 and stepped == ["step"]  # one step: task 1's, after task 0's end-of-task work (EWC's Fisher)
     calls = allocator.calls
     assert calls[calls.index("step") - 2 : calls.index("step") + 3] == ["synchronize", "reset_peak", "step", "synchronize", "max_allocated"]

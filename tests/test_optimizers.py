@@ -12,8 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fomo_host import hookimpl
 from fomo_host.api import OptimizerBuilder, OptimizerContext, OptimizerRegister
+from fomo_host.budget import resolve_budget
+from fomo_host.components import BuildContext
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
+from fomo_host.resolve import resolve_component
 from fomo_host.spec import build_spec
 from fomo_host.testing import OptimizerConformance, run_cli
 
@@ -121,6 +124,48 @@ def test_two_plugins_claiming_one_optimizer_name_leave_it_to_neither() -> None:
 def test_a_third_party_optimizer_carries_its_provider() -> None:
     component = load_plugins(extra=[("lion-plugin", LionPlugin())]).registry.get("optimizer", "lion")
     assert component.kind == "optimizer" and component.provider.distribution == "lion-plugin"
+
+
+def test_the_budget_measures_each_optimizer_s_state(tmp_path) -> None:
+    """The analytic memory measure counts the optimizer's real state, on the meta device, for every optimizer; the
+    multiplier's reference stays full fine-tuning with AdamW."""
+    host = load_plugins()
+    tables = {
+        "adamw": {},
+        "adamw-schedulefree": {},
+        "adamw8bit": {"min_8bit_size": 4096},
+        "galore": {"rank": 8},
+    }
+    budgets = {}
+    for name, params in tables.items():
+        spec = build_spec(
+            {
+                **MINIMAL,
+                "run": {"batch_size": 8},
+                "optimizer": {"name": name, "params": params},
+                "budget": {"maf_per_task": 100.0},
+                "data": {**MINIMAL["data"], "num_tasks": 1},
+            }
+        )
+        budgets[name] = resolve_budget(host, spec, tmp_path, torch.device("cpu"))
+    model = build_spec(MINIMAL, registry=host.registry)
+    bundle = resolve_component(host.registry, "model", model.model, "model").build(BuildContext(seed=0, cache_dir=tmp_path))
+    sizes = [p.numel() for p in bundle.model.parameters()]
+    adamw = budgets["adamw"]
+    assert adamw.memory_multiplier == 1.0 and adamw.peak_memory_bytes == adamw.reference_peak_memory_bytes
+    # schedule-free keeps z and the second moment where AdamW keeps two moments (and one step counter per tensor)
+    assert abs(budgets["adamw-schedulefree"].peak_memory_bytes - adamw.peak_memory_bytes) <= 4 * len(sizes)
+    # 8-bit: the two moments of every tensor of 4,096 elements or more take 1 byte an element instead of 4, less the
+    # blockwise scales (one float per 256 elements per moment) and the quantisation maps
+    large = [n for n in sizes if n >= 4096]
+    saved = adamw.peak_memory_bytes - budgets["adamw8bit"].peak_memory_bytes
+    assert 6 * sum(large) - 8 * sum(-(-n // 256) for n in large) - 2 * 256 * 4 * len(large) <= saved <= 6 * sum(large)
+    assert budgets["adamw8bit"].memory_multiplier < 1.0
+    # GaLore at rank 8: the block matrices' moments live in an 8-wide subspace
+    assert budgets["galore"].peak_memory_bytes < adamw.peak_memory_bytes and budgets["galore"].memory_multiplier < 1.0
+    # every optimizer runs the same model step: the FLOPs differ only by GaLore's projections
+    assert budgets["adamw8bit"].step_gflops == budgets["adamw-schedulefree"].step_gflops == adamw.step_gflops
+    assert budgets["galore"].step_gflops > adamw.step_gflops
 
 
 class TestLionWithLoRA(OptimizerConformance):

@@ -61,6 +61,7 @@ def test_records_and_summary_name_the_provider_of_every_component(finished):
         "version": providers["model"]["version"],
     }
     assert providers["method"]["distribution"] == "fomo-tuning" and providers["evaluation.metrics.0"]["name"] == "zero-shot-accuracy"
+    assert providers["optimizer"] == {"kind": "optimizer", "name": "adamw", "distribution": "fomo-optim", "version": "0.1.0"}
     assert json.loads(stdout)["providers"] == providers
 
 

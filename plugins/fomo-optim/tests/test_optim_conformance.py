@@ -32,18 +32,6 @@ class TestGaLore(OptimizerConformance):
     invalid_optimizer_params = {"proj_type": "diagonal"}
 
 
-class TestGaLoreWithLockedText(OptimizerConformance):
-    """Any method with any optimizer: GaLore over the image tower that locked-text trains."""
-
-    optimizer_name = "galore"
-    method_name = "locked-text"
-    optimizer_params = {"rank": 16, "update_proj_gap": 4, "proj_type": "right"}
-    invalid_optimizer_params = {"rank": 0}
-
-    def claims_to_train(self, name: str) -> bool:
-        return name.startswith("visual.") or name == "logit_scale"
-
-
 class TestScheduleFreeAdamW(OptimizerConformance):
     optimizer_name = "adamw-schedulefree"
     optimizer_params = {"warmup_steps": 2}

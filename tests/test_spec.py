@@ -43,6 +43,10 @@ def toy_registry():
         register(name="random", factory=factory, default=True)
 
     @hookimpl
+    def register_optimizers(register):
+        register(name="adamw", factory=factory)
+
+    @hookimpl
     def register_schedulers(register):
         register(name="cosine", factory=factory, default=True)
         register(name="warm", factory=factory, params=WarmupParams)

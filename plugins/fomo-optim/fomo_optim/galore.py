@@ -20,14 +20,14 @@ def is_projected(name: str, parameter: torch.Tensor, rank: int) -> bool:
 
 
 class GaLore(OptimizerBuilder):
-    """GaLore (Zhao et al. 2024), galore-torch's projected AdamW: the Adam states of the block matrices live in a
-    low-rank subspace of their gradients, refreshed by an SVD every ``update_proj_gap`` steps.
+    """GaLore (Zhao et al. 2024), galore-torch's projected AdamW: the Adam states of the transformer blocks' matrices
+    live in a low-rank subspace of their gradients.
 
-    Of the parameters the method trains, the attention and MLP matrices of every transformer
-    block are projected; embeddings, projections, norms, biases, the temperature and adapters
-    get the same optimizer without projection, as does a block matrix whose smaller side is not
-    above the rank (a projection would not shrink it). With every method: ``finetune`` gives
-    the paper's GaLore; a method that trains no block matrix above the rank is refused.
+    The subspace is refreshed by an SVD every ``update_proj_gap`` steps. Of the parameters the method trains, the
+    attention and MLP matrices of every transformer block are projected; embeddings, projections, norms, biases, the
+    temperature and adapters get the same optimizer without projection, as does a block matrix whose smaller side is
+    not above the rank (a projection would not shrink it). With every method: ``finetune`` gives the paper's GaLore;
+    a method that trains no block matrix above the rank is refused.
     """
 
     def __init__(self, params: GaLoreParams) -> None:

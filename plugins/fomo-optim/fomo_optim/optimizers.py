@@ -51,7 +51,8 @@ class AdamW8bit(OptimizerBuilder):
 
 
 class ScheduleFreeAdamW(OptimizerBuilder):
-    """Schedule-free AdamW (Defazio et al. 2024, the ``schedulefree`` package): no decay schedule and no horizon.
+    """Schedule-free AdamW (Defazio et al. 2024, the schedulefree package): no decay schedule and no horizon;
+    evaluated at the averaged iterate.
 
     Training steps at an interpolation ``y`` between the averaged iterate ``x`` and the base
     iterate ``z``; the model is evaluated, merged and kept at ``x``. The host switches the

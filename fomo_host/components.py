@@ -296,7 +296,8 @@ class OptimizerBuilder(abc.ABC):
 
     def train_mode(self, optimizer: torch.optim.Optimizer) -> None:
         """Put the parameters in their training form (schedule-free optimizers train at another point than they
-        evaluate); called before a task's first step, also when a run resumes."""
+        evaluate); called before a task's first step, also when a run resumes inside a task, where the parameters
+        and the state are already in training form: then it must change nothing."""
 
     def eval_mode(self, optimizer: torch.optim.Optimizer) -> None:
         """Put the parameters in the form the model is evaluated, merged and kept in; called after a task's last step."""

@@ -278,7 +278,8 @@ def test_a_method_the_meta_device_cannot_run_is_one_clear_error(tmp_path):
     module.register_methods = register_methods
     host = load_plugins(extra=[("value-dependent", module)])
     spec = tiny_spec(4, {"steps_per_task": 3}, method="value-dependent")
-    with pytest.raises(MeasurementError, match=r"cannot measure method 'value-dependent' with optimizer 'adamw' on model 'tiny-clip': RuntimeError"):
+    expected = r"cannot measure method 'value-dependent' with optimizer 'adamw' on model 'tiny-clip': RuntimeError"
+    with pytest.raises(MeasurementError, match=expected):
         resolve_budget(host, spec, tmp_path, torch.device("cpu"))
     # a budget in steps still trains: its steps stand, the figures are unknown
     unmeasured = unmeasured_budget(spec)

@@ -24,7 +24,7 @@ from fomo_host.registry import BUDGET_REFERENCE
 from fomo_host.spec import build_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS_NAMED_BY_A_SPEC = ("model", "dataset", "ordering", "method", "scheduler", "merger", "merge_operator", "metric", "logger")
+KINDS_NAMED_BY_A_SPEC = ("model", "dataset", "ordering", "method", "optimizer", "scheduler", "merger", "merge_operator", "metric", "logger")
 
 
 class NoteParams(LoggerParams):
@@ -59,7 +59,7 @@ def minimal_plugin(prefix: str = "toy", defaults: bool = False, **extra_methods:
 
     def registering(kind: str, **options: Any) -> Any:
         def register_hook(register: Any) -> None:
-            default = {"default": True} if defaults and kind in ("ordering", "method", "scheduler", "merger", "metric") else {}
+            default = {"default": True} if defaults and kind in ("ordering", "method", "optimizer", "scheduler", "merger", "metric") else {}
             register(name=f"{prefix}-{kind.replace('_', '-')}", factory=factory, description=f"a toy {kind}", **default, **options)
             for name, arguments in extra_methods.items() if kind == "method" else ():
                 register(name=name, factory=factory, description="another toy method", **arguments)
@@ -93,6 +93,7 @@ def every_component_spec(prefix: str = "toy") -> dict[str, Any]:
         "data": {"sources": [{"name": f"{prefix}-dataset"}], "ordering": {"name": f"{prefix}-ordering"}},
         "budget": {"steps_per_task": 3},
         "method": {"name": f"{prefix}-method"},
+        "optimizer": {"name": f"{prefix}-optimizer", "lr": 1e-3},
         "scheduler": {"name": f"{prefix}-scheduler"},
         "merger": {"name": f"{prefix}-merger", "params": {"weight": 0.25}},
         "evaluation": {"metrics": [{"name": f"{prefix}-metric"}]},
@@ -104,7 +105,7 @@ def host_alone(*plugins: tuple[str, types.ModuleType]) -> Any:
 
 
 def test_the_host_names_no_first_party_component():
-    first_party = {"random", "finetune", "cosine", "none", "zero-shot-accuracy", "retrieval-recall", "tiny-clip", "synthetic"}
+    first_party = {"random", "finetune", "adamw", "cosine", "none", "zero-shot-accuracy", "retrieval-recall", "tiny-clip", "synthetic"}
     for path in [ROOT / "fomo_host" / "spec.py", ROOT / "fomo_host" / "budget" / "budgets.py"]:
         strings = {node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Constant)}
         assert strings & first_party == set(), path.name
@@ -136,7 +137,11 @@ def test_the_host_alone_with_no_declared_default_asks_for_the_component_in_one_l
 
 def test_plugin_declared_defaults_fill_what_a_spec_leaves_out():
     host = host_alone(("toys", minimal_plugin(defaults=True)))
-    table = {key: value for key, value in every_component_spec().items() if key not in ("method", "scheduler", "merger", "evaluation")}
+    table = {
+        key: value
+        for key, value in every_component_spec().items()
+        if key not in ("method", "optimizer", "scheduler", "merger", "evaluation")
+    }
     del table["data"]["ordering"]
     spec = build_spec(table, registry=host.registry)
     assert (spec.method.name, spec.scheduler.name, spec.merger.name, spec.data.ordering.name) == (
@@ -145,6 +150,7 @@ def test_plugin_declared_defaults_fill_what_a_spec_leaves_out():
         "toy-merger",
         "toy-ordering",
     )
+    assert spec.optimizer.name == "toy-optimizer" and spec.optimizer.lr == 1e-5
     assert [metric.name for metric in spec.evaluation.metrics] == ["toy-metric"]
 
 

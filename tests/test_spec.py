@@ -44,7 +44,7 @@ def toy_registry():
 
     @hookimpl
     def register_optimizers(register):
-        register(name="adamw", factory=factory)
+        register(name="adamw", factory=factory, default=True)
 
     @hookimpl
     def register_schedulers(register):

@@ -307,9 +307,19 @@ class OptimizerBuilder(abc.ABC):
 
 
 class Scheduler(Protocol):
-    """A pure function: the learning-rate factor (multiplying the spec's lr) at a step."""
+    """A pure function: the learning-rate factor (multiplying the spec's lr) at a step.
+
+    A scheduler whose factor never depends on ``num_tasks`` declares ``needs_horizon = False`` (a class
+    attribute): only runs with such a scheduler can be updated with more tasks (``fomo-host update``).
+    One that declares nothing is taken to need the horizon.
+    """
 
     def __call__(self, step: int, steps_per_task: int, task: int, num_tasks: int) -> float: ...
+
+
+def needs_horizon(scheduler: object) -> bool:
+    """Whether a scheduler's factor may depend on the number of tasks (its ``needs_horizon``; undeclared: it may)."""
+    return bool(getattr(scheduler, "needs_horizon", True))
 
 
 # ----------------------------------------------------------------------------- mergers

@@ -15,7 +15,8 @@ many of both); and it is a pure function of (step, steps per task, task, number 
 tasks): two instances agree, and the order of the calls changes nothing. A schedule may
 refuse a stream it cannot shape (a warmup longer than the task) with one
 :class:`fomo_host.api.FomoError` line, but then at its first step, never partway
-through; the larger streams must be accepted.
+through; the larger streams must be accepted. A scheduler that declares ``needs_horizon = False``
+must give the same factor whatever the number of tasks (a run with it can be updated with more).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import ValidationError
 
-from ..components import Scheduler
+from ..components import Scheduler, needs_horizon
 from ..errors import FomoError
 from .helpers import build_component, validate_params
 
@@ -44,6 +45,9 @@ class SchedulerConformance:
     streams: ClassVar[tuple[tuple[int, int], ...]] = ((1, 1), (1, 4), (2, 3), (9, 1), (10, 5), (100, 20))
     """(steps per task, number of tasks) of the streams every step of which is checked."""
     max_factor: ClassVar[float | None] = None
+    horizon_free: ClassVar[bool | None] = None
+    """What the scheduler must declare: True for ``needs_horizon = False``, False for one that needs the number of
+    tasks; None: whatever it declares (a horizon-free declaration is checked either way)."""
     """A bound the factor never exceeds (e.g. 1.0 for a schedule that never exceeds optimizer.lr); None: no bound."""
 
     def scheduler(self) -> Scheduler:
@@ -96,3 +100,19 @@ class SchedulerConformance:
         backward = [fresh(*point) for point in reversed(points)][::-1]
         assert forward == backward, "the factor depends on the order of the calls or on the instance"
         assert [fresh(*point) for point in points] == forward, "calling again changed the factor"
+
+    def test_a_horizon_free_schedule_ignores_the_number_of_tasks(self) -> None:
+        scheduler = self.scheduler()
+        declared = getattr(scheduler, "needs_horizon", None)
+        assert declared is None or isinstance(declared, bool), f"needs_horizon is {declared!r}, not a bool"
+        if self.horizon_free is not None:
+            assert needs_horizon(scheduler) is not self.horizon_free, f"needs_horizon should be {not self.horizon_free}"
+        if needs_horizon(scheduler):
+            return
+        for step, steps_per_task, task, num_tasks in self.every_step():
+            factor = scheduler(step, steps_per_task, task, num_tasks)
+            for other in (task + 1, num_tasks + 7):
+                assert scheduler(step, steps_per_task, task, other) == factor, (
+                    f"(step, steps per task, task) = {(step, steps_per_task, task)}: the factor changes from {num_tasks} to {other} "
+                    "tasks, but the scheduler declares needs_horizon = False"
+                )

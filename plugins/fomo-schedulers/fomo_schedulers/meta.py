@@ -51,6 +51,9 @@ class RsqrtMetaParams(ScheduleParams):
 class _RsqrtMeta:
     name = ""
 
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
+
     def __init__(self, params: RsqrtMetaParams) -> None:
         self.params = params
 
@@ -109,6 +112,9 @@ class RsqrtRecovered:
     takes at n = 0, so warmup and decay meet.
     """
 
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
+
     def __init__(self, params: RsqrtRecoveredParams) -> None:
         self.params = params
 
@@ -118,9 +124,9 @@ class RsqrtRecovered:
         check_warmup_cooldown("rsqrt-recovered", warmup, cooldown, steps_per_task)
         minimum = self.params.min_factor
         decay_steps = steps_per_task - cooldown - warmup
-        # checked in every task, the first included: a stream the later tasks cannot shape is refused at its first
-        # step, not after tasks have trained
-        if decay_steps <= 0 and num_tasks > 1:
+        # checked in every task, the first included, and whatever the number of tasks: a stream the later tasks
+        # cannot shape is refused at its first step, not after tasks have trained (an update may add tasks to any run)
+        if decay_steps <= 0:
             raise FomoError(
                 f"scheduler 'rsqrt-recovered': warmup ({warmup}) + cooldown ({cooldown}) leave no decay steps in a task of "
                 f"{steps_per_task} steps; lower scheduler.params.warmup or scheduler.params.cooldown"
@@ -164,6 +170,9 @@ class CosineAutoregressive:
     lr_min + 0.5 (1 + cos(pi (n-W+1)/(S-W))) (base_t - lr_min).
     """
 
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
+
     def __init__(self, params: CosineMetaParams) -> None:
         self.params = params
 
@@ -186,6 +195,9 @@ class CosineDynamicRecovery:
     W_H = ceil(warmup * H) for a warmup fraction and W_H = (t+1) W for a warmup in
     steps (whenever W_H = (t+1) W, the decay starts exactly at base_t).
     """
+
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
 
     def __init__(self, params: CosineMetaParams) -> None:
         self.params = params

@@ -12,6 +12,7 @@ from .meta import (
     RsqrtRecovered,
     RsqrtRecoveredParams,
 )
+from .open_ended import CosineStream, CosineStreamParams, Infinite, InfiniteParams, RsqrtInfinite, RsqrtInfiniteParams
 from .schedules import WSD, Constant, ConstantParams, Cosine, CosineParams, Rsqrt, RsqrtParams, WSDParams
 
 
@@ -26,3 +27,6 @@ def register_schedulers(register):
     register(name="rsqrt-recovered", factory=RsqrtRecovered, params=RsqrtRecoveredParams)
     register(name="cosine-autoregressive", factory=CosineAutoregressive, params=CosineMetaParams)
     register(name="cosine-dynamic-recovery", factory=CosineDynamicRecovery, params=CosineMetaParams)
+    register(name="infinite", factory=Infinite, params=InfiniteParams)
+    register(name="rsqrt-infinite", factory=RsqrtInfinite, params=RsqrtInfiniteParams)
+    register(name="cosine-stream", factory=CosineStream, params=CosineStreamParams)

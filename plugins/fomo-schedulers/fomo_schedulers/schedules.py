@@ -89,6 +89,9 @@ class ConstantParams(ScheduleParams):
 class Constant:
     """Constant learning rate lr0 after an optional linear warmup (n < W: lr0 (n+1)/W)."""
 
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
+
     def __init__(self, params: ConstantParams) -> None:
         self.params = params
 
@@ -110,6 +113,9 @@ class Cosine:
 
     n < W: lr0 (n+1)/W; else lr_min + 0.5 (1 + cos(pi (n-W+1)/(S-W))) (lr0 - lr_min).
     """
+
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
 
     def __init__(self, params: CosineParams) -> None:
         self.params = params
@@ -159,6 +165,9 @@ class Rsqrt:
     n >= S-C: r(n) (C - (n-(S-C)) - 1)/C, which reaches 0 at the last step.
     """
 
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
+
     def __init__(self, params: RsqrtParams) -> None:
         self.params = params
 
@@ -192,6 +201,9 @@ class WSD:
     both reach lr_min at the last step (MiniCPM, Hu et al., 2024; Hägele et al., 2024,
     "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations").
     """
+
+    needs_horizon = False
+    """The factor never depends on the number of tasks: a run with it can be updated."""
 
     def __init__(self, params: WSDParams) -> None:
         self.params = params

@@ -1,6 +1,7 @@
 """fomo-host: a plugin host for continual multimodal pretraining (FoMo-in-Flux protocol).
 
-From Python: ``fomo_host.run(spec, overrides=..., output=...)``, ``fomo_host.load_run(dir)``, ``fomo_host.load_study(dir)``
+From Python: ``fomo_host.run(spec, overrides=..., output=...)``, ``fomo_host.update(run_dir, data=..., tasks=...)``,
+``fomo_host.load_run(dir)``, ``fomo_host.load_study(dir)``
 (see :mod:`fomo_host.python_api`). Plugins import from :mod:`fomo_host.api`.
 """
 
@@ -8,10 +9,10 @@ from typing import Any
 
 from .hookspecs import PROJECT_NAME, hookimpl
 
-__all__ = ["PROJECT_NAME", "Run", "Study", "hookimpl", "load_run", "load_study", "run", "__version__"]
+__all__ = ["PROJECT_NAME", "Run", "Study", "hookimpl", "load_run", "load_study", "run", "update", "__version__"]
 __version__ = "0.1.0"
 
-_PYTHON_API = {"run", "load_run", "load_study", "Run", "Study"}
+_PYTHON_API = {"run", "update", "load_run", "load_study", "Run", "Study"}
 
 
 def __getattr__(name: str) -> Any:

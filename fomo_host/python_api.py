@@ -9,6 +9,7 @@
     run.to_pandas()                         # one row per evaluation (pandas)
     run.export("lora.safetensors")          # the last task's deployed weights as an open_clip model
     fomo_host.load_run("runs/lora")         # the same, read back later
+    fomo_host.update("runs/lora", data="new.toml", tasks=2)   # continue it with new data (see docs/keeping-current.md)
 
 The functions raise :class:`fomo_host.errors.FomoError` (one line: what, where,
 how to fix) where the command line prints ``error: ...``.
@@ -106,6 +107,37 @@ def run(
     resolved = resolve_spec(spec, overrides, host)
     run_dir = choose_run_dir(resolved, Path(output) if output is not None else None, resume)
     execute_run(host, resolved, run_dir, resume, Reporter(enabled=not quiet))
+    return load_run(run_dir)
+
+
+def update(
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    tasks: int | None = None,
+    overrides: Overrides = None,
+    quiet: bool = False,
+) -> Run:
+    """Continue a finished run with new data and/or more tasks of its stream, as ``fomo-host update`` does; returns the run.
+
+    Called with only ``run_dir``, continues an update that was interrupted.
+
+    :param data: a data file: ``[[data.sources]]`` and dataset lists under ``[data]``, optionally ``[release]``.
+    :param tasks: with new adaptation data, the number of tasks its concepts are cut into (default 1); without, how
+        many more tasks of the run's stream to train.
+    :param overrides: spec values to change for this update, as for :func:`run`.
+    """
+    from .engine.update import execute_update
+    from .progress import Reporter
+
+    host = plugin_host()
+    execute_update(
+        host,
+        Path(run_dir),
+        Path(data) if data is not None else None,
+        tasks,
+        override_strings(overrides),
+        Reporter(enabled=not quiet),
+    )
     return load_run(run_dir)
 
 

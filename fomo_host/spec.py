@@ -123,6 +123,14 @@ class Mixture(StrictModel):
         return self
 
 
+class StreamUpdate(StrictModel):
+    """Tasks an update appended to the stream: the concepts of these adaptation datasets, ordered by data.ordering and
+    cut into ``num_tasks`` tasks (``fomo-host update`` writes these)."""
+
+    adaptation: list[str] = Field(min_length=1)
+    num_tasks: int = Field(default=1, ge=1)
+
+
 class DataSection(StrictModel):
     sources: list[ComponentRef] = Field(min_length=1)
     pretraining: list[str] | None = None
@@ -134,6 +142,10 @@ class DataSection(StrictModel):
     ordering: ComponentRef
     """How the stream's concepts are ordered; default: the ordering an installed plugin declares as the default."""
     num_tasks: int = Field(default=5, ge=1)
+    updates: list[StreamUpdate] = Field(default_factory=list)
+    """Stream segments added by updates, after the tasks of the run's first adaptation datasets (see keeping-current)."""
+    train_tasks: int | None = Field(default=None, ge=1)
+    """Train only the first this many tasks of the stream; ``fomo-host update --tasks K`` trains K more. Default: all."""
     mixture: Mixture = Field(default_factory=Mixture)
     prefetch: int = Field(default=2, ge=0)
     """Training batches prepared ahead (gathered, tokenised, copied to the device) on a background thread while the
@@ -203,6 +215,14 @@ class EvaluationSection(StrictModel):
     "validation"), for tuning without looking at the test sets; unset: the test splits only."""
 
 
+class ReleaseSection(StrictModel):
+    """How a run's updates are released (``fomo-host releases``)."""
+
+    min_A_ZS_change: float | None = Field(default=None, le=0)  # noqa: N815 (A_ZS is the paper's name)
+    """Hold a release back (keep it unpublished) when its A_ZS fell by more than this from the last published release,
+    e.g. -0.01; None: publish every release."""
+
+
 class RunSpec(StrictModel):
     """A whole continual run."""
 
@@ -215,9 +235,13 @@ class RunSpec(StrictModel):
     scheduler: ComponentRef
     merger: ComponentRef
     evaluation: EvaluationSection
+    release: ReleaseSection | None = None
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
+        content = self.model_dump(mode="json")
+        if not content["data"]["updates"]:
+            del content["data"]["updates"]
+        return tomli_w.dumps(_drop_none(content))
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the run's results (not where it is written, what logs it, what it keeps,
@@ -231,6 +255,12 @@ class RunSpec(StrictModel):
         if content["evaluation"].get("split") is None:
             # specs written before the validation split existed keep their fingerprints
             content["evaluation"].pop("split", None)
+        # keys added for updates hash as before where unused, so older runs still resume
+        for key, unused in (("updates", []), ("train_tasks", None)):
+            if content["data"].get(key) == unused:
+                content["data"].pop(key, None)
+        # which releases are published decides nothing that is trained or evaluated
+        content.pop("release", None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

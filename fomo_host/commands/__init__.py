@@ -12,5 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "evaluate",
     "new_plugin",
+    "update",
+    "releases",
 )
 """Subcommands in the order ``fomo-host --help`` lists them."""

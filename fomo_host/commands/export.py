@@ -17,6 +17,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="the weights deployed after task N (1-based; 0 = the base model); default: the last evaluated task",
     )
+    parser.add_argument("--release", type=int, metavar="N", help="release N of a run kept current (see fomo-host releases)")
     parser.add_argument(
         "--out",
         required=True,
@@ -34,6 +35,12 @@ def command_export(args: argparse.Namespace) -> int:
 
     if args.task is not None and args.task < 0:
         raise FomoError(f"--task {args.task}: tasks count from 1 (0 is the base model)")
+    if args.release is not None:
+        from ..releases import print_release_export
+
+        if args.task is not None:
+            raise FomoError("give either --task or --release, not both")
+        return print_release_export(Path(args.run_dir), args.release, Path(args.out), args.force)
     result = export_run(Path(args.run_dir), Path(args.out), args.task, args.force)
     meta = result.metadata
     what = "the base model" if result.tasks_done == 0 else f"the weights deployed after task {result.tasks_done}/{meta['num_tasks']}"

@@ -21,9 +21,17 @@ from .common import add_spec_arguments, load_host
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "schedule",
-        help="show the learning rate of every step of the stream (spec's scheduler, budget and data.num_tasks)",
+        help="show the learning rate of every step of the stream (spec's scheduler, budget and data.num_tasks), "
+        "or of a run's tasks so far and its next update (RUN_DIR)",
     )
     add_spec_arguments(parser)
+    parser.add_argument(
+        "--next",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with a run directory in place of the spec: show the next update's K tasks after the run's (default 1)",
+    )
     parser.add_argument(
         "--csv",
         action="store_true",
@@ -46,7 +54,13 @@ def scheduler_params(spec: RunSpec, host: PluginHost) -> BaseModel:
     return resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").params
 
 
-def stream_schedule(spec: RunSpec, host: PluginHost) -> list[ScheduledStep]:
+def planned_tasks(spec: RunSpec) -> int:
+    """The tasks a spec trains: data.num_tasks, those of its updates, cut at data.train_tasks."""
+    total = spec.data.num_tasks + sum(update.num_tasks for update in spec.data.updates)
+    return min(total, spec.data.train_tasks) if spec.data.train_tasks is not None else total
+
+
+def stream_schedule(spec: RunSpec, host: PluginHost, num_tasks: int | None = None) -> list[ScheduledStep]:
     """lr = optimizer.lr x scheduler factor at every step of every task (num_tasks = data.num_tasks).
 
     Steps per task come from the spec's budget: a budget in samples or steps needs nothing built;
@@ -58,7 +72,7 @@ def stream_schedule(spec: RunSpec, host: PluginHost) -> list[ScheduledStep]:
 
     scheduler = resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").build()
     steps = steps_per_task(host, spec, default_cache_dir())
-    num_tasks = spec.data.num_tasks
+    num_tasks = num_tasks or planned_tasks(spec)
     rows = []
     for task in range(num_tasks):
         for step in range(steps):
@@ -67,16 +81,43 @@ def stream_schedule(spec: RunSpec, host: PluginHost) -> list[ScheduledStep]:
     return rows
 
 
+def run_directory_tasks(run_dir: Path, spec: RunSpec, host: PluginHost, upcoming: int) -> tuple[int, int]:
+    """(tasks trained so far, tasks of the preview) for a run directory: its tasks plus the next update's, where the
+    scheduler can take more."""
+    from ..components import needs_horizon
+    from ..results import read_records
+
+    records = read_records(run_dir)
+    trained = records[-1]["task"] + 1 if records else 0
+    if upcoming < 1:
+        raise FomoError(f"--next {upcoming}: give at least 1")
+    scheduler = resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").build()
+    if needs_horizon(scheduler):
+        print(f"scheduler {spec.scheduler.name} needs the number of tasks up front: the run cannot be updated; its own tasks only")
+        return trained, max(trained, planned_tasks(spec))
+    return trained, trained + upcoming
+
+
 def command_schedule(args: argparse.Namespace) -> int:
+    from ..run_directory import SPEC_FILE, path_kind
+
     host = load_host(quiet=args.csv)
-    spec = load_spec(Path(args.spec), list(args.set or []))
-    rows = stream_schedule(spec, host)
+    source = Path(args.spec)
+    trained = num_tasks = None
+    if path_kind(source, "schedule") == "directory":
+        if not (source / SPEC_FILE).is_file():
+            raise FomoError(f"{source}: not a run directory (no {SPEC_FILE}); give a spec file or a run directory")
+        spec = load_spec(source / SPEC_FILE, list(args.set or []))
+        trained, num_tasks = run_directory_tasks(source, spec, host, args.next)
+    else:
+        spec = load_spec(source, list(args.set or []))
+    rows = stream_schedule(spec, host, num_tasks)
     if args.csv:
         write_csv(rows)
     else:
-        print_summary(spec, rows)
+        print_summary(spec, rows, trained)
     if args.plot:
-        draw(spec, scheduler_params(spec, host), rows, Path(args.plot))
+        draw(spec, scheduler_params(spec, host), rows, Path(args.plot), trained)
         if not args.csv:
             print(f"plot: {args.plot}")
     return 0
@@ -96,13 +137,15 @@ def write_csv(rows: list[ScheduledStep]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def print_summary(spec: RunSpec, rows: list[ScheduledStep]) -> None:
+def print_summary(spec: RunSpec, rows: list[ScheduledStep], trained: int | None = None) -> None:
+    """``trained``: for a run directory, its tasks so far (the rest are its next update's)."""
     from rich.console import Console
     from rich.table import Table
 
-    num_tasks = spec.data.num_tasks
+    num_tasks = rows[-1].task + 1
     steps = len(rows) // num_tasks
-    print(f"scheduler {spec.scheduler.name}: {num_tasks} tasks x {steps} steps; lr = optimizer.lr {spec.optimizer.lr:g} x factor")
+    shape = f"{num_tasks} tasks" if trained is None else f"{trained} tasks trained + {num_tasks - trained} of the next update"
+    print(f"scheduler {spec.scheduler.name}: {shape} x {steps} steps; lr = optimizer.lr {spec.optimizer.lr:g} x factor")
     table = Table()
     for column in ("task", "first lr", "peak lr", "at step", "last lr", "mean lr"):
         table.add_column(column, justify="right")
@@ -110,11 +153,12 @@ def print_summary(spec: RunSpec, rows: list[ScheduledStep]) -> None:
         task_rows = rows[task * steps : (task + 1) * steps]
         top = max(task_rows, key=lambda row: row.lr)
         mean = sum(row.lr for row in task_rows) / len(task_rows)
-        table.add_row(str(task + 1), f"{task_rows[0].lr:.3e}", f"{top.lr:.3e}", str(top.step), f"{task_rows[-1].lr:.3e}", f"{mean:.3e}")
+        label = f"{task + 1} (next)" if trained is not None and task >= trained else str(task + 1)
+        table.add_row(label, f"{task_rows[0].lr:.3e}", f"{top.lr:.3e}", str(top.step), f"{task_rows[-1].lr:.3e}", f"{mean:.3e}")
     Console().print(table)
 
 
-def draw(spec: RunSpec, params: BaseModel, rows: list[ScheduledStep], path: Path) -> None:
+def draw(spec: RunSpec, params: BaseModel, rows: list[ScheduledStep], path: Path, trained: int | None = None) -> None:
     try:
         import matplotlib
     except ImportError:
@@ -122,12 +166,15 @@ def draw(spec: RunSpec, params: BaseModel, rows: list[ScheduledStep], path: Path
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    num_tasks = spec.data.num_tasks
+    num_tasks = rows[-1].task + 1
     steps = len(rows) // num_tasks
     figure, axes = pyplot.subplots(figsize=(9, 3.6))
     axes.plot([row.global_step for row in rows], [row.lr for row in rows], linewidth=1.4)
     for task in range(1, num_tasks):
         axes.axvline(task * steps - 0.5, color="grey", linewidth=0.6, linestyle=":")
+    if trained is not None and trained < num_tasks:
+        axes.axvspan(trained * steps - 0.5, len(rows) - 0.5, color="tab:orange", alpha=0.12, label="next update")
+        axes.legend(loc="upper right", fontsize=8)
     settings = ", ".join(f"{key}={value}" for key, value in params.model_dump().items())
     axes.set_title(f"{spec.scheduler.name}" + (f" ({settings})" if settings else "") + f": {num_tasks} tasks x {steps} steps", fontsize=10)
     axes.set_xlabel("global step")

@@ -35,6 +35,7 @@ from ..progress import Reporter
 from ..results import aggregate, append_record, restore_records, summarise, write_summary, write_text_atomic
 from ..run_directory import SPEC_FILE
 from ..study.trial import PRUNED_FILE, TrialPruned, TrialReporter, split_records
+from ..update_history import continues_update
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
 from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation, validation_plan
@@ -57,6 +58,7 @@ from .training import (
     finish_task,
     start_task,
 )
+from .update import evaluation_sets, finish_pending_update
 
 __all__ = ["SPEC_FILE", "ContinualRun", "ResumePoint", "prepare", "resume_point"]
 
@@ -90,7 +92,8 @@ def resume_point(run_dir: Path, setup: Setup, warn: Callable[[str], None] | None
     checkpoint = Checkpoint.load(run_dir, warn=warn)
     if checkpoint is None:
         return ResumePoint(0, 0, 0, None)
-    if checkpoint.spec_fingerprint != setup.spec.fingerprint():
+    fingerprint = setup.spec.fingerprint()
+    if checkpoint.spec_fingerprint != fingerprint and not continues_update(run_dir, checkpoint.spec_fingerprint, fingerprint):
         raise FomoError(
             f"{run_dir}: the spec differs from the one this run started with ({run_dir / SPEC_FILE}); "
             f"resume with that spec: fomo-host run --resume {run_dir}"
@@ -240,6 +243,9 @@ class ContinualRun:
                 raise TrialPruned(f"the search pruned this trial after task {task + 1}/{self.num_tasks}; {self.run_dir} keeps its tasks")
 
         summary = self.write_summary()
+        if runtime.is_main:
+            # where this run is an update of a finished run: its release, and the update marked finished
+            finish_pending_update(self.run_dir, spec, self.records, self.reporter.line)
         self.host.hook.on_run_end(run_dir=self.run_dir, summary=summary, loggers=self.loggers, process=runtime.process)
         runtime.barrier()
         return summary
@@ -583,6 +589,7 @@ class ContinualRun:
         summary["method"], summary["merger"] = spec.method.name, spec.merger.name
         summary["budget"] = self.setup.budget.as_record()
         summary["providers"] = self.providers
+        summary["evaluation_sets"] = evaluation_sets(self.records)
         write_summary(self.run_dir, summary)
         fault_point("run.summarised")
         return summary

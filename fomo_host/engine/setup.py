@@ -21,7 +21,7 @@ from ..spec import RunSpec
 from .loader import LoaderSettings
 from .preflight import check_components, check_loggers, check_schedule, check_warm_start_pool
 from .runtime import Runtime, derive_seed, seed_everything
-from .stream import build_tasks
+from .segments import build_stream, first_concepts
 from .warm_start import warm_start, warm_start_path
 
 CACHE_VARIABLE = "FOMO_CACHE_DIR"
@@ -97,7 +97,7 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
     cache_dir = cache_dir or default_cache_dir()
     built = build_model_and_data(host, spec, reporter, cache_dir)
     components, runtime, bundle, data, context = built.components, built.runtime, built.bundle, built.data, built.context
-    concepts = [concept for dataset in data.adaptation for concept in dataset.concepts()]
+    concepts = first_concepts(spec, data.adaptation)
     if spec.data.num_tasks > len(concepts):  # checked before any warm start trains
         raise SpecError(f"data.num_tasks is {spec.data.num_tasks} but the stream has only {len(concepts)} concepts; lower num_tasks")
     check_warm_start_pool(spec, data.pretraining)
@@ -109,7 +109,7 @@ def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path
 
     context.datasets = data.by_name
     context.bundle = bundle
-    tasks = build_tasks(concepts, components.ordering.build(context), spec.data.num_tasks)
+    tasks = build_stream(spec, data.adaptation, components.ordering.build(context))
     budget = measure_budget(host, spec, runtime, cache_dir, reporter)
     # again with the measured steps and the stream's own number of tasks (an ordering may form its own tasks)
     check_schedule(components.scheduler.name, components.scheduler.build(), budget.steps_per_task, len(tasks))

@@ -67,7 +67,12 @@ reset_per_task = false
 subset_fraction = 1.0
 """
 
-SCHEDULES = {"infinite": "{ warmup = 0.5, decay = 0, cooldown = 0.5, constant = 0.5 }", "rsqrt": "{ warmup = 0.5, cooldown = 0.5 }"}
+TRAINING = {
+    "infinite": ['scheduler={ name = "infinite", params = { warmup = 0.5, decay = 0, cooldown = 0.5, constant = 0.5 } }'],
+    "rsqrt": ['scheduler={ name = "rsqrt", params = { warmup = 0.5, cooldown = 0.5 } }'],
+}
+"""How the runs train: the overrides of each horizon-free setting checked (a schedule-free optimizer joins as one more
+entry: its optimizer.* and a constant scheduler)."""
 MERGERS = {"none": "{}", "ema": "{ weight = 0.5 }", "general": "{}"}
 
 
@@ -86,13 +91,9 @@ def cli(*argv: str) -> tuple[int, str]:
     return status, log.getvalue()
 
 
-def write_spec(folder: Path, schedule: str, merger: str) -> Path:
-    path = folder / f"{schedule}-{merger}.toml"
-    text = (
-        SPEC
-        + f'\n[scheduler]\nname = "{schedule}"\nparams = {SCHEDULES[schedule]}\n\n[merger]\nname = "{merger}"\nparams = {MERGERS[merger]}\n'
-    )
-    path.write_text(text, encoding="utf-8")
+def write_spec(folder: Path, merger: str) -> Path:
+    path = folder / f"{merger}.toml"
+    path.write_text(SPEC + f'\n[merger]\nname = "{merger}"\nparams = {MERGERS[merger]}\n', encoding="utf-8")
     return path
 
 
@@ -104,17 +105,17 @@ def run(spec: Path, run_dir: Path, *sets: str) -> Path:
 
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory: pytest.TempPathFactory, one_thread):
-    """Per (schedule, merger): the spec, a 4-task run and a finished 2-task run of the same stream (made on demand)."""
+    """Per (training setting, merger): the spec, a 4-task run and a finished 2-task run of the same stream (made on demand)."""
     root = tmp_path_factory.mktemp("update")
     made: dict[tuple[str, str], tuple[Path, Path, Path]] = {}
 
-    def get(schedule: str, merger: str) -> tuple[Path, Path, Path]:
-        if (schedule, merger) not in made:
-            spec = write_spec(root, schedule, merger)
-            whole = run(spec, root / f"{schedule}-{merger}-4")
-            half = run(spec, root / f"{schedule}-{merger}-2", "data.train_tasks=2")
-            made[schedule, merger] = spec, whole, half
-        return made[schedule, merger]
+    def get(training: str, merger: str) -> tuple[Path, Path, Path]:
+        if (training, merger) not in made:
+            spec = write_spec(root, merger)
+            whole = run(spec, root / f"{training}-{merger}-4", *TRAINING[training])
+            half = run(spec, root / f"{training}-{merger}-2", *TRAINING[training], "data.train_tasks=2")
+            made[training, merger] = spec, whole, half
+        return made[training, merger]
 
     return get
 
@@ -133,10 +134,10 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-@pytest.mark.parametrize("schedule", list(SCHEDULES))
+@pytest.mark.parametrize("training", list(TRAINING))
 @pytest.mark.parametrize("merger", list(MERGERS))
-def test_two_tasks_updated_with_two_more_equal_four_tasks(streams, tmp_path, schedule, merger):
-    _, whole, half = streams(schedule, merger)
+def test_two_tasks_updated_with_two_more_equal_four_tasks(streams, tmp_path, training, merger):
+    _, whole, half = streams(training, merger)
     updated = copy_run(half, tmp_path / "updated")
     status, log = cli("update", str(updated), "--tasks", "2", "--quiet")
     assert status == 0, log[-3000:]

@@ -302,7 +302,9 @@ def execute_update(
         raise FomoError(f"{run_dir}: no such run directory")
     if not (run_dir / SPEC_FILE).is_file():
         raise FomoError(f"{run_dir}: not a run directory (no {SPEC_FILE})")
-    claimed = RunDirectory.claim(run_dir, True, "update")
+    from ..commands.common import is_main_process
+
+    claimed = RunDirectory.claim(run_dir, True, "update", main_process=is_main_process())
     try:
         with environment_errors_as_one_line(run_dir, resumable=lambda: True):
             pending = pending_update(run_dir)
@@ -311,15 +313,19 @@ def execute_update(
                     raise FomoError(f"{run_dir}: update {pending['update']} is unfinished; continue it first: fomo-host update {run_dir}")
                 spec = load_spec(update_folder(run_dir, pending["update"]) / SPEC_FILE, (), host.registry)
                 setup = prepare(host, spec, reporter)
-                write_text_atomic(run_dir / SPEC_FILE, spec.to_toml())
+                if setup.runtime.is_main:
+                    write_text_atomic(run_dir / SPEC_FILE, spec.to_toml())
+                setup.runtime.barrier()
                 reporter.line(f"continuing update {pending['update']} of {run_dir}")
                 return ContinualRun(host, setup, run_dir, reporter).execute(resume=True)
             plan, setup = plan_update(host, run_dir, data_path, tasks, overrides)
             run_spec_text = (run_dir / SPEC_FILE).read_text(encoding="utf-8")
             run_spec = load_spec(run_dir / SPEC_FILE)
             records = read_records(run_dir)
-            first_release(run_dir, run_spec, records)
-            record_start(run_dir, plan, run_spec_text, run_spec.fingerprint(), len(setup.tasks))
+            if setup.runtime.is_main:
+                first_release(run_dir, run_spec, records)
+                record_start(run_dir, plan, run_spec_text, run_spec.fingerprint(), len(setup.tasks))
+            setup.runtime.barrier()  # every process resumes under the update recorded
             added = f"{len(setup.tasks) - plan.first_task} tasks"
             if plan.new_adaptation:
                 added += f" ({', '.join(plan.new_adaptation)} new)"

@@ -79,13 +79,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def gate(spec: RunSpec, releases: list[dict[str, Any]], number: int, a_zs: float) -> str | None:
-    """Why a release is held back (one line), or None to publish it."""
+def gate(spec: RunSpec, releases: list[dict[str, Any]], number: int, a_zs: float, scores: dict[str, float] | None = None) -> str | None:
+    """Why a release is held back (one line), or None to publish it.
+
+    With ``scores``, A_ZS is taken over the zero-shot sets of the last published release, so that a set joining with
+    an update does not count as a change in retention.
+    """
     allowed = spec.release.min_A_ZS_change if spec.release is not None else None
     published = [entry for entry in releases if entry["published"] and entry["release"] < number]
     if allowed is None or not published:
         return None
     previous = published[-1]
+    shared = [name for name in (previous.get("evaluation_sets") or {}).get("zero_shot", []) if scores is not None and name in scores]
+    if scores is not None and shared:
+        a_zs = sum(scores[name] for name in shared) / len(shared)
     change = a_zs - previous["A_ZS"]
     if change >= allowed:
         return None
@@ -114,7 +121,7 @@ def make_release(run_dir: Path, spec: RunSpec, records: list[dict[str, Any]], up
             staging.mkdir(parents=True)
             exported = export_run(run_dir, staging / PLAIN_WEIGHTS_FILE, tasks_done, force=True)
         releases = [entry for entry in read_releases(run_dir) if entry["release"] != number]
-        held = gate(spec, releases, number, final["A_ZS"])
+        held = gate(spec, releases, number, final["A_ZS"], final["scores"])
         entry: dict[str, Any] = {
             "release": number,
             "published": held is None,
@@ -148,15 +155,23 @@ def make_release(run_dir: Path, spec: RunSpec, records: list[dict[str, Any]], up
     return entry
 
 
+def new_sets(entry: dict[str, Any], previous: dict[str, Any]) -> dict[str, list[str]]:
+    """Per group (adaptation, zero_shot), the sets a release is scored on that the previous release was not: its A_KA
+    or A_ZS then averages over other sets."""
+    before, now = previous.get("evaluation_sets") or {}, entry.get("evaluation_sets") or {}
+    return {group: [name for name in names if name not in before.get(group, [])] for group, names in now.items()}
+
+
 def with_changes(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each release with ``change``: its A_KA, A_ZS and GM minus the previous release's (None for the first)."""
+    """Each release with ``change``: its A_KA, A_ZS and GM minus the previous release's (None for the first), and
+    ``new_sets``: the evaluation sets it adds to the previous release's."""
     rows: list[dict[str, Any]] = []
     previous: dict[str, Any] | None = None
     for entry in releases:
         change: dict[str, float] | None = None
         if previous is not None:
             change = {key: entry[key] - previous[key] for key in ("A_KA", "A_ZS", "GM")}
-        rows.append({**entry, "change": change})
+        rows.append({**entry, "change": change, "new_sets": new_sets(entry, previous) if previous is not None else {}})
         previous = entry
     return rows
 

@@ -212,6 +212,10 @@ def test_the_release_gate_holds_back_a_release_that_lost_retention():
     assert gate(Spec(), earlier, 3, 0.595) is None  # within the allowed drop from the last published release (v1)
     held = gate(Spec(), earlier, 3, 0.58)
     assert held == "release v3 held back: A_ZS fell by 0.0200 from v1 (0.6000 -> 0.5800), more than release.min_A_ZS_change = -0.01 allows"
+    # a zero-shot set that joins with the update is not a loss of retention: A_ZS is compared over v1's sets
+    earlier[0]["evaluation_sets"] = {"adaptation": ["a"], "zero_shot": ["old"]}
+    assert gate(Spec(), earlier, 3, 0.35, {"a": 0.9, "old": 0.6, "new": 0.1}) is None
+    assert "fell by 0.1000" in str(gate(Spec(), earlier, 3, 0.3, {"a": 0.9, "old": 0.5, "new": 0.1}))
 
 
 def test_new_evaluation_sets_join_from_their_first_task(streams, tmp_path):

@@ -44,13 +44,17 @@ def command_releases(args: argparse.Namespace) -> int:
             f"v{row['release']}" + ("" if row["published"] else " (held)"),
             f"{row['tasks'][0]}-{row['tasks'][1]}" if row["tasks"][0] != row["tasks"][1] else str(row["tasks"][1]),
             f"{row['A_KA']:.4f}",
-            signed(change.get("A_KA")),
+            signed(change.get("A_KA")) + ("*" if row["new_sets"].get("adaptation") else ""),
             f"{row['A_ZS']:.4f}",
-            signed(change.get("A_ZS")),
+            signed(change.get("A_ZS")) + ("*" if row["new_sets"].get("zero_shot") else ""),
             f"{row['GM']:.4f}",
             row["sha256"][:12],
         )
     Console().print(table)
+    for row in rows:
+        added = [name for names in row["new_sets"].values() for name in names]
+        if added:
+            print(f"* v{row['release']} is scored on sets v{row['release'] - 1} was not: {', '.join(added)}")
     for row in rows:
         if not row["published"]:
             print(row["held_because"])

@@ -326,7 +326,8 @@ def execute_update(
                 first_release(run_dir, run_spec, records)
                 record_start(run_dir, plan, run_spec_text, run_spec.fingerprint(), len(setup.tasks))
             setup.runtime.barrier()  # every process resumes under the update recorded
-            added = f"{len(setup.tasks) - plan.first_task} tasks"
+            count = len(setup.tasks) - plan.first_task
+            added = f"{count} task{'s' if count > 1 else ''}"
             if plan.new_adaptation:
                 added += f" ({', '.join(plan.new_adaptation)} new)"
             reporter.line(

@@ -21,7 +21,7 @@ def run_schedule(run: RunResult, host: PluginHost) -> tuple[list[float], int]:
     if steps is not None:
         # the steps the run trained (a budget in MAF was resolved when it started), not a new measurement
         raw["budget"] = {"steps_per_task": int(steps)}
-    raw.setdefault("data", {})["num_tasks"] = run.num_tasks
     spec = build_spec(raw, source=str(run.run_dir / "spec.toml"))
-    rows = stream_schedule(spec, host)
-    return [row.lr for row in rows], len(rows) // spec.data.num_tasks
+    # the tasks it trained: data.num_tasks, or more where updates continued it
+    rows = stream_schedule(spec, host, run.num_tasks)
+    return [row.lr for row in rows], len(rows) // run.num_tasks

@@ -27,6 +27,8 @@ from fomo_host.cli import main
 
 from .test_faults import comparable, fork_run
 
+pytestmark = pytest.mark.slow
+
 SPEC = """
 [run]
 name = "kept-current"
@@ -149,6 +151,7 @@ def test_two_tasks_updated_with_two_more_equal_four_tasks(streams, tmp_path, tra
     assert (updated / "updates" / "0" / "spec.toml").is_file() and (updated / "updates" / "1" / "spec.toml").is_file()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the test process")
 def test_an_update_killed_mid_task_resumes_to_the_same_records(streams, tmp_path):
     _, whole, half = streams("infinite", "ema")
     expected = comparable(whole)

@@ -304,3 +304,6 @@ def test_bad_input_is_one_line_and_writes_nothing(streams, tmp_path):
     unfinished = copy_run(half, tmp_path / "unfinished")
     os.remove(unfinished / "summary.json")
     assert "has not finished" in refused(["update", str(unfinished), "--tasks", "1"], unfinished)
+    without = copy_run(half, tmp_path / "without-checkpoints")
+    shutil.rmtree(without / "checkpoints")
+    assert "no checkpoint to continue from" in refused(["update", str(without), "--tasks", "1"], without)

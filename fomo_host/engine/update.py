@@ -57,6 +57,10 @@ def check_run_directory(run_dir: Path) -> None:
         raise FomoError(f"{run_dir}: not a run directory (no {SPEC_FILE})")
     if not (run_dir / SUMMARY_FILE).is_file():
         raise FomoError(f"{run_dir}: the run has not finished; finish it first: fomo-host run --resume {run_dir}")
+    from .checkpoint import has_checkpoint
+
+    if not has_checkpoint(run_dir):
+        raise FomoError(f"{run_dir}: no checkpoint to continue from (checkpoints/ holds none); the run cannot be updated")
 
 
 def horizon_free_names(registry: Registry) -> list[str]:

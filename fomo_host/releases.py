@@ -25,10 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .deployed import OPEN_CLIP_CONFIG, deployed_path
+from .deployed import OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, deployed_path
 from .errors import FomoError
-from .export import EXPORT_CONFIG_FILE, EXPORT_WEIGHTS_FILE, Export, export_run, refuse_to_overwrite
+from .export import EXPORT_CONFIG_FILE, EXPORT_WEIGHTS_FILE, Export, export_run, open_clip_knows, refuse_to_overwrite
 from .integrity import unique_temporary
+from .output_path import check_output_path
 from .results import write_text_atomic
 from .spec import RunSpec
 from .weights import load_weights, read_metadata, save_weights
@@ -189,6 +190,10 @@ def find_release(run_dir: Path, number: int) -> dict[str, Any]:
 
 def export_release(run_dir: Path, number: int, out: Path, force: bool = False) -> tuple[Export, dict[str, Any]]:
     """Copy release ``number`` to ``out`` (a FILE.safetensors or a folder in open_clip's layout); checks its SHA-256 first."""
+    if out.suffix == ".safetensors":
+        check_output_path(out, "--out", "file")
+    else:
+        check_output_path(out, "--out")
     entry = find_release(run_dir, number)
     weights = run_dir / entry["weights"]
     if not weights.is_file():
@@ -200,9 +205,11 @@ def export_release(run_dir: Path, number: int, out: Path, force: bool = False) -
     if out.suffix == ".safetensors":
         refuse_to_overwrite([out], force)
         save_weights(load_weights(weights), out, metadata)
-        architecture = metadata.get("open_clip_architecture")
-        hint = f"open_clip.create_model({architecture!r}, pretrained={str(out)!r})" if architecture else "a plain state dict"
-        return Export(out, None, metadata, hint), entry
+        architecture = metadata.get(OPEN_CLIP_ARCHITECTURE)
+        if architecture and open_clip_knows(architecture):
+            return Export(out, None, metadata, f"open_clip.create_model({architecture!r}, pretrained={str(out)!r})"), entry
+        note = f"{metadata.get('architecture', 'this model')} is no built-in open_clip architecture; export to a folder (--out DIR)"
+        return Export(out, None, metadata, None, note), entry
     if entry["config"] is None:
         raise FomoError(f"release {number} has no open_clip config (the model plugin gave none); use --out FILE.safetensors")
     if out.exists() and not out.is_dir():
@@ -226,5 +233,8 @@ def print_release_export(run_dir: Path, number: int, out: Path, force: bool) -> 
     )
     if exported.config is not None:
         print(f"open_clip config: {exported.config}")
-    print(f"load it with: import open_clip; {exported.load_hint}")
+    if exported.load_hint is not None:
+        print(f"load it with: import open_clip; {exported.load_hint}")
+    if exported.note is not None:
+        print(f"note: {exported.note}")
     return 0

@@ -11,6 +11,7 @@ import pytest
 MARKERS = {
     "slow": "long tests (end-to-end runs, several processes); deselect with -m 'not slow'",
     "fomo_conformance": "a test of a fomo-host conformance suite (fomo_host.testing)",
+    "multiprocess": "starts several processes (accelerate launch on the CPU); deselect with -m 'not multiprocess'",
 }
 
 

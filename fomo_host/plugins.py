@@ -131,7 +131,9 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
             outside.add(entry_point.value)
     named = [name.strip() for name in os.environ.get(MODULES_VARIABLE, "").split(",") if name.strip()]
     for module_name in dict.fromkeys(named):
-        candidates.append((PluginRecord(module_name, module_name, "local", module_name), functools.partial(importlib.import_module, module_name)))
+        candidates.append(
+            (PluginRecord(module_name, module_name, "local", module_name), functools.partial(importlib.import_module, module_name))
+        )
     for name, plugin in extra:
         module = getattr(plugin, "__name__", type(plugin).__name__)
         if module in named:  # already loaded through FOMO_PLUGIN_MODULES

@@ -43,6 +43,7 @@ from ..components import BuildContext, EvaluationContext, MergeDecision, MergeIn
 from ..data import Concept, ImageTextDataset
 from ..model_inputs import prepare_images
 from ..params import NoParams
+from ..plugins import MODULES_VARIABLE
 from ..registration import (
     DatasetRegister,
     MergerRegister,
@@ -52,7 +53,6 @@ from ..registration import (
     OrderingRegister,
     SchedulerRegister,
 )
-from ..plugins import MODULES_VARIABLE
 from .toys import toy_classification_set
 from .transformer_clip import transformer_clip_bundle
 
@@ -82,8 +82,8 @@ def toy_environment() -> dict[str, str]:
 
 def processes_seen(directory: Path) -> dict[int, set[tuple[int, int]]]:
     """What ``conformance-full``
-    a method that trains every parameter (for the suites of other kinds: launchers).
-``conformance-recorder`` left in ``processes_dir``: per task, the ``(rank, world size)`` of each process that ran it."""
+        a method that trains every parameter (for the suites of other kinds: launchers).
+    ``conformance-recorder`` left in ``processes_dir``: per task, the ``(rank, world size)`` of each process that ran it."""
     seen: dict[int, set[tuple[int, int]]] = {}
     for path in directory.glob("task-*.rank-*-of-*"):
         task, process = path.name.removeprefix("task-").split(".rank-")

@@ -5,7 +5,6 @@ layout, and the merger suite catches a second process writing the main process's
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch

@@ -124,6 +124,8 @@ def test_resume_refuses_a_different_spec(small_spec, tmp_path):
     assert result.returncode == 2 and "spec differs" in result.stderr
 
 
+@pytest.mark.multiprocess
+@pytest.mark.representative
 def test_two_process_accelerate_run_matches_one_process(small_spec, tmp_path):
     spec = small_spec(num_tasks=2, steps=3)
     single = tmp_path / "single"

@@ -17,6 +17,7 @@ def is_bias(name: str) -> bool:
     return name.rsplit(".", 1)[-1] in {"bias", "in_proj_bias"}
 
 
+@pytest.mark.representative  # its two-process run is the method kind's in the default test run
 class TestFineTune(MethodConformance):
     method_name = "finetune"
 

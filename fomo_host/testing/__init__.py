@@ -25,6 +25,7 @@ from .metrics import MetricConformance
 from .models import ModelConformance
 from .orderings import OrderingConformance
 from .schedulers import SchedulerConformance
+from .toy_plugin import processes_seen, toy_environment
 from .toys import ToyCLIP, toy_bundle, toy_classification_set, toy_retrieval_set
 
 __all__ = [
@@ -43,11 +44,13 @@ __all__ = [
     "lifecycle_hooks",
     "make_spec",
     "optimizer_request",
+    "processes_seen",
     "read_checkpoint",
     "run_cli",
     "stream_tasks",
     "toy_bundle",
     "toy_classification_set",
+    "toy_environment",
     "toy_retrieval_set",
     "validate_params",
 ]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,18 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import hookimpl
-from ..components import BuildContext, EvaluationContext, MergeDecision, MergeInputs, Merger, Metric, ModelBundle, TaskInfo, UpdateMethod
+from ..components import (
+    BuildContext,
+    EvaluationContext,
+    MergeDecision,
+    MergeInputs,
+    Merger,
+    Metric,
+    ModelBundle,
+    Scheduler,
+    TaskInfo,
+    UpdateMethod,
+)
 from ..data import Concept, ImageTextDataset
 from ..model_inputs import prepare_images
 from ..params import NoParams
@@ -162,7 +173,7 @@ def build_ordering(params: NoParams, context: BuildContext) -> InOrder:
     return InOrder()
 
 
-def constant(params: NoParams) -> Callable[[int, int, int, int], float]:
+def constant(params: NoParams) -> Scheduler:
     def factor(step: int, steps_per_task: int, task: int, num_tasks: int) -> float:
         return 1.0
 

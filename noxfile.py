@@ -1,8 +1,10 @@
 """Test matrix: each plugin alone with the host, everything together, lint, and the measured comparisons.
 
 nox -s lint
-nox -s "plugin(fomo-metrics)"     # host + that plugin + the plugins its tests declare
-nox -s all                        # host and every plugin, every test
+nox -s "plugin(fomo-metrics)"        # host + that plugin + the plugins its tests declare
+nox -s "conformance(fomo-tuning)"    # a fresh venv with fomo-host[testing] and that plugin alone: its conformance suites
+nox -s all                           # host and every plugin, every test (one two-process run per kind)
+nox -s multiprocess                  # every test that starts several processes (all the two-process runs)
 """
 
 from __future__ import annotations
@@ -50,6 +52,33 @@ def plugin(session: nox.Session, plugin: str) -> None:
     needed = [plugin, *test_plugins_of(plugin)]
     session.install("pytest>=8", "pytest-timeout>=2.3", "-e", ".", *[arg for name in needed for arg in ("-e", installable(name))])
     session.run("pytest", str(PLUGINS[plugin] / "tests"), *session.posargs, env={"FOMO_LOAD_PLUGINS": ",".join(needed)})
+
+
+def conformance_files(plugin: str) -> list[str]:
+    """The plugin's test modules that subclass a conformance suite."""
+    modules = sorted((PLUGINS[plugin] / "tests").glob("test_*.py"))
+    return [str(path) for path in modules if "Conformance)" in path.read_text(encoding="utf-8")]
+
+
+@nox.session(reuse_venv=False)
+@nox.parametrize("plugin", list(PLUGINS), ids=list(PLUGINS))
+def conformance(session: nox.Session, plugin: str) -> None:
+    """A third party's CI: a fresh venv with only ``fomo-host[testing]`` and the plugin (no other first-party plugin, no
+    repository config), and the plugin's conformance suites, their multi-process tests included."""
+    session.install(f"{ROOT}[testing]", installable(plugin))
+    cache = session.create_tmp()
+    session.run(
+        "pytest", "-c", str(PLUGINS[plugin] / "pyproject.toml"), "--rootdir", str(PLUGINS[plugin]), "-p", "no:cacheprovider",
+        "-m", "fomo_conformance", *conformance_files(plugin), *session.posargs,
+        env={"FOMO_CACHE_DIR": str(Path(cache) / "fomo-cache"), "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+@nox.session
+def multiprocess(session: nox.Session) -> None:
+    """Every test that starts several processes: the two-process run of each method conformance class, the sharded runs."""
+    session.install("-r", "requirements-dev.txt")
+    session.run("pytest", "-m", "multiprocess", *session.posargs)
 
 
 @nox.session

@@ -8,6 +8,9 @@ others still load. Environment variables steer loading:
 - ``FOMO_STRICT_PLUGINS=1``: any plugin error (or name two plugins claim) stops start-up, with all of them in one line.
 - ``FOMO_LOAD_PLUGINS=dist-a,dist-b``: load only these distributions.
 - ``FOMO_DISABLE_PLUGINS=dist-c``: never load these distributions.
+- ``FOMO_PLUGIN_MODULES=package.module,...``: also load these modules as plugins, installed or not as
+  distributions (as ``PYTEST_PLUGINS`` does for pytest); the conformance suites name their toy components'
+  module here for the processes a run starts.
 
 A distribution named in either list that is not installed is an error naming the
 installed ones (a misspelt name would otherwise silently load, or block, nothing).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import importlib.util
 import os
 import re
@@ -48,6 +52,7 @@ REPLACED_HOOKS = {
     "logger_problems": "a logger's Params say what would stop it (LoggerParams.problems; see docs/loggers.md)",
 }
 """Hooks earlier versions had -> what a plugin implementing one does instead."""
+MODULES_VARIABLE = "FOMO_PLUGIN_MODULES"
 
 
 @dataclass
@@ -124,8 +129,15 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
                 continue
             candidates.append((PluginRecord(entry_point.name, distribution, version, entry_point.value), entry_point.load))
             outside.add(entry_point.value)
+    named = [name.strip() for name in os.environ.get(MODULES_VARIABLE, "").split(",") if name.strip()]
+    for module_name in dict.fromkeys(named):
+        candidates.append(
+            (PluginRecord(module_name, module_name, "local", module_name), functools.partial(importlib.import_module, module_name))
+        )
     for name, plugin in extra:
         module = getattr(plugin, "__name__", type(plugin).__name__)
+        if module in named:  # already loaded through FOMO_PLUGIN_MODULES
+            continue
         candidates.append((PluginRecord(name, name, "local", module), functools.partial(_given, plugin)))
 
     for record, load in candidates:

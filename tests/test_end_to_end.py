@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fomo_host.study.launching import free_port
+
 pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "fomo_host.cli"]
@@ -124,6 +126,8 @@ def test_resume_refuses_a_different_spec(small_spec, tmp_path):
     assert result.returncode == 2 and "spec differs" in result.stderr
 
 
+@pytest.mark.multiprocess
+@pytest.mark.representative
 def test_two_process_accelerate_run_matches_one_process(small_spec, tmp_path):
     spec = small_spec(num_tasks=2, steps=3)
     single = tmp_path / "single"
@@ -131,7 +135,8 @@ def test_two_process_accelerate_run_matches_one_process(small_spec, tmp_path):
     double = tmp_path / "double"
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "fomo_host.cli", "run", str(spec), "--output", str(double),
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        "-m", "fomo_host.cli", "run", str(spec), "--output", str(double),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

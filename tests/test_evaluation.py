@@ -4,6 +4,7 @@ exactly the one-process evaluation."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,7 +14,15 @@ from fomo_host.engine.runtime import Runtime
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_component
 from fomo_host.spec import ComponentRef
-from fomo_host.testing.methods import SYNTHETIC_DATA
+
+SYNTHETIC_DATA: dict[str, Any] = {
+    "pool_train_per_class": 8,
+    "train_per_class": 8,
+    "test_per_class": 4,
+    "adaptation": ["shapes-new", "digits-new"],
+    "zero_shot": ["shapes-outline"],
+}
+"""The synthetic plugin's small stream (2 adaptation sets, a pool, a held-out set)."""
 
 
 def test_shards_balance_the_samples_and_cover_every_set_once():

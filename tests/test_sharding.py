@@ -85,6 +85,8 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.representative
 def test_whole_weights_and_optimizer_state_go_out_of_the_shards_and_back_exactly(tmp_path, monkeypatch):
     # the spawned processes unpickle _round_trip by its module's name (tests.test_sharding) with this process's
     # sys.path; under the `pytest` script (not `python -m pytest`) the repository root is not on it
@@ -95,6 +97,8 @@ def test_whole_weights_and_optimizer_state_go_out_of_the_shards_and_back_exactly
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.representative
 def test_a_sharded_two_process_run_matches_the_one_process_run(small_spec, tmp_path):
     spec = small_spec(num_tasks=2, steps=4)
     single = tmp_path / "single"

@@ -35,8 +35,17 @@ from fomo_host.plugins import PluginHost, load_plugins
 from fomo_host.progress import Reporter
 from fomo_host.results import read_records
 from fomo_host.spec import OptimizerSection, build_spec
-from fomo_host.testing.methods import SYNTHETIC_DATA
 from fomo_host.weights import load_weights
+
+SYNTHETIC_DATA: dict[str, Any] = {
+    "pool_train_per_class": 8,
+    "train_per_class": 8,
+    "test_per_class": 4,
+    "adaptation": ["shapes-new", "digits-new"],
+    "zero_shot": ["shapes-outline"],
+}
+"""The synthetic plugin's small stream (2 adaptation sets, a pool, a held-out set)."""
+
 
 STEPS = 5
 

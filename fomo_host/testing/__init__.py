@@ -35,6 +35,7 @@ from .models import ModelConformance
 from .optimizers import OptimizerConformance
 from .orderings import OrderingConformance
 from .schedulers import SchedulerConformance
+from .toy_plugin import processes_seen, toy_environment
 from .toys import ToyCLIP, toy_bundle, toy_classification_set, toy_retrieval_set
 
 __all__ = [
@@ -53,12 +54,14 @@ __all__ = [
     "build_component",
     "lifecycle_hooks",
     "make_spec",
+    "processes_seen",
     "read_checkpoint",
     "run_cli",
     "stream_tasks",
     "task_optimizer",
     "toy_bundle",
     "toy_classification_set",
+    "toy_environment",
     "toy_retrieval_set",
     "validate_params",
 ]

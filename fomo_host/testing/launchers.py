@@ -18,9 +18,12 @@ fails at run time records that run as failed with its error and finishes the
 others. Override :meth:`launcher_params` where the params are known only at test
 time (the address of a cluster a fixture started).
 
-The runs need the plugins providing ``tiny-clip``, ``synthetic``, the
-``constant`` scheduler, the ``none`` merger, the ``random`` ordering and the two
-default metrics. Runs use one CPU thread each: the launcher's params must give
+The runs need nothing but the host and the plugin under test: their model, data,
+ordering, scheduler, metric and merger are the host's toy components
+(:mod:`fomo_host.testing.toy_plugin`), which the runs' processes load through the
+environment variable ``FOMO_PLUGIN_MODULES``: a launcher must pass the environment of
+``fomo-host sweep`` on to the runs it starts (as it does ``FOMO_CACHE_DIR``; a remote
+cluster gets it as its own setting, e.g. Ray's ``runtime_env``). Runs use one CPU thread each: the launcher's params must give
 each run one thread (the by-hand runs get one too), as the results of a run are
 exactly reproducible for a given thread count. Warm-started base models are
 cached in ``$FOMO_CACHE_DIR`` if set, else in one directory per test session.
@@ -43,20 +46,22 @@ from pydantic import ValidationError
 from ..plugins import load_plugins
 from ..study.index import read_index
 from ..study.launching import thread_variables
-from .methods import SYNTHETIC_DATA, comparable_records
+from .methods import TOY_DATA, comparable_records
+from .toy_plugin import DATA, METHOD, METRIC, MODEL, OPTIMIZER, ORDERING, RECORDER, SCHEDULER, toy_environment
 
 CLI = [sys.executable, "-m", "fomo_host.cli"]
 TINY_SPEC: dict[str, Any] = {
     "run": {"name": "launcher-conformance", "seed": 0, "batch_size": 16, "cpu": True},
-    "model": {"name": "tiny-clip", "warm_start": {"steps": 20, "batch_size": 16, "warmup_steps": 2}},
-    "data": {"sources": [{"name": "synthetic", "params": dict(SYNTHETIC_DATA)}], "num_tasks": 2},
+    "model": {"name": MODEL},
+    "data": {"sources": [{"name": DATA, "params": dict(TOY_DATA)}], "ordering": {"name": ORDERING}, "num_tasks": 2},
     "budget": {"steps_per_task": 3},
-    "optimizer": {"lr": 1e-3},
-    "scheduler": {"name": "constant"},
-    "merger": {"name": "none"},
-    "evaluation": {"batch_size": 64},
+    "optimizer": {"name": OPTIMIZER, "lr": 1e-3},
+    "method": {"name": METHOD},
+    "scheduler": {"name": SCHEDULER},
+    "merger": {"name": RECORDER},
+    "evaluation": {"batch_size": 64, "metrics": [{"name": METRIC}]},
 }
-"""The tiny runs' base spec (the method conformance suite's model and data, so their warm starts are shared)."""
+"""The tiny runs' base spec: the method conformance suite's toy model and data."""
 GRID = {"optimizer.lr": [1e-3, 5e-4]}
 SEEDS = [0, 1]
 BROKEN_OVERRIDE = "data.num_tasks=500"
@@ -71,7 +76,7 @@ def run_by_hand(base: Path, overrides: list[str], run_dir: Path) -> None:
     arguments = [*CLI, "run", str(base)]
     for override in overrides:
         arguments += ["--set", override]
-    environment = {**os.environ, **thread_variables(1)}
+    environment = {**os.environ, **thread_variables(1), **toy_environment()}
     result = subprocess.run([*arguments, "--output", str(run_dir), "--quiet"], capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         raise AssertionError(f"run by hand failed ({result.returncode}): {' '.join(arguments)}\n{result.stderr[-3000:]}")
@@ -144,7 +149,7 @@ class LauncherConformance:
             capture_output=True,
             text=True,
             timeout=self.timeout_s,
-            env=os.environ.copy(),
+            env={**os.environ, **toy_environment()},
         )
 
     # ------------------------------------------------------------------ tests

@@ -14,13 +14,16 @@ shapes and dtypes); the base and fine-tuned weights are never modified, nor alia
 what is returned; the state round-trips through a checkpoint (small: weights belong in the store) and
 a resumed merger continues exactly, even when the interrupted process had already
 merged the next task; the tensors the merger keeps in memory do not grow with the
-number of tasks; and a second process of the run decides the same and writes no file
-the main process writes.
+number of tasks; and a second process of the run decides the same and writes (creates,
+changes, deletes, or rewrites with the same bytes) no file the main process writes,
+anywhere under the run directory, the two taking their turns task by task.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -144,17 +147,53 @@ class MergerConformance:
             kept.append(tensor_bytes(merger))
         assert kept[-1] <= kept[1], f"tensors held by the merger grew with the tasks: {kept} bytes"
 
-    def test_a_second_process_decides_the_same_and_writes_its_own_files(self, tmp_path: Path) -> None:
-        store = WeightStore(tmp_path)
-        on_main = self.run(self.merger(), store, range(self.num_tasks), ProcessInfo(rank=0, world_size=2))
-        main_keys = store.keys()
-        written_by_main = {key: store.load(key) for key in main_keys}
-        on_second = self.run(self.merger(), store, range(self.num_tasks), ProcessInfo(rank=1, world_size=2))
-        for task, (a, b) in enumerate(zip(on_main, on_second, strict=True)):
+    def test_a_second_process_decides_the_same_and_writes_none_of_the_main_process_files(self, tmp_path: Path) -> None:
+        """Both processes of a two-process run, task by task, on one run directory: every file either process
+        creates, changes or deletes is recorded (a rewrite with the same bytes too), and no file is written by both."""
+        run_dir = tmp_path / "run"
+        store = WeightStore(run_dir / "weights")
+        base, stream = self.stream()
+        mergers = {0: self.merger(), 1: self.merger()}
+        decisions: dict[int, list[MergeDecision]] = {0: [], 1: []}
+        written: dict[int, set[str]] = {0: set(), 1: set()}
+        for task in range(self.num_tasks):
+            for rank, merger in mergers.items():
+                before = _files(tmp_path)
+                decisions[rank].append(self.after_task(merger, store, base, stream[task], task, ProcessInfo(rank=rank, world_size=2)))
+                written[rank] |= _written_since(before, _files(tmp_path))
+        for task, (a, b) in enumerate(zip(decisions[0], decisions[1], strict=True)):
             for found, wanted in ((b.train_from, a.train_from), (b.deploy, a.deploy)):
                 assert (found is None) == (wanted is None) and (
                     found is None or all(torch.equal(found[k], wanted[k]) for k in found)  # type: ignore[index]
                 ), f"task {task}: the processes decided differently"
-        for key, weights in written_by_main.items():
-            assert key in store, f"the second process deleted the main process's {key}"
-            assert all(torch.equal(weights[k], store.load(key)[k]) for k in weights), f"the second process overwrote {key}"
+        both = sorted(written[0] & written[1])
+        assert not both, f"the second process wrote (created, changed or deleted) files the main process writes: {both[:10]}"
+
+
+_UNTOUCHED_NS = 1_000_000_000
+"""The modification time every file is given before a process's turn: any write sets the current time instead."""
+
+
+def _files(root: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every file under ``root``: (inode, modification time, size, content hash); their times then set to a mark."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            status = path.stat()
+            found[str(path.relative_to(root))] = (status.st_ino, status.st_mtime_ns, status.st_size, _digest(path))
+            os.utime(path, ns=(_UNTOUCHED_NS, _UNTOUCHED_NS))
+    return found
+
+
+def _written_since(before: dict[str, tuple[int, int, int, str]], after: dict[str, tuple[int, int, int, str]]) -> set[str]:
+    """Files created, deleted or written (new inode, new time, new size or new bytes) between two :func:`_files` calls."""
+    changed = set(before) ^ set(after)
+    for name in set(before) & set(after):
+        inode, mtime, size, digest = after[name]
+        if inode != before[name][0] or mtime != _UNTOUCHED_NS or (size, digest) != before[name][2:]:
+            changed.add(name)
+    return changed
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -13,20 +13,21 @@
             return name.endswith(".bias")
 
 A subclass gets: the params validate, and an unknown key and ``invalid_params``
-are rejected; a two-task run of the tiny CLIP on the synthetic data finishes;
+are rejected; a two-task run of a toy CLIP on synthetic data finishes;
 the first task changes only the weights it claims to train (full weights as
 the method exports them, compared with the base model) and changes some;
 a run interrupted inside its second task (after the checkpoint one step
 before that task's end: the method's state must hold what later steps depend
 on) and resumed ends with exactly the results and weights of the
-uninterrupted run; and (marked
-``slow``) the run works under ``accelerate launch`` with two CPU processes.
+uninterrupted run; and (marked ``slow`` and ``multiprocess``) the run works
+under ``accelerate launch`` with two CPU processes, both of which run every task.
 
-The runs need the plugins providing ``tiny-clip``, ``synthetic``, the
-``constant`` scheduler, the ``random`` ordering, the two default metrics and,
-for the multi-process run, the ``none`` merger. Warm-started base models and
-data are cached in ``$FOMO_CACHE_DIR`` if set, else in one directory per test
-session.
+The runs need nothing but the host and the plugin under test: the model, data,
+ordering, scheduler, metric and merger around the method are the host's toy
+components (:mod:`fomo_host.testing.toy_plugin`, registered for the suite only).
+The model has open_clip's layout (``visual.transformer.resblocks.N.attn``,
+``mlp.c_fc``, ``ln_1``, ... see :mod:`fomo_host.testing.transformer_clip`), so
+``claims_to_train`` names weights as for an open_clip model.
 """
 
 from __future__ import annotations
@@ -45,42 +46,30 @@ import torch
 from pydantic import ValidationError
 
 from .. import hookimpl
-from ..components import Logger, MergeDecision, MergeInputs, Merger
+from ..components import Logger
 from ..engine.checkpoint import Checkpoint
-from ..params import NoParams
 from ..plugins import PluginHost, load_plugins
 from ..progress import Reporter
 from ..results import read_records
 from ..spec import RunSpec, build_spec
 from ..weights import load_weights
+from .toy_plugin import (
+    DATA,
+    METRIC,
+    MODEL,
+    OPTIMIZER,
+    ORDERING,
+    RECORDER,
+    SCHEDULER,
+    TOY_PLUGINS,
+    finetuned_key,
+    processes_seen,
+    toy_environment,
+)
 
-RECORDER = "conformance-recorder"
 BASE_WEIGHTS = Path("weights") / "base.safetensors"
-SYNTHETIC_DATA: dict[str, Any] = {
-    "pool_train_per_class": 8,
-    "train_per_class": 8,
-    "test_per_class": 4,
-    "adaptation": ["shapes-new", "digits-new"],
-    "zero_shot": ["shapes-outline"],
-}
-
-
-def finetuned_key(task: int) -> str:
-    return f"conformance-finetuned-{task}"
-
-
-class RecordingMerger(Merger):
-    """Changes nothing; keeps each task's exported weights in the run's weight store for the tests to read."""
-
-    def after_task(self, inputs: MergeInputs) -> MergeDecision:
-        inputs.store.save(finetuned_key(inputs.task), inputs.finetuned)
-        return MergeDecision()
-
-
-class RecorderPlugin:
-    @hookimpl
-    def register_mergers(self, register: Any) -> None:
-        register(name=RECORDER, factory=lambda params: RecordingMerger(), params=NoParams)
+TOY_DATA: dict[str, Any] = {"classes": 3, "train_per_class": 8, "test_per_class": 4, "adaptation_sets": 2}
+"""The ``conformance-data`` params of the runs: 3 classes in each of 2 adaptation sets (6 concepts), a pool, a held-out set."""
 
 
 INTERRUPTER = "conformance-interrupt"
@@ -133,7 +122,7 @@ class MethodConformance:
     """A params table the method must reject (None: only the unknown-key check)."""
     optimizer: ClassVar[dict[str, Any]] = {"lr": 1e-3}
     model_params: ClassVar[dict[str, Any]] = {}
-    """Params of the ``tiny-clip`` model."""
+    """Params of the ``conformance-clip`` model (widths, layers: :class:`fomo_host.testing.toy_plugin.ClipParams`)."""
     num_tasks: ClassVar[int] = 2
     steps_per_task: ClassVar[int] = 3
     batch_size: ClassVar[int] = 16
@@ -154,18 +143,18 @@ class MethodConformance:
                 # a checkpoint one step before each task's end: the resume test continues inside a task
                 "checkpoint_every_steps": max(1, self.steps_per_task - 1),
             },
-            "model": {
-                "name": "tiny-clip",
-                "params": dict(self.model_params),
-                "warm_start": {"steps": 20, "batch_size": 16, "warmup_steps": 2},
+            "model": {"name": MODEL, "params": dict(self.model_params)},
+            "data": {
+                "sources": [{"name": DATA, "params": dict(TOY_DATA)}],
+                "ordering": {"name": ORDERING},
+                "num_tasks": self.num_tasks,
             },
-            "data": {"sources": [{"name": "synthetic", "params": dict(SYNTHETIC_DATA)}], "num_tasks": self.num_tasks},
             "budget": {"steps_per_task": self.steps_per_task},
             "method": {"name": self.method_name, "params": dict(self.params)},
-            "optimizer": dict(self.optimizer),
-            "scheduler": {"name": "constant"},
+            "optimizer": {"name": OPTIMIZER, **self.optimizer},
+            "scheduler": {"name": SCHEDULER},
             "merger": {"name": RECORDER},
-            "evaluation": {"batch_size": 64},
+            "evaluation": {"batch_size": 64, "metrics": [{"name": METRIC}]},
         }
 
     def extra_plugins(self) -> list[tuple[str, object]]:
@@ -173,7 +162,7 @@ class MethodConformance:
         return []
 
     def load_host(self, interrupt_at: int | None = None) -> PluginHost:
-        extra: list[tuple[str, object]] = [("fomo-conformance", RecorderPlugin()), *self.extra_plugins()]
+        extra: list[tuple[str, object]] = [*TOY_PLUGINS, *self.extra_plugins()]
         if interrupt_at is not None:
             extra.append(("fomo-conformance-interrupt", InterruptAtLastStep(interrupt_at)))
         return load_plugins(extra=extra)
@@ -263,23 +252,37 @@ class MethodConformance:
         assert not different, f"the resumed run's final weights differ from the uninterrupted run's: {different[:10]}"
 
     @pytest.mark.slow
+    @pytest.mark.multiprocess
     def test_two_processes_under_accelerate(self, tmp_path: Path, cache_dir: Path) -> None:
+        processes_dir = tmp_path / "processes"
         table = self.spec_table()
-        table["merger"] = {"name": "none"}
+        table["merger"] = {"name": RECORDER, "params": {"processes_dir": str(processes_dir)}}
         spec_path = tmp_path / "spec.toml"
         spec_path.write_text(build_spec(table).to_toml(), encoding="utf-8")
         run_dir = tmp_path / "run"
+        # --multi_gpu starts one process per --num_processes (torchrun); with no GPU visible they run on the CPU
+        # (--cpu would start a single process whatever --num_processes says)
         command = [
-            sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
             "-m", "fomo_host.cli", "run", str(spec_path), "--output", str(run_dir), "--quiet",
         ]  # fmt: skip
-        environment = {**os.environ, "FOMO_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
+        environment = {
+            **os.environ,
+            **toy_environment(),
+            "FOMO_CACHE_DIR": str(cache_dir),
+            "OMP_NUM_THREADS": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
         result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
         assert result.returncode == 0, result.stderr[-4000:]
         records = read_records(run_dir)
         assert [record["task"] for record in records] == [-1, *range(self.num_tasks)]
         assert all(math.isfinite(record["GM"]) for record in records)
+        both = {(0, 2), (1, 2)}
+        assert processes_seen(processes_dir) == dict.fromkeys(range(self.num_tasks), both), (
+            f"every task must run on two processes (rank, world size): {processes_seen(processes_dir)}"
+        )
 
 
 def _difference(found: dict[str, Any], expected: dict[str, Any]) -> str:

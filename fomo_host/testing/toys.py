@@ -81,19 +81,21 @@ def toy_classification_set(
     image_size: int = 16,
     role: Role = "adaptation",
     seed: int = 0,
+    test_per_class: int | None = None,
 ) -> ImageTextDataset:
-    """A classification set: a colour per class, ``per_class`` images per class in each split (test only for zero-shot sets)."""
+    """A classification set: a colour per class, ``per_class`` images per class in each split (``test_per_class`` in the
+    test split if given; test only for zero-shot sets, train only for pretraining sets)."""
     generator = torch.Generator().manual_seed(zlib.crc32(f"{name}:{seed}".encode()))
     palette = torch.randint(0, 256, (classes, 3), generator=generator)
     classnames = [f"{name} class {index}" for index in range(classes)]
 
-    def split() -> TensorSampleSet:
-        labels = torch.arange(classes).repeat_interleave(per_class)
+    def split(count: int) -> TensorSampleSet:
+        labels = torch.arange(classes).repeat_interleave(count)
         captions = [[f"a photo of a {classnames[label]}.", f"a {classnames[label]}."] for label in labels.tolist()]
         return TensorSampleSet(_images(palette[labels], image_size, generator), labels, captions)
 
-    train = None if role == "zero_shot" else split()
-    test = None if role == "pretraining" else split()
+    train = None if role == "zero_shot" else split(per_class)
+    test = None if role == "pretraining" else split(per_class if test_per_class is None else test_per_class)
     return ImageTextDataset(name, role, "classification", classnames, ["a photo of a {}.", "a {}."], train, test)
 
 

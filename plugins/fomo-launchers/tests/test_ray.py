@@ -10,6 +10,7 @@ from fomo_launchers.ray_launcher import RayParams
 from pydantic import ValidationError
 
 from fomo_host.api import LauncherConformance
+from fomo_host.testing import toy_environment
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ class TestRayLauncher(LauncherConformance):
         self.address = ray_cluster
 
     def launcher_params(self) -> dict[str, Any]:
-        return {**self.params, "address": self.address}
+        # the cluster's workers start the suite's runs, which use the host's toy components (FOMO_PLUGIN_MODULES)
+        return {**self.params, "address": self.address, "runtime_env": {"env_vars": toy_environment()}}
 
 
 def test_a_cluster_address_excludes_local_sizes():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fomo_host.testing import MethodConformance
 
 
@@ -13,6 +15,7 @@ def is_bias(name: str) -> bool:
     return name.rsplit(".", 1)[-1] in {"bias", "in_proj_bias"}
 
 
+@pytest.mark.representative  # its two-process run is the method kind's in the default test run
 class TestFineTune(MethodConformance):
     method_name = "finetune"
 

@@ -1,0 +1,70 @@
+"""The docs site's generated reference pages are what the code says, and the README stays a doorway that CI follows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fomo_host import docs
+from fomo_host.spec import ComponentRef, RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_reference_pages_are_what_the_generator_writes():
+    stale = [name for name, text in docs.pages().items() if (ROOT / "docs" / name).read_text(encoding="utf-8") != text]
+    assert stale == [], f"out of date: {stale}; regenerate with python -m fomo_host.docs"
+
+
+def test_the_check_mode_names_a_stale_page_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "spec.md").write_text("old\n", encoding="utf-8")
+    assert docs.main(["--docs", str(tmp_path), "--check"]) == 1
+    assert "reference/spec.md" in capsys.readouterr().err
+    assert (tmp_path / "reference" / "spec.md").read_text(encoding="utf-8") == "old\n"
+    assert not (tmp_path / "reference" / "cli.md").exists()
+    assert docs.main(["--docs", str(tmp_path)]) == 0 and docs.main(["--docs", str(tmp_path), "--check"]) == 0
+
+
+def test_every_spec_key_is_in_the_reference_with_a_description():
+    tables = list(docs.spec_tables(RunSpec))
+    undocumented = [f"{path or '(top level)'}: {row.key}" for path, _, _, rows in tables for row in rows if not row.description]
+    assert undocumented == [], f"spec keys without a description (a docstring under the field, or description=): {undocumented}"
+    page = docs.spec_page()
+    for path, model, _, rows in tables:
+        assert (f"## `{path}`" if path else "## Top level") in page
+        assert len(rows) == len(model.model_fields)
+        for row in rows:
+            assert re.search(rf"^\| \[?`{re.escape(row.key)}`", page, re.M), f"{path}: {row.key}"
+
+
+def test_every_component_table_of_the_spec_names_its_kind():
+    component_tables = {path for path, model, _, _ in docs.spec_tables(RunSpec) if issubclass(model, ComponentRef)}
+    assert component_tables == set(docs.COMPONENT_KINDS)
+
+
+def test_the_cli_reference_lists_every_command_and_option():
+    from fomo_host.cli import build_parser
+
+    page = docs.cli_page()
+    for name, _, parser in docs.subcommands(build_parser()):
+        assert f"## `fomo-host {name}`" in page
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert option in page, f"fomo-host {name} {option}"
+
+
+def test_the_readme_is_a_doorway_whose_test_command_ci_runs_verbatim():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 350
+    quick_start = readme[readme.index("## Quick start") : readme.index("\n## ", readme.index("## Quick start") + 1)]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
+    assert commands == [
+        "pip install -r requirements.txt && fomo-host run specs/quickstart.toml",
+        "pip install -r requirements-dev.txt && pytest",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert any(commands[1] in line and not line.lstrip().startswith("#") for line in ci)
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).is_file(), link

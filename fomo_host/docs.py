@@ -173,7 +173,8 @@ def spec_page() -> str:
     for path, model, description, rows in spec_tables(RunSpec):
         lines += [f"## `{path}`" if path else "## Top level", ""]
         # a component table's own docstring says only "a component by name": the line on its kind says more
-        doc = (inspect.getdoc(model) or "") if "__doc__" in vars(model) and path not in COMPONENT_KINDS else ""
+        own_doc = vars(model).get("__doc__")  # not inherited: pydantic's BaseModel has a docstring of its own
+        doc = inspect.cleandoc(own_doc) if isinstance(own_doc, str) and path not in COMPONENT_KINDS else ""
         for text in (description, " ".join(doc.split("\n\n")[0].split())):
             if text:
                 lines += [text, ""]

@@ -31,6 +31,7 @@ def test_every_spec_key_is_in_the_reference_with_a_description():
     undocumented = [f"{path or '(top level)'}: {row.key}" for path, _, _, rows in tables for row in rows if not row.description]
     assert undocumented == [], f"spec keys without a description (a docstring under the field, or description=): {undocumented}"
     page = docs.spec_page()
+    assert "Usage Documentation" not in page, "a table without a docstring of its own showed pydantic's BaseModel docstring"
     for path, model, _, rows in tables:
         assert (f"## `{path}`" if path else "## Top level") in page
         assert len(rows) == len(model.model_fields)
@@ -68,3 +69,14 @@ def test_the_readme_is_a_doorway_whose_test_command_ci_runs_verbatim():
     assert any(commands[1] in line and not line.lstrip().startswith("#") for line in ci)
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_the_readmes_run_table_is_the_quickstart_pages():
+    def run_table(text: str) -> list[str]:
+        lines = text.splitlines()
+        start = lines.index("| after task | samples seen | A_KA | A_ZS | GM |")
+        return lines[start : start + 8]
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "quickstart.md").read_text(encoding="utf-8")
+    assert run_table(readme) == run_table(page)

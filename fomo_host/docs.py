@@ -1,7 +1,8 @@
 """The documentation site's reference pages, generated from the code: every spec key from the pydantic models of
-:mod:`fomo_host.spec`, every command and option from the parser of :mod:`fomo_host.cli`.
+:mod:`fomo_host.spec`, every command and option from the parser of :mod:`fomo_host.cli`, every first-party component
+and its params from the installed plugins.
 
-    python -m fomo_host.docs            # (re)write docs/reference/spec.md and docs/reference/cli.md
+    python -m fomo_host.docs            # (re)write docs/reference/{spec,cli,components}.md
     python -m fomo_host.docs --check    # exit 1 naming each page that differs from what would be written
 
 A test checks that the committed pages are what this module writes, so they cannot fall behind the code.
@@ -24,6 +25,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .describe import ParamRow, describe_params
+from .errors import FomoError
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 """The site's source folder in a checkout of the repository."""
@@ -167,7 +169,8 @@ def spec_page() -> str:
         "Every key a spec file (TOML) may hold, with its type, default, allowed range and meaning. Unknown keys are errors",
         "everywhere. `required` marks a key without a default; `computed` a default made from other values. A `params` table",
         "belongs to the component named beside it and is validated by that component's own model: `fomo-host plugins NAME`",
-        "lists its keys the same way. Any key can be overridden on the command line with `--set KEY.PATH=VALUE` (TOML syntax).",
+        "lists its keys the same way, and the [components reference](components.md) lists those of every first-party component.",
+        "Any key can be overridden on the command line with `--set KEY.PATH=VALUE` (TOML syntax).",
         "",
     ]
     for path, model, description, rows in spec_tables(RunSpec):
@@ -266,12 +269,74 @@ def cli_page() -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- components
+
+
+def first_party_distributions(root: Path) -> set[str]:
+    """The plugin packages of this repository: one folder each under plugins/, named as the distribution."""
+    return {path.parent.name for path in (root / "plugins").glob("*/pyproject.toml")}
+
+
+def missing_first_party(root: Path = DOCS_DIR.parent) -> list[str]:
+    """First-party plugins that are not installed here or did not load: the components page would lack theirs."""
+    from .plugins import load_plugins
+
+    loaded = {record.distribution for record in load_plugins().plugins if record.error is None}
+    return sorted(first_party_distributions(root) - loaded)
+
+
+def components_page(root: Path = DOCS_DIR.parent) -> str:
+    """Every component of the first-party plugins, by kind, with its params; refused unless all of them loaded."""
+    from .plugins import load_plugins
+    from .registry import KINDS
+
+    missing = missing_first_party(root)
+    if missing:
+        raise FomoError(
+            f"the components page needs every first-party plugin; not loaded: {', '.join(missing)} (pip install -r requirements.txt)"
+        )
+    first_party = first_party_distributions(root)
+    components = sorted(
+        (component for component in load_plugins().registry if component.provider.distribution in first_party),
+        key=lambda component: (KINDS.index(component.kind), component.name),
+    )
+    lines = [
+        HEADER.format(source="the Params models of the first-party plugins"),
+        "# Components reference",
+        "",
+        "Every component of the first-party plugins (the packages under `plugins/`), by kind: its name as a spec gives it,",
+        "the distribution that provides it, what it does, and the keys of its `params` table with their types, defaults,",
+        "ranges and meanings. `fomo-host plugins NAME` prints the same for any installed component, third-party ones",
+        "included; the [spec reference](spec.md) says where each kind is named.",
+        "",
+    ]
+    for kind in KINDS:
+        of_kind = [component for component in components if component.kind == kind]
+        if not of_kind:
+            continue
+        lines += [f"## {kind.replace('_', ' ').capitalize()}s", ""]
+        for component in of_kind:
+            lines += [f"### `{component.name}`", "", f"*{component.kind.replace('_', ' ')}, from `{component.provider.distribution}`*", ""]
+            if component.description:
+                lines += [" ".join(component.description.split()), ""]
+            rows = spec_rows(component.params)
+            if not rows:
+                lines += ["No params.", ""]
+                continue
+            lines += ["| key | type | default | range | description |", "|---|---|---|---|---|"]
+            lines += [
+                f"| `{row.key}` | {cell(row.type)} | {cell(row.default)} | {cell(row.range)} | {cell(row.description)} |" for row in rows
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- writing
 
 
 def pages() -> dict[str, str]:
     """Each generated page's path under the docs folder, and its text."""
-    return {"reference/spec.md": spec_page(), "reference/cli.md": cli_page()}
+    return {"reference/spec.md": spec_page(), "reference/cli.md": cli_page(), "reference/components.md": components_page()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,8 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=DOCS_DIR, metavar="DIR", help="the site's source folder (default: %(default)s)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page differs from what would be written")
     args = parser.parse_args(argv)
+    try:
+        generated = pages()
+    except FomoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     stale = []
-    for relative, text in pages().items():
+    for relative, text in generated.items():
         path = args.docs / relative
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current == text:

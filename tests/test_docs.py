@@ -100,3 +100,40 @@ def test_the_readmes_run_table_is_the_quickstart_pages():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     page = (ROOT / "docs" / "quickstart.md").read_text(encoding="utf-8")
     assert run_table(readme) == run_table(page)
+
+
+def result_tables(page: str) -> list[tuple[str, str | None, list[str]]]:
+    """(study directory name, --against point, first cells of the rows) of every table printed by a command on the page."""
+    tables, command, rows = [], None, None
+    for line in [*page.splitlines(), ""]:
+        match = re.fullmatch(r"`fomo-host compare runs/([\w.-]+)(?: --against (\"[^\"]+\"|\S+))? --markdown`:", line)
+        if match:
+            command = (match.group(1), match.group(2).strip('"') if match.group(2) else None)
+        elif line.startswith("|") and command is not None:
+            rows = [] if rows is None else rows
+            rows.append(line.split("|")[1].strip())
+        elif rows is not None and command is not None:
+            tables.append((*command, rows[2:]))  # below the header and its separator
+            command, rows = None, None
+    return tables
+
+
+def test_every_results_table_names_the_points_as_its_study_labels_them():
+    from fomo_host.study.file import load_study_file
+    from fomo_host.study.points import expand
+
+    checked = 0
+    for page_path in sorted((ROOT / "docs" / "results").glob("*.md")):
+        page = page_path.read_text(encoding="utf-8")
+        studies = dict(
+            (output, study)
+            for study, output in re.findall(r"fomo-host sweep\s+(specs/studies/[\w.-]+\.toml)\s+--output\s+runs/([\w.-]+)", page)
+        )
+        for directory, against, rows in result_tables(page):
+            assert directory in studies, f"{page_path.name}: runs/{directory} is made by no `fomo-host sweep ... --output` on the page"
+            labels = {point.label for point in expand(load_study_file(ROOT / studies[directory]), [], 0)}
+            assert rows and set(rows) <= labels, f"{page_path.name}: runs/{directory}: {sorted(set(rows) - labels)} not in {sorted(labels)}"
+            if against is not None:
+                assert against in labels and against not in rows
+            checked += 1
+    assert checked >= 12

@@ -27,6 +27,9 @@ from pydantic_core import PydanticUndefined
 from .describe import ParamRow, describe_params
 from .errors import FomoError
 
+if typing.TYPE_CHECKING:
+    from .plugins import PluginHost
+
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 """The site's source folder in a checkout of the repository."""
 USAGE_WIDTH = 100
@@ -277,11 +280,11 @@ def first_party_distributions(root: Path) -> set[str]:
     return {path.parent.name for path in (root / "plugins").glob("*/pyproject.toml")}
 
 
-def missing_first_party(root: Path = DOCS_DIR.parent) -> list[str]:
+def missing_first_party(root: Path = DOCS_DIR.parent, host: PluginHost | None = None) -> list[str]:
     """First-party plugins that are not installed here or did not load: the components page would lack theirs."""
     from .plugins import load_plugins
 
-    loaded = {record.distribution for record in load_plugins().plugins if record.error is None}
+    loaded = {record.distribution for record in (host or load_plugins()).plugins if record.error is None}
     return sorted(first_party_distributions(root) - loaded)
 
 
@@ -290,14 +293,15 @@ def components_page(root: Path = DOCS_DIR.parent) -> str:
     from .plugins import load_plugins
     from .registry import KINDS
 
-    missing = missing_first_party(root)
+    host = load_plugins()
+    missing = missing_first_party(root, host)
     if missing:
         raise FomoError(
             f"the components page needs every first-party plugin; not loaded: {', '.join(missing)} (pip install -r requirements.txt)"
         )
     first_party = first_party_distributions(root)
     components = sorted(
-        (component for component in load_plugins().registry if component.provider.distribution in first_party),
+        (component for component in host.registry if component.provider.distribution in first_party),
         key=lambda component: (KINDS.index(component.kind), component.name),
     )
     lines = [

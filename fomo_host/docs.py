@@ -123,6 +123,7 @@ def nested_model(annotation: typing.Any) -> tuple[type[BaseModel], bool] | None:
 
 
 COMPONENT_KINDS = {
+    "run.loggers[]": "logger",
     "model": "model",
     "data.sources[]": "dataset",
     "data.ordering": "ordering",

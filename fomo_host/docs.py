@@ -128,6 +128,7 @@ COMPONENT_KINDS = {
     "data.sources[]": "dataset",
     "data.ordering": "ordering",
     "method": "method",
+    "optimizer": "optimizer",
     "scheduler": "scheduler",
     "merger": "merger",
     "evaluation.metrics[]": "metric",

@@ -143,7 +143,9 @@ class StreamUpdate(StrictModel):
     cut into ``num_tasks`` tasks (``fomo-host update`` writes these)."""
 
     adaptation: list[str] = Field(min_length=1)
+    """The adaptation datasets whose concepts this update adds to the stream."""
     num_tasks: int = Field(default=1, ge=1)
+    """Tasks this update's concepts are cut into."""
 
 
 class DataSection(StrictModel):
@@ -269,6 +271,7 @@ class RunSpec(StrictModel):
     evaluation: EvaluationSection
     """How the deployed weights are evaluated before the stream and after every task."""
     release: ReleaseSection | None = None
+    """How the run's updates are released (``fomo-host releases``); none: no release rule."""
 
     def to_toml(self) -> str:
         content = self.model_dump(mode="json")

@@ -5,6 +5,7 @@ nox -s "plugin(fomo-metrics)"        # host + that plugin + the plugins its test
 nox -s "conformance(fomo-tuning)"    # a fresh venv with fomo-host[testing] and that plugin alone: its conformance suites
 nox -s all                           # host and every plugin, every test (one two-process run per kind)
 nox -s multiprocess                  # every test that starts several processes (all the two-process runs)
+nox -s docs                          # the docs site: reference pages current, mkdocs build --strict
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")  # the host, as [tool.mypy] in pyproject.toml configures it
     # each register(...) call against its kind's Register protocol; the plugins' other modules are theirs to check
     session.run("mypy", "--follow-imports=silent", *[str(path) for path in sorted(ROOT.glob("plugins/*/fomo_*/plugin.py"))])
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site: the generated reference pages current (every first-party plugin installed), then the strict build."""
+    session.install("-r", "requirements-dev.txt")
+    session.run("python", "-m", "fomo_host.docs", "--check")
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session

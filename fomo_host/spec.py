@@ -32,7 +32,9 @@ class ComponentRef(StrictModel):
     """A component by name, with its settings."""
 
     name: str = Field(min_length=1)
+    """The component's name, as an installed plugin registered it (``fomo-host plugins`` lists them)."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the component, checked against its own Params model (``fomo-host plugins NAME`` lists them)."""
 
 
 RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", "keep_deployed", "checkpoint_every_steps")
@@ -41,12 +43,16 @@ RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", 
 
 class RunSection(StrictModel):
     name: str = Field(default="run", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """The run's name: the run directory is output_dir/name-TIMESTAMP unless ``--output`` names one."""
     seed: int = Field(default=0, ge=0)
+    """Seeds everything random: the warm start, the stream's order, every task's batches (re-seeded per task)."""
     output_dir: Path = Path("runs")
+    """The folder new run directories are made in."""
     precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """Mixed precision of forward passes: bf16 or fp16 autocast (fp16 with loss scaling, CUDA only), or none;
     auto: bf16 on a CUDA device that supports it, none elsewhere."""
     batch_size: int = Field(default=128, ge=1)
+    """Training samples per optimizer step, over all processes together (each trains on its slice)."""
     cpu: bool = False
     """Force the CPU even where an accelerator is present."""
     compile: bool = False
@@ -94,23 +100,32 @@ class WarmStart(StrictModel):
     """
 
     steps: int = Field(ge=1)
+    """Optimizer steps of contrastive pretraining on the pool."""
     lr: float = Field(default=1e-3, gt=0)
+    """Peak learning rate of AdamW, reached after warmup_steps and then annealed on a cosine to zero."""
     batch_size: int = Field(default=128, ge=2)
+    """Pool samples per warm-start step."""
     weight_decay: float = Field(default=0.1, ge=0)
+    """AdamW's decoupled weight decay of the warm start (matrices only; biases, norms and scales are not decayed)."""
     warmup_steps: int = Field(default=50, ge=0)
+    """Steps of linear learning-rate warmup."""
 
 
 class ModelSection(ComponentRef):
     warm_start: WarmStart | None = None
+    """An optional warm start of the model before the stream; none: the base model is the model as built."""
 
 
 class Mixture(StrictModel):
     """Shares of each batch drawn from the pretraining pool, the current task and the buffer of earlier tasks."""
 
     pretraining: float = Field(default=0.33, ge=0, le=1)
+    """Share of each batch from the pretraining pool (replay of pretraining data)."""
     update: float = Field(default=0.34, ge=0, le=1)
-    """0 is a pool-only control: the stream's budget spent on pool replay alone (the tasks still set the evaluations)."""
+    """Share of each batch from the current task's training data; 0 is a pool-only control: the stream's budget spent
+    on pool replay alone (the tasks still set the evaluations)."""
     buffer: float = Field(default=0.33, ge=0, le=1)
+    """Share of each batch from the buffer of all earlier tasks' data; at the first task it goes to the other two."""
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> Mixture:
@@ -128,11 +143,14 @@ class StreamUpdate(StrictModel):
     cut into ``num_tasks`` tasks (``fomo-host update`` writes these)."""
 
     adaptation: list[str] = Field(min_length=1)
+    """The adaptation datasets whose concepts this update adds to the stream."""
     num_tasks: int = Field(default=1, ge=1)
+    """Tasks this update's concepts are cut into."""
 
 
 class DataSection(StrictModel):
     sources: list[ComponentRef] = Field(min_length=1)
+    """Dataset components, each giving one or more named datasets with a role (pretraining, adaptation, zero_shot)."""
     pretraining: list[str] | None = None
     """Datasets forming the replay pool; default: every dataset whose role is pretraining."""
     adaptation: list[str] | None = None
@@ -142,11 +160,13 @@ class DataSection(StrictModel):
     ordering: ComponentRef
     """How the stream's concepts are ordered; default: the ordering an installed plugin declares as the default."""
     num_tasks: int = Field(default=5, ge=1)
+    """Tasks the stream is cut into, of near-equal numbers of concepts (an ordering may give the tasks itself)."""
     updates: list[StreamUpdate] = Field(default_factory=list)
     """Stream segments added by updates, after the tasks of the run's first adaptation datasets (see keeping-current)."""
     train_tasks: int | None = Field(default=None, ge=1)
     """Train only the first this many tasks of the stream; ``fomo-host update --tasks K`` trains K more. Default: all."""
     mixture: Mixture = Field(default_factory=Mixture)
+    """How each training batch is shared between the pool, the current task and the buffer."""
     prefetch: int = Field(default=2, ge=0)
     """Training batches prepared ahead (gathered, tokenised, copied to the device) on a background thread while the
     current step runs; 0 prepares each batch in the training thread. The batches are the same either way."""
@@ -159,7 +179,9 @@ class BudgetSection(StrictModel):
     """Compute per task: give exactly one of samples_per_task, steps_per_task or maf_per_task."""
 
     samples_per_task: int | None = Field(default=None, ge=1)
+    """Training samples per task, for every method alike: steps per task = ceil(samples / run.batch_size)."""
     steps_per_task: int | None = Field(default=None, ge=1)
+    """Optimizer steps per task, for every method alike."""
     maf_per_task: float | None = Field(default=None, gt=0)
     """Memory-adjusted FLOPs per task (GFLOPs x memory multiplier, DESIGN §5); each method then trains
     budget / its MAF per step (see ``fomo-host budget``). The paper's ViT-B/16 budget: 1,420 full
@@ -210,6 +232,7 @@ class EvaluationSection(StrictModel):
     subset_fraction: float = Field(default=1.0, gt=0, le=1)
     """Share of each test set used between tasks; the first and last evaluations always use all of it."""
     batch_size: int = Field(default=512, ge=1)
+    """Test samples per forward pass while evaluating."""
     split: Literal["validation"] | None = None
     """"validation": every evaluation also scores the datasets' validation splits (recorded beside the test scores, under
     "validation"), for tuning without looking at the test sets; unset: the test splits only."""
@@ -227,15 +250,28 @@ class RunSpec(StrictModel):
     """A whole continual run."""
 
     run: RunSection = Field(default_factory=RunSection)
+    """How the run is executed and recorded: seed, batch size, device and precision, outputs, loggers."""
     model: ModelSection
+    """The model component (the base model theta_0) and an optional warm start."""
     data: DataSection
+    """The datasets, the stream's tasks and the mixture of each batch."""
     budget: BudgetSection
+    """Compute per task: exactly one of samples, steps or memory-adjusted FLOPs."""
     method: ComponentRef
+    """The update method: what trains and how (full fine-tuning, adapters, regularisers, ...); default: the method an
+    installed plugin declares as the default."""
     optimizer: OptimizerSection
+    """The optimizer of every task and the settings the host applies whatever the optimizer."""
     scheduler: ComponentRef
+    """The learning-rate schedule: a factor of optimizer.lr at every step of every task; default: the scheduler an
+    installed plugin declares as the default."""
     merger: ComponentRef
+    """The merger: after each task, the weights to train the next task from and the weights to deploy and evaluate;
+    default: the merger an installed plugin declares as the default."""
     evaluation: EvaluationSection
+    """How the deployed weights are evaluated before the stream and after every task."""
     release: ReleaseSection | None = None
+    """How the run's updates are released (``fomo-host releases``); none: no release rule."""
 
     def to_toml(self) -> str:
         content = self.model_dump(mode="json")

@@ -36,22 +36,21 @@ def test_importing_fomo_host_loads_no_engine():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["False", "True"]
 
 
-def readme_example() -> str:
-    """The Python block of the README's "From Python" section."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### From Python") :]
+def docs_example() -> str:
+    """The Python block of the docs page "From Python"."""
+    section = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text(encoding="utf-8")
     return section[section.index("```python\n") + len("```python\n") : section.index("```\n", section.index("```python"))]
 
 
 @pytest.mark.slow
-def test_the_readmes_python_example_runs_and_its_runs_hold_records_summary_paths_and_a_dataframe(small_spec, tmp_path, monkeypatch):
+def test_the_docs_python_example_runs_and_its_runs_hold_records_summary_paths_and_a_dataframe(small_spec, tmp_path, monkeypatch):
     pandas = pytest.importorskip("pandas")
-    code = readme_example()
+    code = docs_example()
     assert '"specs/quickstart.toml"' in code
     spec = small_spec(num_tasks=2, steps=2)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code.replace('"specs/quickstart.toml"', repr(str(spec))), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code.replace('"specs/quickstart.toml"', repr(str(spec))), "docs/python.md", "exec"), namespace)  # noqa: S102
 
     finetune, lora = namespace["runs"]
     output = tmp_path / "runs" / "notebook-lora"

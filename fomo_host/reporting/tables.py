@@ -210,7 +210,7 @@ def format_stat(value: Any, style: str) -> str:
 
 
 def markdown_table(headings: list[str], rows: list[list[str]], left: set[int]) -> str:
-    """A GitHub markdown table (columns not in ``left`` right-aligned), as a README holds it."""
+    """A GitHub markdown table (columns not in ``left`` right-aligned), as a README or a docs page holds it."""
     align = ["---" if i in left else "---:" for i in range(len(headings))]
     lines = ["| " + " | ".join(headings) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]

@@ -1,4 +1,4 @@
-"""README "Writing a plugin" is a package that works: built from the README's own blocks, installed, listed, tested."""
+"""The docs page "Writing a plugin" is a package that works: built from the page's own blocks, installed, listed, tested."""
 
 from __future__ import annotations
 
@@ -14,19 +14,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "my-methods"
 SHOWN_COLUMNS = "100"
-"""The terminal width the README's shown output was printed at."""
+"""The terminal width the page's shown output was printed at."""
 
 
-def readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("### Writing a plugin")
-    return text[start : text.index("\n## ", start)]
+PAGE = ROOT / "docs" / "plugin-authoring.md"
+
+
+def page_text() -> str:
+    """The whole page: it is the plugin's walk-through from its first block to its last."""
+    return PAGE.read_text(encoding="utf-8")
 
 
 def package_files() -> dict[str, str]:
     """Every code block of the section whose first line names a file of the package: ``# my-methods/path``."""
     files = {}
-    for block in re.findall(r"```[a-z]*\n(.*?)```", readme_section(), re.S):
+    for block in re.findall(r"```[a-z]*\n(.*?)```", page_text(), re.S):
         first, _, body = block.partition("\n")
         if first.startswith(f"# {PACKAGE}/"):
             files[first.removeprefix("# ")] = body
@@ -35,15 +37,15 @@ def package_files() -> dict[str, str]:
 
 def shown_output(command: str) -> str:
     """What the section shows ``$ command`` printing."""
-    block = re.search(rf"```\n\$ {re.escape(command)}\n(.*?)```", readme_section(), re.S)
-    assert block, f"the README shows no output of {command!r}"
+    block = re.search(rf"```\n\$ {re.escape(command)}\n(.*?)```", page_text(), re.S)
+    assert block, f"{PAGE.name} shows no output of {command!r}"
     return block.group(1)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The package written from the README and installed into a folder of its own; the environment that sees it."""
-    root = tmp_path_factory.mktemp("readme-plugin")
+    """The package written from the page and installed into a folder of its own; the environment that sees it."""
+    root = tmp_path_factory.mktemp("docs-plugin")
     for name, content in package_files().items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,7 @@ def fomo(environment: dict[str, str], *arguments: str) -> subprocess.CompletedPr
     )
 
 
-def test_the_readme_holds_a_whole_package():
+def test_the_page_holds_a_whole_package():
     assert set(package_files()) == {
         f"{PACKAGE}/pyproject.toml",
         f"{PACKAGE}/my_methods/params.py",
@@ -72,7 +74,7 @@ def test_the_readme_holds_a_whole_package():
 
 
 @pytest.mark.slow
-def test_the_installed_package_is_listed_and_described_as_the_readme_shows(installed):
+def test_the_installed_package_is_listed_and_described_as_the_page_shows(installed):
     rows = json.loads(fomo(installed, "plugins", "--json").stdout)
     (row,) = [row for row in rows if row["distribution"] == PACKAGE]
     assert row["components"] == {"method": ["top-layers"]} and row["errors"] == []

@@ -72,9 +72,10 @@ subset_fraction = 1.0
 TRAINING = {
     "infinite": ['scheduler={ name = "infinite", params = { warmup = 0.5, decay = 0, cooldown = 0.5, constant = 0.5 } }'],
     "rsqrt": ['scheduler={ name = "rsqrt", params = { warmup = 0.5, cooldown = 0.5 } }'],
+    "schedule-free": ['optimizer.name="adamw-schedulefree"', 'scheduler={ name = "constant" }'],
 }
-"""How the runs train: the overrides of each horizon-free setting checked (a schedule-free optimizer joins as one more
-entry: its optimizer.* and a constant scheduler)."""
+"""How the runs train: the overrides of each horizon-free setting checked (schedule-free AdamW: no decay schedule, its
+averaged iterate evaluated, merged and carried into the update)."""
 MERGERS = {"none": "{}", "ema": "{ weight = 0.5 }", "general": "{}"}
 
 

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         TaskInfo,
         TrainBatch,
         UpdateMethod,
+        needs_horizon,
         no_progress,
     )
     from .data import ImageTextDataset, SampleSet, StagedImages, TensorSampleSet
@@ -114,6 +115,7 @@ _LAZY: dict[str, str] = {
             "TaskInfo",
             "TrainBatch",
             "UpdateMethod",
+            "needs_horizon",
             "no_progress",
         ),
         "fomo_host.components",
@@ -248,6 +250,7 @@ __all__ = [
     "execute_run",
     "hookimpl",
     "load_weights",
+    "needs_horizon",
     "no_progress",
     "prepare_images",
     "save_weights",

@@ -13,8 +13,7 @@ from fomo_schedulers.open_ended import (
 )
 from pydantic import ValidationError
 
-from fomo_host.api import FomoError
-from fomo_host.components import needs_horizon
+from fomo_host.api import FomoError, needs_horizon
 
 
 def test_infinite_warms_up_once_settles_holds_and_anneals_every_task():

@@ -70,6 +70,7 @@ class LoggerConformance:
         "data": {"sources": [{"name": "synthetic"}], "ordering": {"name": "random"}},
         "budget": {"steps_per_task": STEPS},
         "method": {"name": "finetune"},
+        "optimizer": {"name": "adamw"},
         "scheduler": {"name": "constant"},
         "merger": {"name": "none"},
         "evaluation": {"metrics": [{"name": "zero-shot-accuracy"}]},

@@ -38,6 +38,13 @@ def outputs(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return image_features, text_features
 
 
+def assert_same_features(got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, ...]) -> None:
+    """Equal up to float32 rounding: a wrapped layer runs another kernel than the plain one (torch 2.14.1 on CPU
+    gives image features one ulp apart with all-zero adapters); the features are unit vectors, so 4 eps is a few ulps."""
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=4 * torch.finfo(torch.float32).eps)
+
+
 def trained(method, model: torch.nn.Module) -> None:
     """Stand-in for training: move every adapter parameter away from its initial value."""
     with torch.no_grad():
@@ -49,7 +56,7 @@ def trained(method, model: torch.nn.Module) -> None:
 def test_a_fresh_adapter_computes_exactly_the_base_model(method_class, params):
     base = tiny_model()
     live = method_class(params).prepare(copy.deepcopy(base))
-    assert all(torch.equal(a, b) for a, b in zip(outputs(live), outputs(base), strict=True))
+    assert_same_features(outputs(live), outputs(base))
 
 
 @pytest.mark.parametrize(("method_class", "params"), METHODS)
@@ -79,7 +86,7 @@ def test_imported_weights_are_computed_exactly_with_fresh_adapters(method_class,
         for parameter in target.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.01)
     method.import_weights(live, target.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(outputs(live), outputs(target), strict=True))
+    assert_same_features(outputs(live), outputs(target))
     exported = method.export_weights(live)
     assert all(torch.equal(exported[name], value) for name, value in target.state_dict().items())
 

@@ -30,7 +30,7 @@ from .errors import FomoError
 from .export import EXPORT_CONFIG_FILE, EXPORT_WEIGHTS_FILE, Export, export_run, open_clip_knows, refuse_to_overwrite
 from .integrity import unique_temporary
 from .output_path import check_output_path
-from .results import write_text_atomic
+from .results import read_json_lines, write_text_atomic
 from .spec import RunSpec
 from .weights import load_weights, read_metadata, save_weights
 
@@ -42,21 +42,7 @@ PLAIN_WEIGHTS_FILE = "model.safetensors"
 
 def read_releases(run_dir: Path) -> list[dict[str, Any]]:
     """The run's releases, oldest first."""
-    path = run_dir / RELEASES_FILE
-    if not path.is_file():
-        return []
-    releases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            raise FomoError(f"{path} is damaged: line {number} is not a JSON record") from None
-        if not isinstance(entry, dict) or "release" not in entry:
-            raise FomoError(f"{path} is damaged: line {number} is not a release record")
-        releases.append(entry)
-    return releases
+    return read_json_lines(run_dir / RELEASES_FILE, ("release",), "a release record")
 
 
 def release_folder(run_dir: Path, number: int) -> Path:

@@ -256,6 +256,25 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def read_json_lines(path: Path, required: tuple[str, ...], what: str) -> list[dict[str, Any]]:
+    """A JSON-lines file of ``what`` records, oldest first (none where the file does not exist); a line that is not a
+    JSON object holding every ``required`` key is one error naming the file and the line."""
+    if not path.is_file():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise FomoError(f"{path} is damaged: line {number} is not a JSON record") from None
+        if not isinstance(entry, dict) or any(key not in entry for key in required):
+            raise FomoError(f"{path} is damaged: line {number} is not {what}")
+        entries.append(entry)
+    return entries
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     temporary = unique_temporary(path)
     try:

@@ -18,8 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import FomoError
-from .results import write_text_atomic
+from .results import read_json_lines, write_text_atomic
 
 UPDATES_FILE = "updates.jsonl"
 UPDATES_DIR = "updates"
@@ -27,21 +26,7 @@ UPDATES_DIR = "updates"
 
 def read_updates(run_dir: Path) -> list[dict[str, Any]]:
     """The run's updates, oldest first (none for a run never updated)."""
-    path = run_dir / UPDATES_FILE
-    if not path.is_file():
-        return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            raise FomoError(f"{path} is damaged: line {number} is not a JSON record") from None
-        if not isinstance(entry, dict) or "update" not in entry or "status" not in entry:
-            raise FomoError(f"{path} is damaged: line {number} is not an update record")
-        entries.append(entry)
-    return entries
+    return read_json_lines(run_dir / UPDATES_FILE, ("update", "status"), "an update record")
 
 
 def write_updates(run_dir: Path, entries: list[dict[str, Any]]) -> None:

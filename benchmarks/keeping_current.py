@@ -32,11 +32,12 @@ def fomo_host(*argv: str) -> None:
     subprocess.run([sys.executable, "-m", "fomo_host", *argv], check=True)
 
 
-def updates_done(run_dir: Path) -> int:
+def update_statuses(run_dir: Path) -> list[str]:
+    """The status of each update of a run (``started`` for one interrupted, ``finished``), from updates.jsonl."""
     path = run_dir / "updates.jsonl"
     if not path.is_file():
-        return 0
-    return sum(json.loads(line)["status"] == "finished" for line in path.read_text().splitlines() if line.strip())
+        return []
+    return [json.loads(line)["status"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> int:
@@ -56,10 +57,9 @@ def main() -> int:
     index = read_index(study)
     for entry in index.runs:
         run_dir = index.run_path(entry)
-        pending = (run_dir / "updates.jsonl").is_file() and '"started"' in (run_dir / "updates.jsonl").read_text()
-        if pending:
+        if "started" in update_statuses(run_dir):  # an update was interrupted: continue it
             fomo_host("update", str(run_dir), "--quiet")
-        for _ in range(updates_done(run_dir), UPDATES):
+        for _ in range(update_statuses(run_dir).count("finished"), UPDATES):
             fomo_host("update", str(run_dir), "--tasks", "1", "--quiet")
 
     compare = ["compare", str(study), "--against", "cosine per task"] + (["--markdown"] if args.markdown else [])

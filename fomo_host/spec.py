@@ -109,6 +109,10 @@ class WarmStart(StrictModel):
     """AdamW's decoupled weight decay of the warm start (matrices only; biases, norms and scales are not decayed)."""
     warmup_steps: int = Field(default=50, ge=0)
     """Steps of linear learning-rate warmup."""
+    data: list[str] | None = Field(default=None, min_length=1)
+    """Datasets whose training splits the base model pretrains on (names as in data.sources); none: the replay pool
+    (data.pretraining). Naming more than the replay pool makes the pool a sliver of the base's pretraining, as it is
+    for a web-scale model: the stream then replays part of what the base learnt, not all of it."""
 
 
 class ModelSection(ComponentRef):
@@ -295,6 +299,9 @@ class RunSpec(StrictModel):
         for key, unused in (("updates", []), ("train_tasks", None)):
             if content["data"].get(key) == unused:
                 content["data"].pop(key, None)
+        warm_start = content["model"].get("warm_start")
+        if warm_start is not None and warm_start.get("data") is None:
+            warm_start.pop("data", None)  # the pool as the warm start's data hashes as before that key existed
         # which releases are published decides nothing that is trained or evaluated
         content.pop("release", None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "budget",
     "report",
     "compare",
+    "drift",
     "export",
     "evaluate",
     "new_plugin",

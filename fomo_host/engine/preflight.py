@@ -39,7 +39,7 @@ def check_loggers(host: PluginHost, spec: RunSpec) -> None:
 
 
 def check_warm_start_pool(spec: RunSpec, pretraining: Sequence[ImageTextDataset]) -> None:
-    if spec.model.warm_start is not None and not pretraining:
+    if spec.model.warm_start is not None and spec.model.warm_start.data is None and not pretraining:
         raise SpecError("model.warm_start needs a pretraining pool; no dataset has role 'pretraining' (see data.pretraining)")
     if spec.data.mixture.update == 0 and not pretraining:
         raise SpecError(

@@ -162,6 +162,14 @@ def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSele
         zero_shot=choose("zero_shot", "zero_shot", spec.data.zero_shot, "test"),
         by_name=by_name,
     )
+    warm_start = spec.model.warm_start
+    if warm_start is not None and warm_start.data is not None:
+        unknown = [name for name in warm_start.data if name not in by_name]
+        if unknown:
+            raise SpecError(f"model.warm_start.data: unknown dataset {unknown[0]!r}; available: {', '.join(sorted(by_name))}")
+        untrainable = [name for name in warm_start.data if by_name[name].train is None or len(by_name[name].train or ()) == 0]
+        if untrainable:
+            raise SpecError(f"model.warm_start.data: dataset {untrainable[0]!r} has no train split to pretrain on")
     for dataset in selection.adaptation:
         if dataset.test is None or len(dataset.test) == 0:
             raise SpecError(f"data.adaptation: dataset {dataset.name!r} has no test split to measure knowledge accumulation")
@@ -175,7 +183,8 @@ def warm_start_base_model(
 ) -> None:
     """Pretrain the base model on the pretraining pool (or load the cached result), in place."""
     assert spec.model.warm_start is not None
-    pool = [d.train for d in data.pretraining if d.train is not None]
+    corpus = data.pretraining if spec.model.warm_start.data is None else [data.by_name[name] for name in spec.model.warm_start.data]
+    pool = [d.train for d in corpus if d.train is not None]
     path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
     if path.is_file():
         warm_start(runtime, bundle, spec.model, pool, spec.run.seed, cache_dir, path=path)

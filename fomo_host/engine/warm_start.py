@@ -46,7 +46,8 @@ def sample_set_fingerprint(samples: SampleSet) -> str:
 def warm_start_key(model: ModelSection, settings: WarmStart, pool: Sequence[SampleSet], seed: int) -> str:
     content = {
         "model": model.model_dump(mode="json", exclude={"warm_start"}),
-        "warm_start": settings.model_dump(mode="json"),
+        # which datasets is in the pool's content below; their names alone change nothing
+        "warm_start": settings.model_dump(mode="json", exclude={"data"}),
         "pool": [sample_set_fingerprint(s) for s in pool],
         "seed": seed,
         "host": __version__,

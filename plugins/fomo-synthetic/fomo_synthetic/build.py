@@ -165,6 +165,21 @@ ZERO_SHOT_PLANS: dict[str, DatasetPlan] = {
 }
 
 
+POOL_STYLES = DatasetPlan(
+    key="pool-styles",
+    role="pretraining",
+    task="classification",
+    parts=tuple(
+        part
+        for key in ("shapes-outline", "shapes-clutter", "colours-noisy", "digits-rotated", "textures-shifted")
+        for part in ZERO_SHOT_PLANS[key].parts
+    ),
+    templates=GENERIC_CLASS_TEMPLATES,
+    description="the pool's concepts in the five other styles of the zero-shot sets (outline, clutter, noisy, rotated, "
+    "shifted): pretraining data of a broader base model, for model.warm_start.data",
+)
+
+
 def letters_plan(count: int) -> DatasetPlan:
     """The letters set with the first ``count`` capital letters (A-H by default, up to A-Z)."""
     if count == DEFAULT_LETTERS:
@@ -180,6 +195,7 @@ def selected_plans(params: SyntheticParams) -> list[DatasetPlan]:
     zero_shot = params.zero_shot if params.zero_shot is not None else DEFAULT_ZERO_SHOT
     return (
         [POOL]
+        + ([POOL_STYLES] if params.pretraining_styles else [])
         + [letters_plan(params.letters) if key == "letters" else plan for key, plan in ADAPTATION_PLANS.items() if key in adaptation]
         + [plan for key, plan in ZERO_SHOT_PLANS.items() if key in zero_shot]
     )

@@ -53,6 +53,11 @@ class SyntheticParams(BaseModel):
         description="validation images per class of every set (retrieval sets: as many as their test split), drawn apart from "
         "train and test, for tuning; 0: no validation split",
     )
+    pretraining_styles: bool = Field(
+        False,
+        description="also build synthetic-pool-styles: the pool's concepts in the zero-shot sets' five styles, "
+        "pool_train_per_class images each, role pretraining (name it in model.warm_start.data to pretrain a broader base)",
+    )
     captions_per_sample: int = Field(3, ge=1, le=5, description="alternative captions drawn per sample")
     letters: int = Field(DEFAULT_LETTERS, ge=1, le=26, description="capital letters in the letters set, from A (8: A-H)")
     seed_offset: int = Field(0, ge=0, description="added to the run's seed, to draw another sample of the data")

@@ -1,0 +1,81 @@
+"""``fomo-host drift``: how far each zero-shot set and A_ZS moved from the base model's scores, against stated bounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "drift",
+        help="how far each zero-shot set and A_ZS moved from the base model (a pool-only control's plateau check)",
+        description="For every run (or every finished run of a study): each zero-shot set's base score, its change at the "
+        "end and its largest change along the stream, and the same for A_ZS. With bounds, exits 1 when a change exceeds "
+        "one (e.g. a pool-only control: fomo-host drift STUDY --max-set-change 0.02 --max-aggregate-change 0.01).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY", help="run directories and/or study directories")
+    parser.add_argument("--max-set-change", type=bounded, default=None, metavar="X", help="largest allowed |change| of a set")
+    parser.add_argument("--max-aggregate-change", type=bounded, default=None, metavar="X", help="largest allowed |change| of A_ZS")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the rows as JSON")
+    output.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.set_defaults(handler=command_drift)
+
+
+def bounded(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a change of a score in [0, 1)")
+    return value
+
+
+def command_drift(args: argparse.Namespace) -> int:
+    from ..reporting.drift import AGGREGATE, load_drift_runs, run_drift, violations
+    from ..reporting.tables import markdown_table
+
+    drifts = [drift for run in load_drift_runs([Path(path) for path in args.paths]) for drift in run_drift(run)]
+    beyond = set(violations(drifts, args.max_set_change, args.max_aggregate_change))
+    if args.json:
+        print(json.dumps([{**vars(drift), "exceeds": drift in beyond} for drift in drifts], indent=2))
+    else:
+        header = ["run", "set", "base", "final change", "largest change", "at task", ""]
+        rows = [
+            [
+                drift.run,
+                drift.name,
+                f"{drift.base:.4f}",
+                f"{drift.final_change:+.4f}",
+                f"{drift.largest_change:+.4f}",
+                str(drift.largest_at_task),
+                "beyond bound" if drift in beyond else "",
+            ]
+            for drift in drifts
+        ]
+        if args.markdown:
+            print(markdown_table(header, rows, left={0, 1, 6}))
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title="zero-shot drift from the base model")
+            for column in header:
+                table.add_column(column, justify="left" if column in ("run", "set", "") else "right")
+            for row in rows:
+                table.add_row(*row)
+            Console().print(table)
+    bounds = f"sets within {args.max_set_change}, {AGGREGATE} within {args.max_aggregate_change}"
+    if beyond:
+        worst = max(beyond, key=lambda drift: abs(drift.largest_change))
+        print(
+            f"drift: {len(beyond)} of {len(drifts)} changes beyond the bounds ({bounds}); the largest: {worst.run}, {worst.name} "
+            f"{worst.largest_change:+.4f} after task {worst.largest_at_task}"
+        )
+        return 1
+    if args.max_set_change is not None or args.max_aggregate_change is not None:
+        print(f"drift: every change within the bounds ({bounds}) in {len({drift.run for drift in drifts})} runs")
+    return 0

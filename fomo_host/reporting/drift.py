@@ -1,0 +1,73 @@
+"""How far a run's zero-shot scores moved from its base model's: set by set and A_ZS, at the end and at the farthest.
+
+A pool-only control (``data.mixture.update = 0``: pool replay alone for the stream's whole budget) asks whether
+the base model is at a plateau: if replaying its own pretraining data still moves a zero-shot set, a change of
+that set under a real stream mixes relearning with forgetting. ``fomo-host drift`` reads the evaluations of
+each run (the base model's is the first) and checks them against stated bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FomoError
+from ..study.index import is_study_dir, read_index
+from .runs import RunResult, load_run
+
+AGGREGATE = "A_ZS"
+"""The row of the zero-shot aggregate, beside the sets' rows."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One zero-shot set (or A_ZS) of one run: its base score, its change at the end, its largest change along the stream."""
+
+    run: str
+    name: str
+    base: float
+    final_change: float
+    largest_change: float
+    largest_at_task: int
+
+    def exceeds(self, bound: float | None) -> bool:
+        return bound is not None and abs(self.largest_change) > bound + 1e-12
+
+
+def run_drift(run: RunResult) -> list[Drift]:
+    """Every zero-shot set's drift, then A_ZS's, of one run (sets in the order the run evaluated them)."""
+    if len(run.records) < 2:
+        raise FomoError(f"{run.run_dir}: no evaluation after the base model's yet, so nothing has moved")
+    base = run.records[0]
+    names = list(base.get("groups", {}).get("zero_shot", []))
+    if not names:
+        raise FomoError(f"{run.run_dir}: the run has no zero-shot sets")
+    drifts = []
+    for name in [*names, AGGREGATE]:
+        values = [float(record["scores"][name] if name != AGGREGATE else record[AGGREGATE]) for record in run.records]
+        changes = [value - values[0] for value in values]
+        farthest = max(range(1, len(changes)), key=lambda index: abs(changes[index]))
+        drifts.append(Drift(run.label, name, values[0], changes[-1], changes[farthest], farthest))
+    return drifts
+
+
+def load_drift_runs(paths: list[Path]) -> list[RunResult]:
+    """The finished runs of study directories (labelled "point seed N") and the run directories given."""
+    runs: list[RunResult] = []
+    for path in paths:
+        if is_study_dir(path):
+            index = read_index(path)
+            finished = [run for run in index.runs if run.status == "finished"]
+            if not finished:
+                raise FomoError(f"{path}: no finished run in this study yet")
+            runs += [load_run(index.run_path(run), f"{run.label} seed {run.seed}") for run in finished]
+        elif path.is_dir():
+            runs.append(load_run(path))
+        else:
+            raise FomoError(f"{path}: no such run or study directory")
+    return runs
+
+
+def violations(drifts: list[Drift], max_set_change: float | None, max_aggregate_change: float | None) -> list[Drift]:
+    """The drifts beyond their bound (a set's bound for sets, the aggregate's for A_ZS)."""
+    return [drift for drift in drifts if drift.exceeds(max_aggregate_change if drift.name == AGGREGATE else max_set_change)]

@@ -240,8 +240,11 @@ def generate_split(plan: DatasetPlan, split: Split, params: SyntheticParams, see
                 else part.domain.captions(None, fields, rng, params.captions_per_sample)
             )
     else:
+        test_per_class = params.test_per_class
+        if plan.role == "zero_shot" and params.zero_shot_test_per_class is not None:
+            test_per_class = params.zero_shot_test_per_class
         per_class = (
-            params.test_per_class
+            test_per_class
             if split == "test"
             else params.validation_per_class
             if split == "validation"

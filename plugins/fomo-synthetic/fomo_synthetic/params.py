@@ -44,6 +44,13 @@ class SyntheticParams(BaseModel):
     pool_train_per_class: int = Field(80, ge=1, le=10_000, description="training images per pool class")
     train_per_class: int = Field(40, ge=1, le=10_000, description="training images per adaptation class")
     test_per_class: int = Field(20, ge=1, le=10_000, description="test images per class, every set")
+    zero_shot_test_per_class: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="test images per class of the zero-shot sets (a set of n images moves by 1/n per image, so a "
+        "retention bound needs n large enough); None: test_per_class",
+    )
     retrieval_train: int = Field(480, ge=1, le=100_000, description="training images of each retrieval set")
     retrieval_test: int = Field(200, ge=5, le=100_000, description="test images (and captions) of each retrieval set")
     validation_per_class: int = Field(

@@ -320,3 +320,30 @@ def test_pool_heldout_is_new_images_of_every_pool_concept() -> None:
     assert len(heldout.test) == len(pool.classnames) * SMALL["test_per_class"]  # type: ignore[arg-type]
     pool_images = {bytes(image.numpy()) for split in (pool.train, pool.test) for image in split.image_tensor}  # type: ignore[union-attr]
     assert not any(bytes(image.numpy()) in pool_images for image in heldout.test.image_tensor)  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------- a broader base's pretraining data
+
+
+def test_pool_styles_hold_the_zero_shot_styles_for_pretraining_only(datasets: list[ImageTextDataset]) -> None:
+    built = {d.name: d for d in build(pretraining_styles=True)}
+    styles = built["synthetic-pool-styles"]
+    assert styles.role == "pretraining" and styles.train is not None
+    zero_shot = [d for d in datasets if d.role == "zero_shot" and d.name != "synthetic-pool-heldout"]
+    # one class per (style, pool concept) of each style-shifted zero-shot set, in their order
+    assert styles.classnames == [name for d in zero_shot for name in d.classnames]
+    assert len(styles.train) == len(styles.classnames) * SMALL["pool_train_per_class"]
+    # the training images are drawn apart from the zero-shot sets' test images, and the other sets are unchanged
+    full = {d.name: d for d in datasets}
+    for name, dataset in full.items():
+        for mine, theirs in zip(splits(built[name]), splits(dataset), strict=True):
+            assert torch.equal(mine.image_tensor, theirs.image_tensor)
+    test_images = {bytes(image.numpy()) for d in zero_shot for image in d.test.image_tensor}  # type: ignore[union-attr]
+    assert not any(bytes(image.numpy()) in test_images for image in styles.train.image_tensor)
+
+
+def test_zero_shot_sets_can_be_larger_than_the_stream_sets() -> None:
+    built = {d.name: d for d in build(zero_shot_test_per_class=5)}
+    outline, letters = built["synthetic-shapes-outline"], built["synthetic-letters"]
+    assert len(outline.test) == 5 * len(outline.classnames)  # type: ignore[arg-type]
+    assert len(letters.test) == SMALL["test_per_class"] * len(letters.classnames)  # type: ignore[arg-type]

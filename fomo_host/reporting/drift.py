@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import FomoError
 from ..study.index import is_study_dir, read_index
-from .runs import RunResult, load_run
+from .runs import RunResult, load_run, load_runs
 
 AGGREGATE = "A_ZS"
 """The row of the zero-shot aggregate, beside the sets' rows."""
@@ -54,6 +54,7 @@ def run_drift(run: RunResult) -> list[Drift]:
 def load_drift_runs(paths: list[Path]) -> list[RunResult]:
     """The finished runs of study directories (labelled "point seed N") and the run directories given."""
     runs: list[RunResult] = []
+    run_dirs: list[Path] = []
     for path in paths:
         if is_study_dir(path):
             index = read_index(path)
@@ -62,10 +63,10 @@ def load_drift_runs(paths: list[Path]) -> list[RunResult]:
                 raise FomoError(f"{path}: no finished run in this study yet")
             runs += [load_run(index.run_path(run), f"{run.label} seed {run.seed}") for run in finished]
         elif path.is_dir():
-            runs.append(load_run(path))
+            run_dirs.append(path)
         else:
             raise FomoError(f"{path}: no such run or study directory")
-    return runs
+    return runs + load_runs(run_dirs)  # runs given by directory keep distinct labels (seed-0 of two studies)
 
 
 def violations(drifts: list[Drift], max_set_change: float | None, max_aggregate_change: float | None) -> list[Drift]:

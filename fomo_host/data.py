@@ -114,7 +114,8 @@ class ImageTextDataset:
     description: str = ""
     info: dict[str, object] = field(default_factory=dict)
     validation: SampleSet | None = None
-    """Held out from training and from the test split, for tuning (``evaluation.split = "validation"``); None: none."""
+    """Held out from training and from the test split, for tuning (``evaluation.split = "validation"``); None: none. How it was
+    made goes in ``info["validation"]`` (a dict, e.g. the fraction and seed of a carve), which the run's summary records."""
 
     def __post_init__(self) -> None:
         if self.task == "classification":

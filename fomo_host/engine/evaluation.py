@@ -60,6 +60,18 @@ def validation_plan(plan: Sequence[EvaluationSet]) -> list[EvaluationSet]:
     return [EvaluationSet(dataclasses.replace(entry.dataset, test=entry.dataset.validation), entry.metrics) for entry in plan]
 
 
+def validation_sets(plan: Sequence[EvaluationSet]) -> dict[str, dict[str, object]]:
+    """Per evaluated set, how many samples each split holds and how its source made the validation split (the dataset's
+    ``info["validation"]``: e.g. the fraction and seed it was carved with): what the run's summary records."""
+    sets: dict[str, dict[str, object]] = {}
+    for entry in plan:
+        dataset = entry.dataset
+        how = dataset.info.get("validation")
+        sizes = {split: len(part) for split in ("train", "validation", "test") if (part := getattr(dataset, split)) is not None}
+        sets[dataset.name] = {**sizes, **(how if isinstance(how, dict) else {})}
+    return sets
+
+
 def subset_indices(size: int, fraction: float, generator: torch.Generator) -> torch.Tensor | None:
     if fraction >= 1.0:
         return None

@@ -38,7 +38,7 @@ from ..study.trial import PRUNED_FILE, TrialPruned, TrialReporter, split_records
 from ..update_history import continues_update
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
-from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation, validation_plan
+from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation, validation_plan, validation_sets
 from .loader import DeviceTransfer, TaskBatches
 from .mixture import MixedBatches, Pool, Pools, Segment
 from .runtime import derive_seed, preserved_rng, random_state, restore_random_state, seed_everything
@@ -585,6 +585,7 @@ class ContinualRun:
         summary = summarise(self.records)
         if self.validation_plan is not None:
             summary["validation"] = summarise(split_records(self.records, "validation"))
+            summary["validation"]["sets"] = validation_sets(self.plan)
         summary["run"] = {"name": spec.run.name, "num_tasks": self.num_tasks, "steps_per_task": self.setup.steps_per_task}
         summary["method"], summary["merger"] = spec.method.name, spec.merger.name
         summary["budget"] = self.setup.budget.as_record()

@@ -87,8 +87,23 @@ def build_model_and_data(host: PluginHost, spec: RunSpec, reporter: Reporter, ca
     bundle: ModelBundle = components.model.build(context)
     bundle.model.to(runtime.device)
     context.image_size = bundle.image_size
-    datasets = [dataset for source in components.datasets for dataset in source.build(context)]
-    return ModelAndData(components, runtime, bundle, select_datasets(spec, datasets), context)
+    built = [(source, source.build(context)) for source in components.datasets]
+    data = select_datasets(spec, [dataset for _, datasets in built for dataset in datasets])
+    if spec.evaluation.split == "validation":
+        source_of = {dataset.name: f"{source.where} ({source.name})" for source, datasets in built for dataset in datasets}
+        check_validation_splits(data.adaptation + data.zero_shot, source_of)
+    return ModelAndData(components, runtime, bundle, data, context)
+
+
+def check_validation_splits(evaluated: list[ImageTextDataset], source_of: dict[str, str]) -> None:
+    """``evaluation.split = "validation"`` needs a validation split in every evaluated set: refused before anything trains,
+    naming the source that lacks one."""
+    missing = next((dataset for dataset in evaluated if dataset.validation is None or len(dataset.validation) == 0), None)
+    if missing is not None:
+        raise SpecError(
+            f"evaluation.split = 'validation': dataset {missing.name!r} of {source_of[missing.name]} has no validation split; give "
+            "the source one (synthetic: validation_per_class; file-based sources: validation_fraction) or leave evaluation.split unset"
+        )
 
 
 def prepare(host: PluginHost, spec: RunSpec, reporter: Reporter, cache_dir: Path | None = None, warm: bool = True) -> Setup:

@@ -137,7 +137,7 @@ def build_caption_table(params: CaptionTableParams, context: BuildContext) -> li
 
 def _build(params: CaptionTableParams, context: BuildContext) -> ImageTextDataset:
     # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
-    from .splits import SplitRecords, assemble, build_file_split
+    from .splits import SplitRecords, assemble, build_file_split, carve_validation
 
     tables = {split: getattr(params, split) for split in ("train", "test") if getattr(params, split) is not None}
     entries = {split: read_split(params, table) for split, table in tables.items()}
@@ -145,11 +145,21 @@ def _build(params: CaptionTableParams, context: BuildContext) -> ImageTextDatase
     if params.task == "classification" and not classnames:
         raise FomoError(f"dataset {params.name!r}: column {params.class_column!r} holds no class names")
     index = {name: i for i, name in enumerate(classnames)}
-    built = {}
+    listed = {}
     for split, (rows, skipped) in entries.items():
-        records = SplitRecords(skipped=list(skipped))
+        records = listed[split] = SplitRecords(skipped=list(skipped))
+        root = params.root if params.root is not None else tables[split].parent
         for path, classname, captions in rows:
-            records.add(path, index[classname] if classname is not None else -1, captions)
-        built[split] = build_file_split(f"dataset {params.name!r} ({split})", records, context, params)
+            records.add(path, index[classname] if classname is not None else -1, captions, name=relative_name(path, root))
+    listed, validation = carve_validation(params, listed)
+    built = {split: build_file_split(f"dataset {params.name!r} ({split})", records, context, params) for split, records in listed.items()}
     description = f"caption tables {', '.join(str(t) for t in tables.values())}"
-    return assemble(params, classnames, params.templates, built, description)
+    return assemble(params, classnames, params.templates, built, description, validation)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """An image's name for the validation carve: its path as the table gives it (below the root), else the whole path."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from fomo_host.api import Role, TaskType, checks_files
 
-from .params import DATASET_NAME, NEEDED_SPLITS, DataPath, DatasetParams, LoaderParams, check_templates, user_errors
+from .params import DATASET_NAME, NEEDED_SPLITS, DataPath, DatasetParams, LoaderParams, ValidationParams, check_templates, user_errors
 
 if TYPE_CHECKING:
     from fomo_host.api import BuildContext, ImageTextDataset
@@ -48,7 +48,7 @@ class FomoInFluxDataset(BaseModel):
         return None if templates is None else check_templates(templates)
 
 
-class FomoInFluxParams(LoaderParams):
+class FomoInFluxParams(LoaderParams, ValidationParams):
     root: DataPath = Field(description="the data root: info-file keys are image paths relative to it")
     info_dir: DataPath | None = Field(default=None, description="the folder of the info files; default: root")
     datasets: list[FomoInFluxDataset] = Field(min_length=1)
@@ -140,7 +140,7 @@ def training_captions(entry: dict[str, Any], fields: list[CaptionField]) -> list
 
 def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: BuildContext) -> ImageTextDataset:
     # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
-    from .splits import SplitRecords, assemble, build_file_split
+    from .splits import SplitRecords, assemble, build_file_split, carve_validation
 
     infos = {split: read_info(params.info_file(dataset.name, split)) for split in NEEDED_SPLITS[dataset.role]}
     classnames, label_of = class_names(params, dataset.name, infos)
@@ -156,10 +156,13 @@ def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: Bui
         workers=params.workers,
         cache=params.cache,
         decode=params.decode,
+        # a pretraining set is never evaluated: the carve is for the others
+        validation_fraction=params.validation_fraction if dataset.role != "pretraining" else 0.0,
+        validation_seed=params.validation_seed,
     )
-    built = {}
+    listed = {}
     for split, info in infos.items():
-        records = SplitRecords()
+        records = listed[split] = SplitRecords()
         for key, entry in info.items():
             path = params.root / key
             target = entry.get("target")
@@ -174,10 +177,13 @@ def build_one(params: FomoInFluxParams, dataset: FomoInFluxDataset, context: Bui
             elif label < 0 and dataset.task == "classification":
                 records.skipped.append((str(path), "no target"))
             else:
-                records.add(path, label, captions)
-        built[split] = build_file_split(f"dataset {dataset.name!r} ({split})", records, context, identity)
+                records.add(path, label, captions, name=key)
+    listed, validation = carve_validation(identity, listed)
+    built = {
+        split: build_file_split(f"dataset {dataset.name!r} ({split})", records, context, identity) for split, records in listed.items()
+    }
     description = f"FoMo-in-Flux {dataset.name} under {params.root}: {len(classnames)} classes"
-    return assemble(identity, classnames, templates, built, description)
+    return assemble(identity, classnames, templates, built, description, validation)
 
 
 def build_fomo_in_flux(params: FomoInFluxParams, context: BuildContext) -> list[ImageTextDataset]:

@@ -95,7 +95,7 @@ def build_image_folder(params: ImageFolderParams, context: BuildContext) -> list
 
 def _build(params: ImageFolderParams, context: BuildContext) -> ImageTextDataset:
     # decoding (numpy, Pillow, torch) is imported when a dataset is built, not when the plugin registers
-    from .splits import SplitRecords, assemble, build_file_split
+    from .splits import SplitRecords, assemble, build_file_split, carve_validation
 
     splits = [split for split in ("train", "test") if params.needs(split)]
     folders_by_split = {split: class_folders(params.root / split) for split in splits}
@@ -112,13 +112,14 @@ def _build(params: ImageFolderParams, context: BuildContext) -> ImageTextDataset
     caption_templates = params.caption_templates or params.templates
     captions = [[template.format(name) for template in caption_templates] for name in classnames]
 
-    built = {}
+    listed = {}
+    helpers = torchvision_folder()
     for split in splits:
-        records = SplitRecords()
+        records = listed[split] = SplitRecords()
         split_index = {folder: index[folder] for folder in folders_by_split[split]}
-        helpers = torchvision_folder()
         for path, label in helpers.make_dataset(params.root / split, split_index, extensions=helpers.IMG_EXTENSIONS):
-            records.add(Path(path), label, captions[label])
-        built[split] = build_file_split(f"dataset {params.name!r} ({split})", records, context, params)
+            records.add(Path(path), label, captions[label], name=Path(path).relative_to(params.root / split).as_posix())
+    listed, validation = carve_validation(params, listed)
+    built = {split: build_file_split(f"dataset {params.name!r} ({split})", records, context, params) for split, records in listed.items()}
     description = f"image folders under {params.root}: {len(classnames)} classes"
-    return assemble(params, classnames, params.templates, built, description)
+    return assemble(params, classnames, params.templates, built, description, validation)

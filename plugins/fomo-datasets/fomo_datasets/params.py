@@ -55,12 +55,35 @@ class LoaderParams(BaseModel):
         return self
 
 
-class DatasetIdentity(LoaderParams):
+class ValidationParams(BaseModel):
+    """A validation split carved from a dataset's own data, for tuning (``evaluation.split = "validation"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    validation_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="share of each class's training images held out as the validation split (sets without a training split: of "
+        "the test images), disjoint from both; 0: no validation split",
+    )
+    validation_seed: int = Field(
+        default=0, ge=0, description="which images the carve takes; independent of run.seed, so every run of a study tunes on the same ones"
+    )
+
+
+class DatasetIdentity(LoaderParams, ValidationParams):
     """One dataset's identity: its name in the run, what it is for and how it is evaluated."""
 
     name: str = Field(pattern=DATASET_NAME, description="the dataset's name in the run (stream concepts read 'name::class')")
     role: Role = Field(default="adaptation", description="pretraining (replay pool), adaptation (the stream) or zero_shot (retention)")
     task: TaskType = Field(default="classification", description="classification (zero-shot accuracy) or retrieval (recall@k)")
+
+    @model_validator(mode="after")
+    def _evaluated_sets_carve_validation(self) -> DatasetIdentity:
+        if self.validation_fraction and self.role == "pretraining":
+            raise ValueError("validation_fraction: a pretraining set is never evaluated, so a validation split has no use; leave it 0")
+        return self
 
     def needs(self, split: str) -> bool:
         return split in NEEDED_SPLITS[self.role]

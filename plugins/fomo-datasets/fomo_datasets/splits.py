@@ -3,7 +3,8 @@ what is skipped."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 from fomo_host.api import BuildContext, FomoError, ImageTextDataset
 
 from .cache import CaptionedSamples, ImageCache, MemmapSampleSet, content_key, file_jobs, file_signature, logger
-from .params import DatasetIdentity, LoaderParams
+from .params import DatasetIdentity, LoaderParams, ValidationParams
 from .streaming import FileImages, StreamedSampleSet
 
 SKIP_EXAMPLES = 20
@@ -26,13 +27,74 @@ class SplitRecords:
     files: list[Path] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     captions: list[Sequence[str]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    """What names each sample within its dataset wherever the data lies (a path below the split's folder, a table's image
+    path, an info file's key): the validation carve draws on these, so it does not move with the data or its listing order."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """Samples dropped before decoding (no caption, no class), with the reason."""
 
-    def add(self, file: Path, label: int, captions: Sequence[str]) -> None:
+    def add(self, file: Path, label: int, captions: Sequence[str], name: str | None = None) -> None:
         self.files.append(file)
         self.labels.append(label)
         self.captions.append(captions)
+        self.names.append(name if name is not None else file.as_posix())
+
+    def take(self, positions: Sequence[int], skipped: list[tuple[str, str]] | None = None) -> SplitRecords:
+        """The samples at ``positions``, in that order."""
+        taken = SplitRecords(skipped=list(skipped or []))
+        for position in positions:
+            taken.add(self.files[position], self.labels[position], self.captions[position], self.names[position])
+        return taken
+
+
+def carve_rank(seed: int, name: str) -> bytes:
+    """A sample's place in the carve's draw: a hash of the seed and its name (so no listing order enters)."""
+    return hashlib.sha256(f"{seed}\0{name}".encode()).digest()
+
+
+def carve_positions(labels: Sequence[int], names: Sequence[str], fraction: float, seed: int) -> list[int]:
+    """The positions the validation split takes: in each class (all samples, where there are no classes) the
+    ``round(fraction * n)`` samples whose hash of seed and name ranks first, at least one and never the whole class
+    (a class of one sample gives none), listed in name order."""
+    by_label: dict[int, list[int]] = {}
+    for position, label in enumerate(labels):
+        by_label.setdefault(label, []).append(position)
+    chosen: list[int] = []
+    for positions in by_label.values():
+        count = min(len(positions) - 1, max(1, round(fraction * len(positions))))
+        ranked = sorted(positions, key=lambda position: (carve_rank(seed, names[position]), names[position]))
+        chosen.extend(ranked[:count])
+    return sorted(chosen, key=lambda position: names[position])
+
+
+def carve_validation(
+    identity: ValidationParams, records: dict[str, SplitRecords]
+) -> tuple[dict[str, SplitRecords], dict[str, object] | None]:
+    """The splits with a validation split carved out (``validation_fraction``): from the training split where the set
+    reads one, else from its test split; the carved samples leave the split they came from. Also how it was carved
+    (the dataset's ``info["validation"]``, which the run records); unchanged splits and None without a fraction."""
+    if not identity.validation_fraction:
+        return records, None
+    source = carve_source(records)
+    carved = carve_positions(records[source].labels, records[source].names, identity.validation_fraction, identity.validation_seed)
+    taken = set(carved)
+    kept = [position for position in range(len(records[source].files)) if position not in taken]
+    splits = {
+        **records,
+        source: records[source].take(kept, records[source].skipped),
+        "validation": records[source].take(carved),
+    }
+    return splits, carve_record(identity, source)
+
+
+def carve_source(splits: Iterable[str]) -> str:
+    """The split a validation split is carved from: the training split where the set reads one, else the test split."""
+    return "train" if "train" in splits else "test"
+
+
+def carve_record(identity: ValidationParams, source: str) -> dict[str, object]:
+    """How a validation split was carved, as the dataset's ``info["validation"]`` (the run records it)."""
+    return {"fraction": identity.validation_fraction, "seed": identity.validation_seed, "carved_from": source}
 
 
 @dataclass
@@ -108,12 +170,16 @@ def assemble(
     templates: list[str],
     splits: dict[str, BuiltSplit],
     description: str,
+    validation: dict[str, object] | None = None,
 ) -> ImageTextDataset:
-    """The :class:`ImageTextDataset`, with the skipped count (and the first skipped files) in ``info``."""
+    """The :class:`ImageTextDataset`, with the skipped count (and the first skipped files) in ``info``, and how its
+    validation split was carved (:func:`carve_validation`) under ``info["validation"]``."""
     skipped = [entry for split in splits.values() for entry in split.skipped]
     info: dict[str, object] = {"skipped_images": len(skipped)}
     if skipped:
         info["skipped_files"] = [f"{path}: {reason}" for path, reason in skipped[:SKIP_EXAMPLES]]
+    if validation is not None:
+        info["validation"] = validation
     return ImageTextDataset(
         name=identity.name,
         role=identity.role,
@@ -122,6 +188,7 @@ def assemble(
         templates=templates,
         train=splits["train"].samples if "train" in splits else None,
         test=splits["test"].samples if "test" in splits else None,
+        validation=splits["validation"].samples if "validation" in splits else None,
         description=description,
         info=info,
     )

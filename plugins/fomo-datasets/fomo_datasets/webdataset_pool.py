@@ -110,15 +110,30 @@ class ShardListing:
     indexes: list[ShardIndex] = field(default_factory=list)
     shard_of: list[int] = field(default_factory=list)
     sample_of: list[int] = field(default_factory=list)
+    count: int | None = None
+    """How many samples were asked of the shards (None: all)."""
+    carved: bool = False
+    """A part of the listed samples (the validation carve's), not the shards' first ``count`` ones."""
 
     def __len__(self) -> int:
         return len(self.shard_of)
+
+    def names(self) -> list[str]:
+        """Each sample's name for the validation carve: its shard's file name and its key (not where the shards lie)."""
+        pairs = zip(self.shard_of, self.sample_of, strict=True)
+        return [f"{self.indexes[slot].path.name}:{self.indexes[slot].keys[sample]}" for slot, sample in pairs]
+
+    def take(self, positions: list[int]) -> ShardListing:
+        """The samples at ``positions``, in that order."""
+        shard_of = [self.shard_of[position] for position in positions]
+        sample_of = [self.sample_of[position] for position in positions]
+        return ShardListing(self.shards, self.indexes, shard_of, sample_of, self.count, carved=True)
 
 
 def list_samples(shards: list[Path], count: int | None, label: str, context: BuildContext) -> ShardListing:
     """Index the shards (cached) until ``count`` samples are listed (all without a count)."""
     cache = ShardIndexCache(context.cache_dir)
-    listing = ShardListing(shards)
+    listing = ShardListing(shards, count=count)
     pending = [shard for shard in shards if cache.cached(shard) is None]
     with context.progress(f"{label}: indexing shards", len(pending)) if pending else contextlib.nullcontext() as bar:
         for slot, shard in enumerate(shards):
@@ -171,7 +186,21 @@ def shard_jobs(listing: ShardListing, params: WebDatasetParams) -> Iterator[Job]
             os.close(handle)
 
 
-def build_shard_split(params: WebDatasetParams, split: str, context: BuildContext) -> BuiltSplit:
+def list_split(params: WebDatasetParams, split: str, context: BuildContext) -> ShardListing:
+    """The samples of the train or test split: its shards indexed, its count taken in shard order."""
+    patterns, count = (params.shards, params.num_samples) if split == "train" else (params.test_shards, params.test_samples)
+    label = f"dataset {params.name!r} ({split})"
+    try:
+        shards = resolve_shards(patterns)
+    except ValueError as exc:
+        raise FomoError(f"{label}: {exc}") from None
+    listing = list_samples(shards, count, label, context)
+    if count is not None and len(listing) < count:
+        raise FomoError(f"{label}: the shards hold {len(listing)} samples, fewer than the {count} asked for; lower the count")
+    return listing
+
+
+def build_shard_split(params: WebDatasetParams, split: str, listing: ShardListing, context: BuildContext) -> BuiltSplit:
     import numpy as np
     import torch
 
@@ -179,20 +208,14 @@ def build_shard_split(params: WebDatasetParams, split: str, context: BuildContex
     from .splits import BuiltSplit, check_skipped, decode_device, image_size
     from .streaming import ShardImages, StreamedSampleSet
 
-    patterns, count = (params.shards, params.num_samples) if split == "train" else (params.test_shards, params.test_samples)
     label = f"dataset {params.name!r} ({split})"
-    try:
-        shards = resolve_shards(patterns)
-    except ValueError as exc:
-        raise FomoError(f"{label}: {exc}") from None
+    shards = listing.shards
     size = image_size(context)
-    listing = list_samples(shards, count, label, context)
-    if count is not None and len(listing) < count:
-        raise FomoError(f"{label}: the shards hold {len(listing)} samples, fewer than the {count} asked for; lower the count")
     key = content_key(
         kind="webdataset",
         shards=[file_signature(shard) for shard in shards],
-        count=count,
+        count=listing.count,
+        **({"carved": content_key(shard_of=listing.shard_of, sample_of=listing.sample_of)} if listing.carved else {}),
         images=params.image_extensions,
         captions=params.caption_extensions,
         json_field=params.json_caption_field,
@@ -233,11 +256,19 @@ def build_shard_split(params: WebDatasetParams, split: str, context: BuildContex
 def build_webdataset(params: WebDatasetParams, context: BuildContext) -> list[ImageTextDataset]:
     """Image-text pairs from WebDataset tar shards (local paths or globs), indexed and decoded once (or streamed), with
     ``num_samples`` taken in shard order; the usual pretraining replay pool (e.g. a DataComp or LAION subset)."""
-    from .splits import assemble
+    from .splits import assemble, carve_positions, carve_record, carve_source
 
-    splits = {}
-    for split, patterns in (("train", params.shards), ("test", params.test_shards)):
-        if patterns:
-            splits[split] = build_shard_split(params, split, context)
+    splits_given = (("train", params.shards), ("test", params.test_shards))
+    listed = {split: list_split(params, split, context) for split, patterns in splits_given if patterns}
+    validation = None
+    if params.validation_fraction:
+        source = carve_source(listed)
+        names = listed[source].names()
+        carved = carve_positions([-1] * len(names), names, params.validation_fraction, params.validation_seed)
+        taken = set(carved)
+        listed["validation"] = listed[source].take(carved)
+        listed[source] = listed[source].take([position for position in range(len(names)) if position not in taken])
+        validation = carve_record(params, source)
+    splits = {split: build_shard_split(params, split, listing, context) for split, listing in listed.items()}
     description = f"WebDataset shards {', '.join(params.shards + params.test_shards)}"
-    return [assemble(params, [], [], splits, description)]
+    return [assemble(params, [], [], splits, description, validation)]

@@ -41,6 +41,7 @@ SMALL = [
     "evaluation.subset_fraction=0.5",
 ]
 SPEC_VARIABLES = ("FOMO_DATA", "FOMO_POOL", "FOMO_IN_FLUX", "FOMO_IN_FLUX_INFO", "FOMO_STREAM")
+VALIDATION_SPLIT = 'evaluation.split="validation"'
 TOLERANT = ["data.sources.1.params.max_skipped_fraction=0.05", "data.sources.2.params.max_skipped_fraction=0.25"]
 
 
@@ -138,6 +139,30 @@ def test_real_data_spec_runs_on_generated_files(user_files, tmp_path, validate):
     ]
 
 
+def test_a_run_scores_validation_splits_carved_from_the_files(user_files, tmp_path):
+    run_dir = tmp_path / "run"
+    carve = [
+        "data.sources.1.params.validation_fraction=0.25",  # satellite: 2 of each class's 8 training images
+        "data.sources.1.params.max_skipped_fraction=0.2",  # the carve takes the unreadable river/004.jpg (seed 0)
+        "data.sources.2.params.validation_fraction=0.25",  # reports: 3 of its 12 training images
+        "data.sources.3.params.validation_fraction=0.34",  # held-out has no training split: 1 of each class's 3 test images
+    ]
+    fomo(user_files, "run", str(REAL_DATA), "--output", str(run_dir), *overrides(*SMALL, *TOLERANT, VALIDATION_SPLIT, *carve))
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert [r["task"] for r in records] == [-1, 0, 1]
+    assert all(set(r["validation"]["scores"]) == {"satellite", "reports", "held-out"} for r in records)
+    assert records[0]["skipped_images"] == {"pool": 0, "satellite": 1, "reports": 1, "held-out": 0}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["validation"]["sets"] == {
+        "satellite": {"train": 24, "validation": 7, "test": 12, "fraction": 0.25, "seed": 0, "carved_from": "train"},
+        "reports": {"train": 9, "validation": 3, "test": 4, "fraction": 0.25, "seed": 0, "carved_from": "train"},
+        "held-out": {"validation": 3, "test": 6, "fraction": 0.34, "seed": 0, "carved_from": "test"},
+    }
+    assert "A_KA" in summary["validation"] and summary["validation"]["A_KA"] != summary["A_KA"]
+    resolved = (run_dir / "spec.toml").read_text()
+    assert resolved.count("validation_fraction") == 3 and 'split = "validation"' in resolved
+
+
 def damaged_shard(folder: Path) -> str:
     shards = write_shards(folder, shards=1, per_shard=4)
     data = shards[0].read_bytes()
@@ -159,6 +184,7 @@ def empty_class_folder(folder: Path) -> str:
         ("empty-class", "class folder .*train/empty holds no images"),
         ("damaged-shard", r"shard .*pool-000.tar is not a readable tar file"),
         ("no-variable", "environment variable FOMO_POOL in '\\$\\{FOMO_POOL\\}/\\*.tar' is not set"),
+        ("no-validation-split", r"split = 'validation': dataset 'satellite' of data.sources.1 \(image-folder\) has no validation split"),
     ],
 )
 def test_bad_input_stops_validation_with_one_clear_line(user_files, tmp_path, validate, setting, message):
@@ -170,6 +196,8 @@ def test_bad_input_stops_validation_with_one_clear_line(user_files, tmp_path, va
         settings += TOLERANT + [f"data.sources.0.params.shards=['{damaged_shard(tmp_path / 'shards')}']"]
     elif setting == "no-variable":
         del environment["FOMO_POOL"]
+    elif setting == "no-validation-split":
+        settings += [*TOLERANT, VALIDATION_SPLIT]
     elif setting is not None:
         settings.append(setting)
     code, _, errors = validate(environment, str(REAL_DATA), *overrides(*settings))

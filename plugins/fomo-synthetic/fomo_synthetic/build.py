@@ -372,6 +372,7 @@ def build_synthetic_datasets(params: SyntheticParams, context: BuildContext) -> 
                     "domains": [part.domain.key for part in plan.parts],
                     "style": plan.parts[0].style,
                     "image_size": image_size,
+                    **({"validation": {"per_class": params.validation_per_class}} if "validation" in splits else {}),
                 },
             )
         )

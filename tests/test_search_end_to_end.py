@@ -1,5 +1,6 @@
-"""Real tiny searches: Optuna asks, the local launcher runs the trials two at a time, the median pruner stops bad ones
-along the stream; a killed sweep resumes without losing or repeating a trial; the front; the confirmation on fresh seeds."""
+"""Real tiny searches: Optuna asks, the local launcher (and the ray launcher) runs the trials two at a time, the median
+pruner stops bad ones along the stream; a killed sweep resumes without losing or repeating a trial; the front; the
+confirmation on fresh seeds."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ name = "{launcher}"
 params = {params}
 """
 LOCAL = "{ max_parallel = 2, threads_per_run = 1 }"
+RAY = '{{ address = "{address}", cpus_per_run = 1, max_parallel = 2 }}'
 MEDIAN = '{ name = "median", params = { startup_trials = 2 } }'
 
 
@@ -86,25 +88,58 @@ def searched(tmp_path_factory, spec_text) -> Path:
     return study_dir
 
 
-def test_the_median_pruner_stops_a_bad_trial_after_its_first_tasks(searched):
-    trials = journal_trials(searched)
+@pytest.fixture(scope="module")
+def searched_on_ray(tmp_path_factory, spec_text) -> Path:
+    """The same search with the ray launcher, on a local Ray of 2 CPUs that this module starts (as the launcher's own tests
+    do): the sweep connects to it by address in each round of trials, instead of starting and stopping a Ray of its own."""
+    ray = pytest.importorskip("ray", reason="the ray launcher needs the ray package")
+    try:
+        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # a sandbox without the sockets or shared memory Ray needs
+        pytest.skip(f"a local Ray cannot start here: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    try:
+        directory = tmp_path_factory.mktemp("search-ray")
+        study_dir = directory / "out"
+        params = RAY.format(address=context.address_info["gcs_address"])
+        fomo("sweep", str(write_search(directory, spec_text, launcher="ray", params=params)), "--output", str(study_dir))
+    finally:
+        ray.shutdown()
+    return study_dir
+
+
+def check_pruned_search(study_dir: Path) -> None:
+    """8 trials under unique numbers, at least one pruned after its first tasks with its directory kept, the rest finished,
+    and each trial told its validation objective."""
+    trials = journal_trials(study_dir)
     assert len(trials) == 8 and sorted(t.number for t in trials) == list(range(8))
     states = [t.state.name for t in trials]
     assert "PRUNED" in states and set(states) <= {"COMPLETE", "PRUNED"}
-    runs = read_index(searched).runs
+    runs = read_index(study_dir).runs
+    assert sorted(run.trial for run in runs) == list(range(8))
     pruned = [run for run in runs if run.status == "pruned"]
     assert pruned and all(run.tasks_reached is not None and run.tasks_reached < 3 for run in pruned)
     for run in pruned:
-        records = (searched / run.run_dir / "results.jsonl").read_text().splitlines()
+        records = (study_dir / run.run_dir / "results.jsonl").read_text().splitlines()
         assert len(records) == 1 + run.tasks_reached  # the base model and the tasks it reached: the directory is kept
         assert all("validation" in json.loads(line) for line in records)  # the test split is recorded beside it
-        assert not (searched / run.run_dir / "summary.json").exists()
+        assert not (study_dir / run.run_dir / "summary.json").exists()
     finished = [run for run in runs if run.status == "finished"]
     assert finished and all(run.tasks_reached == 3 for run in finished)
+    assert len(pruned) + len(finished) == 8
     # each trial's value is its validation objective, not the test one
-    summary = json.loads((searched / finished[0].run_dir / "summary.json").read_text())
+    summary = json.loads((study_dir / finished[0].run_dir / "summary.json").read_text())
     told = next(t for t in trials if t.number == finished[0].trial).value
     assert told == pytest.approx(summary["validation"]["A_ZS"]["final"])
+
+
+def test_the_median_pruner_stops_a_bad_trial_after_its_first_tasks(searched):
+    check_pruned_search(searched)
+
+
+@pytest.mark.multiprocess  # minutes (Ray's workers, then a run each): in nox -s multiprocess, not the default run
+def test_the_same_search_under_the_ray_launcher(searched_on_ray):
+    check_pruned_search(searched_on_ray)
+    assert all((run.job or "").startswith("ray task ") for run in read_index(searched_on_ray).runs)  # Ray ran every trial
 
 
 def test_compare_and_report_a_search(searched, tmp_path):

@@ -48,7 +48,7 @@ class FomoInFluxDataset(BaseModel):
         return None if templates is None else check_templates(templates)
 
 
-class FomoInFluxParams(LoaderParams, ValidationParams):
+class FomoInFluxParams(ValidationParams, LoaderParams):
     root: DataPath = Field(description="the data root: info-file keys are image paths relative to it")
     info_dir: DataPath | None = Field(default=None, description="the folder of the info files; default: root")
     datasets: list[FomoInFluxDataset] = Field(min_length=1)

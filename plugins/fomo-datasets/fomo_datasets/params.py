@@ -72,7 +72,7 @@ class ValidationParams(BaseModel):
     )
 
 
-class DatasetIdentity(LoaderParams, ValidationParams):
+class DatasetIdentity(ValidationParams, LoaderParams):
     """One dataset's identity: its name in the run, what it is for and how it is evaluated."""
 
     name: str = Field(pattern=DATASET_NAME, description="the dataset's name in the run (stream concepts read 'name::class')")

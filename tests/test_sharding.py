@@ -42,7 +42,7 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
     torch.set_num_threads(1)
     from fomo_host.components import ParamGroup
     from fomo_host.engine.runtime import Precision, Runtime
-    from fomo_host.engine.sharding import Sharding
+    from fomo_host.engine.sharding import FsdpSharding
     from fomo_host.engine.training import HostAdamW, TaskOptimizers, TrainingStep
     from fomo_host.plugins import load_plugins
     from fomo_host.resolve import resolve_component
@@ -55,7 +55,7 @@ def _round_trip(rank: int, world_size: int, port: int, folder: str) -> None:
     bundle = resolve_component(host.registry, "model", ComponentRef(name="tiny-clip"), "model").build(BuildContext(0, Path(folder)))
     fresh = resolve_component(host.registry, "model", ComponentRef(name="tiny-clip"), "model").build(BuildContext(0, Path(folder)))
     spec = OptimizerSection(name="adamw", lr=1e-3)
-    sharding = Sharding(runtime)
+    sharding = FsdpSharding(runtime)
     generator = torch.Generator().manual_seed(rank)
     batch = TrainBatch(torch.randn(4, 3, 32, 32, generator=generator), bundle.tokenizer([f"thing {rank} {i}" for i in range(4)]))
 
@@ -122,3 +122,55 @@ def test_a_sharded_two_process_run_matches_the_one_process_run(small_spec, tmp_p
         assert b["A_KA"] == pytest.approx(a["A_KA"], abs=0.02) and b["A_ZS"] == pytest.approx(a["A_ZS"], abs=0.02)
         if "train_loss" in a:
             assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+
+
+def test_the_unsharded_layout_moves_weights_through_the_method_and_keeps_checkpoint_states_apart():
+    """NoSharding, the layout of every run without run.fsdp: deploy weights cross through the method's own export and
+    import (a method may fold adapters there), a checkpoint's model state is a CPU copy of the live state."""
+    from fomo_host.components import TaskInfo, UpdateMethod
+    from fomo_host.engine.runtime import Runtime
+    from fomo_host.engine.sharding import NoSharding
+
+    class Doubling(UpdateMethod):
+        """Exports twice its live weights and imports half: what crosses must be the method's view."""
+
+        def trainable_parameters(self, model: torch.nn.Module, task: TaskInfo) -> list[tuple[str, torch.nn.Parameter]]:
+            return list(model.named_parameters())
+
+        def export_weights(self, model):
+            return {name: tensor.detach() * 2 for name, tensor in model.state_dict().items()}
+
+        def import_weights(self, model, weights):
+            model.load_state_dict({name: tensor / 2 for name, tensor in weights.items()})
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    layout = NoSharding(Runtime.create("no", cpu=True), Doubling())
+    layout.shard(model)
+    assert layout.forward_model(model) is model  # one process: no data-parallel wrapper
+
+    exported = layout.export_weights(model)
+    assert torch.equal(exported["weight"], model.weight.detach() * 2)
+    layout.import_weights(model, {name: tensor * 3 for name, tensor in exported.items()})
+    assert torch.equal(model.weight.detach(), exported["weight"] * 3 / 2)
+
+    state = layout.model_state(model)
+    assert state.keys() == model.state_dict().keys()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    assert not torch.equal(state["weight"], model.weight.detach())  # a copy, not a view of the live weights
+    layout.load_model_state(model, state)
+    assert torch.equal(state["weight"], model.weight.detach())
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    saved = layout.optimizer_state(model, optimizer)
+    fresh = torch.optim.AdamW(model.parameters(), lr=0.1)
+    layout.load_optimizer_state(model, fresh, saved)
+    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], saved["state"][0]["exp_avg"])
+
+    assert layout.all_finite(model)
+    with torch.no_grad():
+        model.bias[0] = float("nan")
+    assert not layout.all_finite(model)

@@ -1,4 +1,10 @@
-"""Sharded data parallelism (``run.fsdp``): parameters, gradients and optimizer state split over the processes.
+"""How the live model is laid out over the run's processes: whole on each (:class:`NoSharding`), or sharded (``run.fsdp``).
+
+The engine reads and writes the live model only through a :class:`Sharding`: its forward
+form, its weights in and out, its optimizer's state and the finiteness check. The two
+layouts implement the same interface, so the loop has no branch on which one runs.
+
+Sharded data parallelism (:class:`FsdpSharding`): parameters, gradients and optimizer state split over the processes.
 
 Each process keeps 1/N of every transformer layer's parameters, their gradients and their
 AdamW moments, and gathers a layer's full parameters only while it computes with them
@@ -8,23 +14,26 @@ process groups too). Every layer of the model's layer lists (``nn.ModuleList``: 
 ``resblocks``) is a unit, the model is the root unit; scalar parameters (the temperature),
 which FSDP cannot split, stay whole on every process with their gradients averaged.
 
-Weights cross this boundary whole: :meth:`Sharding.full_weights` gathers them on every
+Weights cross this boundary whole: :meth:`FsdpSharding.full_weights` gathers them on every
 process (mergers, evaluation, checkpoints see ordinary tensors under the usual names), and
-:meth:`Sharding.load_weights` scatters full weights back into the shards. A method trains
+:meth:`FsdpSharding.load_weights` scatters full weights back into the shards. A method trains
 sharded only where it says so (``UpdateMethod.supports_fsdp``): one that keeps tensors of its
 own or folds adapters when it exports weights needs its weights whole.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..components import StateDict
+from ..components import StateDict, UpdateMethod
+from ..spec import RunSpec
 from .runtime import Runtime
+from .training import all_finite
 
 
 def layer_units(model: nn.Module) -> list[nn.Module]:
@@ -32,8 +41,90 @@ def layer_units(model: nn.Module) -> list[nn.Module]:
     return [layer for module in model.modules() if isinstance(module, nn.ModuleList) for layer in module]
 
 
-class Sharding:
-    """FSDP2 over the run's processes."""
+class Sharding(ABC):
+    """The live model's layout over the processes; every method that reads the model whole is a collective where the
+    model is sharded (every process calls it)."""
+
+    @abstractmethod
+    def shard(self, model: nn.Module) -> None:
+        """Lay ``model`` out in place, once, after the method prepared it."""
+
+    @abstractmethod
+    def forward_model(self, model: nn.Module) -> nn.Module:
+        """The model as the training step runs it forward."""
+
+    @abstractmethod
+    def export_weights(self, model: nn.Module) -> StateDict:
+        """The whole weights under the base model's names (what mergers, evaluation and deployment see)."""
+
+    @abstractmethod
+    def import_weights(self, model: nn.Module, weights: StateDict) -> None:
+        """Whole weights under the base model's names into the live model (a merger's train-from weights)."""
+
+    @abstractmethod
+    def model_state(self, model: nn.Module) -> StateDict:
+        """The live model's whole state (adapters included), as a checkpoint keeps it."""
+
+    @abstractmethod
+    def load_model_state(self, model: nn.Module, state: StateDict) -> None:
+        """A checkpoint's :meth:`model_state` back into the live model."""
+
+    @abstractmethod
+    def optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """The optimizer's state, as a checkpoint keeps it."""
+
+    @abstractmethod
+    def load_optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        """A checkpoint's :meth:`optimizer_state` back into the optimizer."""
+
+    @abstractmethod
+    def all_finite(self, model: nn.Module) -> bool:
+        """Whether every weight of the model is finite (on every process)."""
+
+
+def sharding_for(spec: RunSpec, runtime: Runtime, method: UpdateMethod) -> Sharding:
+    """The layout the spec asks for (``run.fsdp``)."""
+    return FsdpSharding(runtime) if spec.run.fsdp else NoSharding(runtime, method)
+
+
+class NoSharding(Sharding):
+    """The whole model on every process (one process, or data parallelism): weights cross the method's own boundary,
+    which folds adapters into the base model's names."""
+
+    def __init__(self, runtime: Runtime, method: UpdateMethod) -> None:
+        self.runtime, self.method = runtime, method
+
+    def shard(self, model: nn.Module) -> None:
+        pass
+
+    def forward_model(self, model: nn.Module) -> nn.Module:
+        return self.runtime.wrap_for_training(model)
+
+    def export_weights(self, model: nn.Module) -> StateDict:
+        return self.method.export_weights(model)
+
+    def import_weights(self, model: nn.Module, weights: StateDict) -> None:
+        self.method.import_weights(model, weights)
+
+    def model_state(self, model: nn.Module) -> StateDict:
+        return _to_cpu(model.state_dict())
+
+    def load_model_state(self, model: nn.Module, state: StateDict) -> None:
+        model.load_state_dict(state, strict=True)
+
+    def optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return optimizer.state_dict()
+
+    def load_optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        optimizer.load_state_dict(state)
+
+    def all_finite(self, model: nn.Module) -> bool:
+        return all_finite(model)
+
+
+class FsdpSharding(Sharding):
+    """FSDP2 over the run's processes. Weights and states cross whole, under the names of the unsharded model: a
+    method trains sharded only where it exports its live weights as they are (``UpdateMethod.supports_fsdp``)."""
 
     def __init__(self, runtime: Runtime) -> None:
         from torch.distributed.device_mesh import init_device_mesh
@@ -79,6 +170,21 @@ class Sharding:
 
         device = self.runtime.device
         set_model_state_dict(model, {name: tensor.to(device) for name, tensor in weights.items()}, options=self._options())
+
+    def forward_model(self, model: nn.Module) -> nn.Module:
+        return model  # a sharded model synchronises itself: no data-parallel wrapper
+
+    def export_weights(self, model: nn.Module) -> StateDict:
+        return self.full_weights(model)
+
+    def import_weights(self, model: nn.Module, weights: StateDict) -> None:
+        self.load_weights(model, weights)
+
+    def model_state(self, model: nn.Module) -> StateDict:
+        return _to_cpu(self.full_weights(model))
+
+    def load_model_state(self, model: nn.Module, state: StateDict) -> None:
+        self.load_weights(model, state)
 
     def optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """The optimizer's state with whole tensors, keyed by parameter name (a collective)."""

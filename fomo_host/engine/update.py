@@ -29,6 +29,8 @@ from ..results import SUMMARY_FILE, read_records, write_text_atomic
 from ..run_directory import SPEC_FILE, RunDirectory, environment_errors_as_one_line, path_kind
 from ..spec import RunSpec, StreamUpdate, build_spec, load_spec, read_toml
 from ..update_history import pending_update, read_updates, update_folder, write_updates
+from .run_checkpoints import recorded_steps_per_task
+from .setup import Setup
 
 DATA_KEYS = ("sources", "pretraining", "adaptation", "zero_shot")
 """What an update's data file may set under [data]: new sources, and datasets added to the run's lists."""
@@ -201,9 +203,10 @@ def plan_update(
     return UpdatePlan(number, spec, trained, new_sources, new_adaptation, text), setup
 
 
-def check_same_past(run_dir: Path, records: list[dict[str, Any]], setup: Any, trained: int) -> None:
-    """The update must train on from the same stream and budget: the tasks done stay the tasks done."""
-    recorded_steps = next((r["budget"]["steps_per_task"] for r in records if "budget" in r), None)
+def check_same_past(run_dir: Path, records: list[dict[str, Any]], setup: Setup, trained: int) -> None:
+    """The update must train on from the same stream and budget: the tasks done stay the tasks done (the budget as a
+    resume checks it, from the run's records)."""
+    recorded_steps = recorded_steps_per_task(records)
     if recorded_steps is not None and recorded_steps != setup.steps_per_task:
         raise FomoError(
             f"{run_dir}: the run trained {recorded_steps} steps per task and the update would train {setup.steps_per_task}; "
@@ -340,20 +343,3 @@ def execute_update(
             return ContinualRun(host, setup, run_dir, reporter).execute(resume=True)
     finally:
         claimed.release(failed=False)
-
-
-def evaluation_sets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Which sets the evaluations had, as runs of consecutive evaluations with the same sets (new sets join with an update).
-
-    ``tasks_done``: the first and last evaluation of the run, counted in tasks done (0: the base model).
-    """
-    spans: list[dict[str, Any]] = []
-    for record in records:
-        groups = record.get("groups") or {}
-        sets = {"adaptation": groups.get("adaptation", []), "zero_shot": groups.get("zero_shot", [])}
-        done = record["task"] + 1
-        if spans and {key: spans[-1][key] for key in sets} == sets:
-            spans[-1]["tasks_done"][1] = done
-        else:
-            spans.append({"tasks_done": [done, done], **sets})
-    return spans

@@ -94,14 +94,14 @@ def build(params: Params, context: BuildContext) -> ModelBundle:
     tokenizer = ByteTokenizer(params.context_length)
     return ModelBundle(model, tokenizer, params.image_size, CLIP_MEAN, CLIP_STD, name="__NAME__")
 ''',
-    test='''from fomo_host.testing import ModelConformance
+    test="""from fomo_host.testing import ModelConformance
 
 
 class Test__CLASS__(ModelConformance):
     model_name = "__NAME__"
     params = {"image_size": 16, "width": 16, "embed_dim": 8}
     invalid_params = {"patch_size": 5}
-''',
+""",
     spec_usage="""```toml
 [model]
 name = "__NAME__"
@@ -209,7 +209,7 @@ def build(params: Params, context: BuildContext) -> list[ImageTextDataset]:
     where = f"{len(classnames)} classes from {params.root}"
     return [ImageTextDataset(params.name, params.role, "classification", classnames, params.templates, train, test, where)]
 ''',
-    test='''from pathlib import Path
+    test="""from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -232,7 +232,7 @@ class Test__CLASS__(DatasetConformance):
 
     def bad_path_params(self, tmp_path: Path) -> dict[str, Any] | None:
         return {"root": str(tmp_path / "no-such-folder")}
-''',
+""",
     spec_usage="""```toml
 [[data.sources]]
 name = "__NAME__"
@@ -277,14 +277,14 @@ class Alphabetical:
 def build(params: Params, context: BuildContext) -> Alphabetical:
     return Alphabetical(params)
 ''',
-    test='''from fomo_host.testing import OrderingConformance
+    test="""from fomo_host.testing import OrderingConformance
 
 
 class Test__CLASS__(OrderingConformance):
     ordering_name = "__NAME__"
     params = {"reverse": False}
     invalid_params = {"reverse": "sideways"}
-''',
+""",
     spec_usage="""```toml
 [data.ordering]
 name = "__NAME__"
@@ -348,7 +348,7 @@ class TopKAccuracy(Metric):
 def build(params: Params) -> TopKAccuracy:
     return TopKAccuracy(params)
 ''',
-    test='''from fomo_host.testing import MetricConformance
+    test="""from fomo_host.testing import MetricConformance
 
 
 class Test__CLASS__(MetricConformance):
@@ -356,7 +356,7 @@ class Test__CLASS__(MetricConformance):
     params = {"k": 1}
     invalid_params = {"k": 0}
     task_types = ("classification",)
-''',
+""",
     spec_usage="""```toml
 [[evaluation.metrics]]
 name = "__NAME__"

@@ -37,10 +37,10 @@ class KindTemplate:
 
 
 def render(text: str, name: str) -> str:
+    """``text`` with the placeholders filled in for the package ``name``."""
     module = name.replace("-", "_")
-    return (
-        text.replace("__NAME__", name).replace("__MODULE__", module).replace("__CLASS__", "".join(part.title() for part in module.split("_")))
-    )
+    test_class = "".join(part.title() for part in module.split("_"))
+    return text.replace("__NAME__", name).replace("__MODULE__", module).replace("__CLASS__", test_class)
 
 
 def files_of(name: str, template: KindTemplate) -> dict[str, str]:

@@ -65,14 +65,14 @@ class OneAtATime(Launcher):
 def build(params: Params) -> OneAtATime:
     return OneAtATime(params)
 ''',
-    test='''from fomo_host.testing import LauncherConformance
+    test="""from fomo_host.testing import LauncherConformance
 
 
 class Test__CLASS__(LauncherConformance):
     launcher_name = "__NAME__"
     params = {"threads": 1, "retries": 0}
     invalid_params = {"threads": 0}
-''',
+""",
     spec_usage="""A study file (`fomo-host sweep STUDY`) names it:
 
 ```toml
@@ -142,14 +142,14 @@ class JsonLinesLogger(Logger):
 def build(params: Params, context: LoggerContext) -> JsonLinesLogger:
     return JsonLinesLogger(params, context)
 ''',
-    test='''from fomo_host.testing import LoggerConformance
+    test="""from fomo_host.testing import LoggerConformance
 
 
 class Test__CLASS__(LoggerConformance):
     logger_name = "__NAME__"
     params = {"filename": "progress.jsonl"}
     invalid_params = {"filename": "../outside.jsonl"}
-''',
+""",
     spec_usage="""```toml
 [run]
 loggers = [{ name = "__NAME__", params = { filename = "progress.jsonl" } }]

@@ -141,7 +141,7 @@ class MomentumSGD(OptimizerBuilder):
 def build(params: Params) -> MomentumSGD:
     return MomentumSGD(params)
 ''',
-    test='''from fomo_host.testing import OptimizerConformance
+    test="""from fomo_host.testing import OptimizerConformance
 
 
 class Test__CLASS__(OptimizerConformance):
@@ -150,7 +150,7 @@ class Test__CLASS__(OptimizerConformance):
     invalid_optimizer_params = {"momentum": 1.5}
     method_name = "conformance-full"  # the suite's own method: trains every weight
     lr = 0.01
-''',
+""",
     spec_usage="""```toml
 [optimizer]
 name = "__NAME__"
@@ -197,7 +197,7 @@ class Schedule:
 def build(params: Params) -> Schedule:
     return Schedule(params)
 ''',
-    test='''from fomo_host.testing import SchedulerConformance
+    test="""from fomo_host.testing import SchedulerConformance
 
 
 class Test__CLASS__(SchedulerConformance):
@@ -206,7 +206,7 @@ class Test__CLASS__(SchedulerConformance):
     invalid_params = {"warmup": 1.5}
     max_factor = 1.0
     horizon_free = True
-''',
+""",
     spec_usage="""```toml
 [scheduler]
 name = "__NAME__"
@@ -269,14 +269,14 @@ def interpolate(base: StateDict, finetuned: StateDict, weight: float) -> StateDi
 def build(params: Params) -> Interpolation:
     return Interpolation(params)
 ''',
-    test='''from fomo_host.testing import MergerConformance
+    test="""from fomo_host.testing import MergerConformance
 
 
 class Test__CLASS__(MergerConformance):
     merger_name = "__NAME__"
     params = {"weight": 0.5, "continue_from": "interpolated"}
     invalid_params = {"weight": 0}
-''',
+""",
     spec_usage="""```toml
 [merger]
 name = "__NAME__"
@@ -349,14 +349,14 @@ class WeightedTaskArithmetic(MergeOperator):
 def build(params: Params) -> WeightedTaskArithmetic:
     return WeightedTaskArithmetic(params)
 ''',
-    test='''from fomo_host.testing import MergeOperatorConformance
+    test="""from fomo_host.testing import MergeOperatorConformance
 
 
 class Test__CLASS__(MergeOperatorConformance):
     operator_name = "__NAME__"
     params = {"scale": 1.0}
     invalid_params = {"scale": 0}
-''',
+""",
     spec_usage="""A merger that takes an operator names it in its params, e.g. with the first-party `fomo-merging`:
 
 ```toml

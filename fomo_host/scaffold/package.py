@@ -121,13 +121,16 @@ def {template.hook}(register: {template.register_type}) -> None:
         + render(template.test, name),
         "README.md": f"""# {name}
 
-A [fomo-host](https://github.com/) plugin providing the {kind} `{name}`: {template.summary[0].lower() + template.summary[1:]}
+A fomo-host plugin providing the {kind} `{name}`: {template.summary[0].lower() + template.summary[1:]}
 
 ```bash
-pip install -e .                          # fomo-host finds it through its entry point
-fomo-host plugins {name} --params   # its description and params
-pip install -e '.[testing]' && pytest     # its conformance suite (pytest -m "not slow" for the quick part)
-nox -s lint tests                         # what CI runs (.github/workflows/tests.yml)
+# fomo-host finds the plugin through its entry point
+pip install -e '.[testing]'
+# its description and params, as the host sees them
+fomo-host plugins {name} --params
+# its conformance suite (pytest -m "not slow": the quick part), and what CI runs (.github/workflows/tests.yml)
+pytest
+nox -s lint tests
 ```
 
 In a spec:
@@ -136,7 +139,9 @@ In a spec:
 `{module}/params.py` holds its settings (a pydantic model: unknown keys and bad values are refused
 when a spec is validated), `{module}/component.py` the {kind} itself, `{module}/plugin.py`
 registers it. Import from `fomo_host.api` (and, in tests, `fomo_host.testing`) only: the host's
-other modules may change in any release, and a plugin importing one is warned when the host loads it.
+other modules may change in any release. The host warns, once, about a plugin that imports one of
+them or reads `RANK`, `LOCAL_RANK` or `WORLD_SIZE` from the environment (hooks and components are
+handed their process, `fomo_host.api.ProcessInfo`).
 """,
         "noxfile.py": '''"""The conformance suite against the installed fomo-host, and the lint."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def installed(written: dict[str, Path]) -> dict[str, Any]:
         "FOMO_LOAD_PLUGINS": ",".join(package_name(kind) for kind in TEMPLATES),
         "FOMO_STRICT_PLUGINS": "1",
         "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the packages stay as written (another test lists their files)
     }
     listing = subprocess.run(
         [python, "-m", "fomo_host", "plugins", "--json"], capture_output=True, text=True, env=environment, timeout=300, cwd=root
@@ -152,7 +154,7 @@ def test_the_generated_code_passes_ruff(written: dict[str, Path]) -> None:
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -r requirements-dev.txt)")
     for package in written.values():
-        for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
+        for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
             result = subprocess.run(command, capture_output=True, text=True, cwd=package, timeout=60)
             assert result.returncode == 0, f"{package.name}: {' '.join(command[1:])}\n{result.stdout}{result.stderr}"
 
@@ -177,3 +179,16 @@ def test_new_plugin_offers_every_registered_kind_and_nox_checks_each():
         if isinstance(node, ast.Assign) and [getattr(target, "id", None) for target in node.targets] == ["SCAFFOLD_KINDS"]
     ]
     assert sorted(kinds) == sorted(TEMPLATES), "nox -s scaffold must run every kind new-plugin writes"
+
+
+def test_the_docs_show_the_method_package_as_written(written: dict[str, Path]) -> None:
+    """The code docs/plugin-scaffold.md shows is the generated method package's, line for line."""
+    page = (Path(__file__).parents[1] / "docs" / "plugin-scaffold.md").read_text(encoding="utf-8")
+    package = written["method"]
+    generated = set((package / "my_method" / "component.py").read_text(encoding="utf-8").splitlines())
+    generated |= set((package / "tests" / "test_conformance.py").read_text(encoding="utf-8").splitlines())
+    shown = [line for block in re.findall(r"```python\n(.*?)```", page, re.S) for line in block.splitlines() if line.strip()]
+    assert shown and not [line for line in shown if line not in generated]
+    listing = re.search(r"\$ find my-method -type f \| sort\n(.*?)```", page, re.S)
+    assert listing is not None
+    assert listing.group(1).split() == sorted(f"my-method/{path.relative_to(package)}" for path in package.rglob("*") if path.is_file())

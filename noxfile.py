@@ -11,7 +11,7 @@ nox -s docs                          # the docs site: reference pages current, m
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -98,18 +98,20 @@ def scaffold(session: nox.Session, kind: str) -> None:
     ``fomo-host[testing]`` and that package (pip-installed, its own dependencies resolved) runs its whole conformance
     suite, the slow tests included, and the lint its CI runs."""
     session.install(f"{ROOT}[testing]", "ruff>=0.5")
-    work = Path(session.create_tmp())
     name = f"my-{kind.replace('_', '-')}"
-    shutil.rmtree(work / name, ignore_errors=True)
-    session.run("fomo-host", "new-plugin", name, "--kind", kind, "--dir", str(work))
-    session.install(f"{work / name}[testing]")
-    session.chdir(work / name)
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run(
-        "pytest", "-p", "no:cacheprovider", *session.posargs,
-        env={"FOMO_CACHE_DIR": str(work / "fomo-cache"), "FOMO_STRICT_PLUGINS": "1", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+    # outside .nox, as an author's package would be: ruff skips folders named .nox
+    with tempfile.TemporaryDirectory(prefix="fomo-scaffold-") as folder:
+        work = Path(folder)
+        session.run("fomo-host", "new-plugin", name, "--kind", kind, "--dir", str(work))
+        session.install(f"{work / name}[testing]")
+        session.chdir(work / name)
+        session.run("ruff", "check", ".")
+        session.run("ruff", "format", "--check", ".")
+        session.run(
+            "pytest", "-p", "no:cacheprovider", *session.posargs,
+            env={"FOMO_CACHE_DIR": str(work / "fomo-cache"), "FOMO_STRICT_PLUGINS": "1", "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        session.chdir(ROOT)
 
 
 @nox.session

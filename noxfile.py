@@ -3,6 +3,7 @@
 nox -s lint
 nox -s "plugin(fomo-metrics)"        # host + that plugin + the plugins its tests declare
 nox -s "conformance(fomo-tuning)"    # a fresh venv with fomo-host[testing] and that plugin alone: its conformance suites
+nox -s "scaffold(method)"            # fomo-host new-plugin's package of a kind, alone with fomo-host[testing]: its suite, its lint
 nox -s all                           # host and every plugin, every test (one two-process run per kind)
 nox -s multiprocess                  # every test that starts several processes (all the two-process runs)
 nox -s docs                          # the docs site: reference pages current, mkdocs build --strict
@@ -10,6 +11,7 @@ nox -s docs                          # the docs site: reference pages current, m
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -81,6 +83,35 @@ def conformance(session: nox.Session, plugin: str) -> None:
         "-m", "fomo_conformance", *conformance_files(plugin), *session.posargs,
         env={"FOMO_CACHE_DIR": str(Path(cache) / "fomo-cache"), "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
+
+
+SCAFFOLD_KINDS = [
+    "model", "dataset", "ordering", "method", "optimizer", "scheduler", "merger", "merge_operator", "metric", "launcher", "logger",
+]  # fmt: skip
+"""The kinds ``fomo-host new-plugin`` writes a package for (every registered kind; a test holds the list to it)."""
+
+
+@nox.session(reuse_venv=False)
+@nox.parametrize("kind", SCAFFOLD_KINDS, ids=SCAFFOLD_KINDS)
+def scaffold(session: nox.Session, kind: str) -> None:
+    """A plugin author's first minutes: ``fomo-host new-plugin`` writes a package of the kind; a fresh venv with only
+    ``fomo-host[testing]`` and that package (pip-installed, its own dependencies resolved) runs its whole conformance
+    suite, the slow tests included, and the lint its CI runs."""
+    session.install(f"{ROOT}[testing]", "ruff>=0.5")
+    name = f"my-{kind.replace('_', '-')}"
+    # outside .nox, as an author's package would be: ruff skips folders named .nox
+    with tempfile.TemporaryDirectory(prefix="fomo-scaffold-") as folder:
+        work = Path(folder)
+        session.run("fomo-host", "new-plugin", name, "--kind", kind, "--dir", str(work))
+        session.install(f"{work / name}[testing]")
+        session.chdir(work / name)
+        session.run("ruff", "check", ".")
+        session.run("ruff", "format", "--check", ".")
+        session.run(
+            "pytest", "-p", "no:cacheprovider", *session.posargs,
+            env={"FOMO_CACHE_DIR": str(work / "fomo-cache"), "FOMO_STRICT_PLUGINS": "1", "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        session.chdir(ROOT)
 
 
 @nox.session

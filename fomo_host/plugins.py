@@ -20,6 +20,7 @@ whatever order they load in; their other components stay available.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import functools
 import importlib
@@ -28,7 +29,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -155,6 +156,7 @@ def load_plugins(extra: Iterable[tuple[str, ModuleType | object]] = (), use_entr
         _collect_components(host, record, plugin_name)
         if record.module in outside:
             warn_about_private_imports(record)
+            warn_about_process_variables(record)
 
     problems = host.problems
     if problems and _strict():
@@ -292,16 +294,8 @@ _warned: set[tuple[str, str]] = set()
 _scanned: set[tuple[str, str, str]] = set()
 
 
-def warn_about_private_imports(record: PluginRecord) -> None:
-    """Warn, once per process and module, where a plugin's package imports a private host module.
-
-    The host's own plugins import ``fomo_host.api`` only (a test holds them to it), so only outside plugins are warned.
-    The package's source is read as text, not imported: a module the plugin loads lazily is checked too, cheaply.
-    """
-    key = (record.distribution, record.version, record.module)
-    if key in _scanned:  # once per process: a package's source does not change under a running host
-        return
-    _scanned.add(key)
+def _package_sources(record: PluginRecord) -> Iterator[tuple[Path, str]]:
+    """(path, text) of every Python file of the package a plugin's entry point names (read as text, not imported)."""
     root = record.module.split(":")[0].split(".")[0]
     try:
         spec = importlib.util.find_spec(root)
@@ -313,9 +307,22 @@ def warn_about_private_imports(record: PluginRecord) -> None:
     files = [path for folder in folders for path in sorted(Path(folder).rglob("*.py"))] if folders else [Path(spec.origin or "")]
     for path in files:
         try:
-            source = path.read_text(encoding="utf-8")
+            yield path, path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+
+
+def warn_about_private_imports(record: PluginRecord) -> None:
+    """Warn, once per process and module, where a plugin's package imports a private host module.
+
+    The host's own plugins import ``fomo_host.api`` only (a test holds them to it), so only outside plugins are warned.
+    The package's source is read as text, not imported: a module the plugin loads lazily is checked too, cheaply.
+    """
+    key = (record.distribution, record.version, record.module)
+    if key in _scanned:  # once per process: a package's source does not change under a running host
+        return
+    _scanned.add(key)
+    for path, source in _package_sources(record):
         if "fomo_host" not in source:
             continue
         for line, module in private_host_imports(source):
@@ -326,5 +333,88 @@ def warn_about_private_imports(record: PluginRecord) -> None:
                 f"plugin {record.name!r} from {record.distribution} {record.version} imports {module} ({path.name}:{line}), "
                 "a private module of fomo-host that may change in any release; import from fomo_host.api instead",
                 PrivateHostImportWarning,
+                stacklevel=2,
+            )
+
+
+# ----------------------------------------------------------------------------- the process a plugin runs in
+
+PROCESS_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+"""What launchers (torchrun, accelerate) set; the host reads them, and hands plugins what they mean."""
+
+
+class ProcessVariableWarning(UserWarning):
+    """A plugin reads ``RANK``, ``LOCAL_RANK`` or ``WORLD_SIZE`` from the environment: wrong under launchers that do not
+    set them, and the host already hands every hook and component its :class:`fomo_host.api.ProcessInfo`."""
+
+
+def _is_environ(node: ast.expr) -> bool:
+    """``os.environ``, or ``environ`` (``from os import environ``)."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id == "environ"
+
+
+def _is_getenv(node: ast.expr) -> bool:
+    """``os.getenv``, or ``getenv`` (``from os import getenv``)."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "getenv" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id == "getenv"
+
+
+def _text(node: ast.expr | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def process_variable_reads(source: str) -> list[tuple[int, str]]:
+    """(line, variable) of every read of ``RANK``, ``LOCAL_RANK`` or ``WORLD_SIZE`` from the environment in a plugin's
+    source: ``os.environ[...]``, ``os.environ.get(...)``, ``os.getenv(...)`` (also through ``from os import ...``) and
+    ``"RANK" in os.environ``. Setting one (a plugin that launches processes) is no read."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.expr):
+            continue
+        name = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_environ(node.value):
+            name = _text(node.slice)
+        elif isinstance(node, ast.Call) and node.args:
+            function = node.func
+            reads = _is_getenv(function) or (isinstance(function, ast.Attribute) and function.attr == "get" and _is_environ(function.value))
+            name = _text(node.args[0]) if reads else None
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
+            name = _text(node.left) if _is_environ(node.comparators[0]) else None
+        if name in PROCESS_VARIABLES:
+            found.add((node.lineno, name))
+    return sorted(found)
+
+
+_warned_variables: set[tuple[str, str]] = set()
+_scanned_for_variables: set[tuple[str, str, str]] = set()
+
+
+def warn_about_process_variables(record: PluginRecord) -> None:
+    """Warn, once per process and variable, where a plugin's package reads ``RANK``, ``LOCAL_RANK`` or ``WORLD_SIZE``
+    from the environment instead of the process information the host hands it (checked, like private imports, for
+    every plugin found through an entry point; the host's own plugins read none, which a test holds them to)."""
+    key = (record.distribution, record.version, record.module)
+    if key in _scanned_for_variables:
+        return
+    _scanned_for_variables.add(key)
+    for path, source in _package_sources(record):
+        if "environ" not in source and "getenv" not in source:
+            continue
+        for line, variable in process_variable_reads(source):
+            if (record.distribution, variable) in _warned_variables:
+                continue
+            _warned_variables.add((record.distribution, variable))
+            warnings.warn(
+                f"plugin {record.name!r} from {record.distribution} {record.version} reads {variable} from the environment "
+                f"({path.name}:{line}); use the process information the host hands over instead: a hook's or a component's "
+                "`process` (fomo_host.api.ProcessInfo: rank, world_size, is_main) and the build context's device",
+                ProcessVariableWarning,
                 stacklevel=2,
             )

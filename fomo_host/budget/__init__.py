@@ -7,7 +7,16 @@
 """
 
 from .arithmetic import Budget, StepCost, derive_budget, fixed_steps, steps_within, unmeasured_budget
-from .budgets import memory_measure, reference_method, reference_optimizer, resolve_budget, resolve_budgets, steps_per_task, training_device
+from .budgets import (
+    memory_measure,
+    reference_method,
+    reference_optimizer,
+    references_declared,
+    resolve_budget,
+    resolve_budgets,
+    steps_per_task,
+    training_device,
+)
 from .measurement import MeasurementError
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "memory_measure",
     "reference_method",
     "reference_optimizer",
+    "references_declared",
     "resolve_budget",
     "resolve_budgets",
     "steps_per_task",

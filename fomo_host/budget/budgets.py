@@ -41,6 +41,11 @@ def reference_optimizer(registry: Registry) -> ComponentRef:
     return ComponentRef(name=declared[0])
 
 
+def references_declared(registry: Registry) -> bool:
+    """Whether installed plugins declare what a budget's figures are measured against: the reference method and optimizer."""
+    return bool(registry.declared(BUDGET_REFERENCE)) and bool(registry.declared(default_role("optimizer")))
+
+
 def resolve_budget(
     host: PluginHost, spec: RunSpec, cache_dir: Path, device: torch.device | None = None, method: ComponentRef | None = None
 ) -> Budget:

@@ -16,7 +16,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "conformance suite as written; edit the component from there.",
     )
     parser.add_argument("name", metavar="NAME", help="the distribution and component name, e.g. my-schedule")
-    parser.add_argument("--kind", required=True, choices=sorted(TEMPLATES), help="the kind of component it provides")
+    parser.add_argument(
+        "--kind",
+        required=True,
+        choices=sorted(TEMPLATES),
+        metavar="KIND",
+        help=f"the kind of component it provides: {', '.join(sorted(TEMPLATES))}",
+    )
     parser.add_argument("--dir", default=".", metavar="DIR", help="the folder to write the package into (default: here)")
     parser.set_defaults(handler=command_new_plugin)
 

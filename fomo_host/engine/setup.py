@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..budget import Budget, MeasurementError, resolve_budget, unmeasured_budget
+from ..budget import Budget, MeasurementError, references_declared, resolve_budget, unmeasured_budget
 from ..components import BuildContext, ModelBundle
 from ..data import Concept, ImageTextDataset
 from ..errors import FomoError, SpecError
@@ -225,6 +225,10 @@ def measure_budget(host: PluginHost, spec: RunSpec, runtime: Runtime, cache_dir:
     if not runtime.is_main:
         runtime.barrier()
     try:
+        if spec.budget.maf_per_task is None and not references_declared(host.registry):
+            # the host with no plugin declaring the reference method and optimizer (a plugin's own CI): a budget in steps
+            # or samples trains as given, with no figures to measure against
+            raise MeasurementError("no installed plugin declares the budget's reference method and optimizer")
         budget = resolve_budget(host, spec, cache_dir, runtime.device)
     except MeasurementError as exc:
         if spec.budget.maf_per_task is not None:

@@ -35,8 +35,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
+        if item.get_closest_marker("xdist_group") is not None or item.get_closest_marker("fomo_conformance") is not None:
+            continue  # a conformance test is grouped by the host's pytest plugin (fomo_host.pytest_plugin)
         scope = shared_scope(item)
         owner = getattr(item, "cls", None)
         if scope == "module" or (scope == "class" and owner is None):

@@ -38,8 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("xdist_group") is not None or item.get_closest_marker("fomo_conformance") is not None:
             continue  # a conformance test is grouped by the host's pytest plugin (fomo_host.pytest_plugin)
         scope = shared_scope(item)
-        owner = getattr(item, "cls", None)
-        if scope == "module" or (scope == "class" and owner is None):
+        if scope == "module" or (scope == "class" and getattr(item, "cls", None) is None):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         elif scope == "class":
-            item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}::{owner.__qualname__}"))
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.rsplit("::", 1)[0]))  # the class's node id

@@ -23,10 +23,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``-n 2 --dist loadgroup``), each conformance class runs on one worker: its tests share one
-    class-scoped run, which two workers would each compute."""
+    class-scoped run, which two workers would each compute. A suite whose classes share more than that (a cache in the
+    test process) names one group for all of them in ``conformance_group``."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
         owner = getattr(item, "cls", None)
         if owner is not None and item.get_closest_marker("fomo_conformance") and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(f"{owner.__module__}.{owner.__qualname__}"))
+            group = getattr(owner, "conformance_group", None) or f"{owner.__module__}.{owner.__qualname__}"
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -49,9 +49,17 @@ subset_fraction = 0.5
 
 @pytest.fixture(scope="session", autouse=True)
 def fomo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Warm-started base models are cached for the whole session (or reused from FOMO_CACHE_DIR when CI sets it)."""
+    """Warm-started base models are cached for the whole session (or reused from FOMO_CACHE_DIR when CI sets it).
+
+    Under pytest-xdist the workers share one folder (the parent of their own temporary roots): the cache's entries are
+    written atomically (a temporary file, then a rename), so two workers may fill the same entry at once."""
     configured = os.environ.get("FOMO_CACHE_DIR")
-    path = Path(configured) if configured else tmp_path_factory.mktemp("fomo-cache")
+    if configured:
+        path = Path(configured)
+    else:
+        root = tmp_path_factory.getbasetemp()
+        path = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "fomo-cache"
+        path.mkdir(parents=True, exist_ok=True)
     os.environ["FOMO_CACHE_DIR"] = str(path)
     return path
 

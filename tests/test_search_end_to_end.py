@@ -66,7 +66,7 @@ def write_search(directory: Path, spec_text: str, name: str = "search.toml", **v
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a string: session-wide, so that the tests not using `searched` spread over the workers
 def spec_text(small_spec_text) -> str:
     text = small_spec_text.format(num_tasks=3, steps=4)
     return text.replace('zero_shot = ["shapes-outline"]', 'zero_shot = ["shapes-outline"]\nvalidation_per_class = 4')

@@ -111,6 +111,9 @@ class LauncherConformance:
     """The conformance suite of the ``launcher`` kind; set the class attributes in a subclass."""
 
     pytestmark = [pytest.mark.fomo_conformance]
+    conformance_group: ClassVar[str] = "fomo-launcher-conformance"
+    """Under pytest-xdist, every launcher class of a session runs on one worker: the runs by hand they compare
+    against are computed once per test process (:func:`records_by_hand`), not once per worker."""
 
     launcher_name: ClassVar[str] = ""
     params: ClassVar[dict[str, Any]] = {}

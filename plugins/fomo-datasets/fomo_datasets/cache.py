@@ -134,7 +134,13 @@ class ImageCache:
         cached = self.load(key, size, pixels)
         if cached is not None:
             return cached
-        shutil.rmtree(self.root / key, ignore_errors=True)  # a damaged entry (interrupted copy, full disk)
+        entry = self.root / key
+        if entry.exists():
+            # another process may have completed the entry since the first look (its rename is atomic): keep theirs
+            cached = self.load(key, size, pixels)
+            if cached is not None:
+                return cached
+            shutil.rmtree(entry, ignore_errors=True)  # a damaged entry (interrupted copy, full disk)
         self.root.mkdir(parents=True, exist_ok=True)
         temporary = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{key}.", suffix=".tmp"))
         try:

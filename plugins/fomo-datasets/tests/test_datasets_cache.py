@@ -83,6 +83,26 @@ def test_cache_decodes_once_and_keys_on_content(tmp_path, monkeypatch):
     assert not [p for p in cache.root.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_an_entry_another_process_completes_meanwhile_is_kept_not_rebuilt(tmp_path, monkeypatch):
+    """Two processes (two test workers) building the same entry at once: the one that finds the entry completed after
+    its first look keeps it (it never removes a complete entry as damaged) and decodes nothing."""
+    paths = [save_picture(tmp_path / f"{i}.jpg", (40 * i, 10, 10), i) for i in range(3)]
+    key = content_key(files=[file_signature(p) for p in paths], size=8)
+    other, mine = ImageCache(tmp_path / "cache"), ImageCache(tmp_path / "cache")
+    first_look = mine.load
+
+    def completed_by_the_other_process_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(mine, "load", first_look)
+        other.get_or_build(key, file_jobs(paths), 8, workers=1, label="other")
+        monkeypatch.setattr(cache_module, "decode_image", lambda *args, **kwargs: pytest.fail("decoded again"))
+        return None  # this process looked just before the other one's rename
+
+    monkeypatch.setattr(mine, "load", completed_by_the_other_process_meanwhile)
+    kept = mine.get_or_build(key, file_jobs(paths), 8, workers=1, label="mine")
+    assert kept.images.shape == (3, 3, 8, 8) and (np.asarray(kept.images) == np.asarray(other.load(key, 8).images)).all()
+    assert [p.name for p in (tmp_path / "cache" / "fomo-datasets").iterdir()] == [key]
+
+
 def test_memmap_sample_set_serves_images_captions_and_a_fingerprint(tmp_path):
     images = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(4, 3, 2, 2))
     images[:] = np.arange(4, dtype=np.uint8)[:, None, None, None]

@@ -18,11 +18,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .choices import ComponentChoice, MergeOperatorChoice
 from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
 from .output_path import OutputPathError, check_output_path
-from .params import ComponentChoice, LoggerParams, MergeOperatorChoice, MergeOperatorParams, NoParams
+from .params import LoggerParams, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
 from .process import ProcessInfo
 from .registration import (

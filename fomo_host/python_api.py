@@ -27,7 +27,8 @@ from .errors import FomoError
 from .plugins import PluginHost
 from .reporting.runs import RunResult as Run
 from .results import RESULTS_FILE
-from .spec import RunSpec, build_spec, load_spec
+from .spec import RunSpec
+from .spec_loading import build_spec, load_spec
 
 SpecSource = str | Path | Mapping[str, Any] | RunSpec
 """A spec: a TOML file's path, its tables as a dict, or a validated :class:`RunSpec`."""

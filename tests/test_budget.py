@@ -27,7 +27,8 @@ from fomo_host.components import BuildContext, UpdateMethod
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_component
-from fomo_host.spec import ComponentRef, build_spec
+from fomo_host.spec import ComponentRef
+from fomo_host.spec_loading import build_spec
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from fomo_host.errors import SpecError
 from fomo_host.params import LoggerParams, MergeOperatorParams
 from fomo_host.plugins import PluginRecord, PrivateHostImportWarning, load_plugins, private_host_imports, warn_about_private_imports
 from fomo_host.registry import BUDGET_REFERENCE
-from fomo_host.spec import build_spec
+from fomo_host.spec_loading import build_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS_NAMED_BY_A_SPEC = ("model", "dataset", "ordering", "method", "optimizer", "scheduler", "merger", "merge_operator", "metric", "logger")

@@ -120,7 +120,8 @@ def test_a_spec_without_a_validation_split_is_written_and_fingerprinted_as_befor
     import hashlib
     import json
 
-    from fomo_host.spec import RESULT_NEUTRAL_RUN_KEYS, load_spec
+    from fomo_host.spec import RESULT_NEUTRAL_RUN_KEYS
+    from fomo_host.spec_loading import load_spec
 
     spec = load_spec(small_spec())
     assert "split" not in spec.to_toml()

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from ..errors import SpecError
-from ..spec import ComponentRef, load_spec
+from ..spec import ComponentRef
+from ..spec_loading import load_spec
 from .common import add_spec_arguments, load_host
 
 

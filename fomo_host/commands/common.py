@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from ..plugins import PluginHost, load_plugins, warn_about_errors
-from ..spec import RunSpec, load_spec
+from ..spec import RunSpec
+from ..spec_loading import load_spec
 
 
 def is_main_process() -> bool:

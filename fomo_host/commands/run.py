@@ -17,7 +17,8 @@ from ..progress import Reporter
 from ..registry import Registry
 from ..results import read_records
 from ..run_directory import SPEC_FILE, RunDirectory, environment_errors_as_one_line, path_kind
-from ..spec import RunSpec, load_spec
+from ..spec import RunSpec
+from ..spec_loading import load_spec
 from .common import is_main_process, load_host
 
 EXIT_INTERRUPTED = 130

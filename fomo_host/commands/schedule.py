@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from ..errors import FomoError
 from ..plugins import PluginHost
 from ..resolve import resolve_component
-from ..spec import RunSpec, load_spec
+from ..spec import RunSpec
+from ..spec_loading import load_spec
 from .common import add_spec_arguments, load_host
 
 

@@ -27,7 +27,8 @@ from ..registry import Registry
 from ..resolve import resolve_component
 from ..results import SUMMARY_FILE, read_records, write_text_atomic
 from ..run_directory import SPEC_FILE, RunDirectory, environment_errors_as_one_line, path_kind
-from ..spec import RunSpec, StreamUpdate, build_spec, load_spec, read_toml
+from ..spec import RunSpec, StreamUpdate, read_toml
+from ..spec_loading import build_spec, load_spec
 from ..update_history import pending_update, read_updates, update_folder, write_updates
 
 DATA_KEYS = ("sources", "pretraining", "adaptation", "zero_shot")

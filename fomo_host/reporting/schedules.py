@@ -6,7 +6,7 @@ import copy
 
 from ..errors import FomoError
 from ..plugins import PluginHost
-from ..spec import build_spec
+from ..spec_loading import build_spec
 from .runs import RunResult
 
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError
 from ..plugins import PluginHost
-from ..spec import RunSpec, build_spec, format_validation_error, read_toml, refuse_booleans_for_numbers
+from ..spec import RunSpec, format_validation_error, read_toml, refuse_booleans_for_numbers
+from ..spec_loading import build_spec
 from .file import StudyFile, check_key_path, covers, is_study_key
 from .launching import Launcher
 

@@ -27,7 +27,8 @@ from ..locking import lock_holder
 from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import AGGREGATES, SUMMARY_FILE
-from ..spec import build_spec, read_toml
+from ..spec import read_toml
+from ..spec_loading import build_spec
 from .file import StudyFile, Variant, check_key_path, covers
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, now, read_index, update_run, write_index
 from .launching import Launcher, RunRequest

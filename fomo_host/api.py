@@ -41,13 +41,16 @@ from .registration import (
     SchedulerRegister,
 )
 from .registry import Provider
+from .run_request import RunRequest
 from .spec import checks_files
-from .study.launching import Launcher, LaunchEvents, RunProcess, RunRequest, execute_run, start_run, stop_runs, thread_variables
+from .study.launching import RunProcess, execute_run, start_run, stop_runs, thread_variables
 
 if TYPE_CHECKING:
     from .components import (
         BuildContext,
         EvaluationContext,
+        Launcher,
+        LaunchEvents,
         Logger,
         LoggerContext,
         MergeDecision,
@@ -95,6 +98,8 @@ _LAZY: dict[str, str] = {
         (
             "BuildContext",
             "EvaluationContext",
+            "LaunchEvents",
+            "Launcher",
             "Logger",
             "LoggerContext",
             "MergeDecision",

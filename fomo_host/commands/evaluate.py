@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .common import is_main_process, load_host, read_spec
+from ..process import is_main_process
+from .common import load_host, read_spec
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -27,15 +27,18 @@ from ..locking import lock_holder
 from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import AGGREGATES, SUMMARY_FILE
+from ..run_request import RunRequest
 from ..spec import read_toml
 from ..spec_loading import build_spec
 from .file import StudyFile, Variant, check_key_path, covers
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, now, read_index, update_run, write_index
-from .launching import Launcher, RunRequest
 from .points import common_overrides, display_value, override, slug, validate_launcher
 from .space import Dimension, SearchTable
 from .sweep import FORWARDED_PREFIX, LAUNCHER_FOLDER, STUDY_COPY, SweepEvents
 from .trial import EXIT_PRUNED, TrialReporter, read_pruned
+
+if TYPE_CHECKING:
+    from ..components import Launcher
 
 JOURNAL_FOLDER = "search"
 JOURNAL_FILE = "journal.log"

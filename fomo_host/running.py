@@ -1,5 +1,5 @@
-"""Starting, resuming and updating a run in this process: what ``fomo-host run`` / ``fomo-host update`` and the
-Python API's ``fomo_host.run`` / ``fomo_host.update`` share.
+"""Starting, resuming and updating a run in this process, and evaluating exported weights: what ``fomo-host run`` /
+``update`` / ``evaluate`` and the Python API's ``fomo_host.run`` / ``fomo_host.update`` share.
 
 The commands and :mod:`fomo_host.python_api` read their arguments and print; the work is here, once. (A launcher
 starts a run as a process of its own instead: :func:`fomo_host.study.launching.execute_run`.)
@@ -10,14 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from .engine.evaluation import build_metrics, evaluate, plan_evaluation
 from .engine.run import ContinualRun, prepare
+from .engine.setup import build_model_and_data, default_cache_dir
 from .engine.update import first_release, plan_update, record_start
 from .errors import FomoError
+from .export import ExportedWeights
 from .output_path import check_output_path
 from .plugins import PluginHost
 from .process import is_main_process
 from .progress import Reporter
-from .results import read_records, write_text_atomic
+from .results import aggregate, read_records, write_text_atomic
 from .run_directory import SPEC_FILE, RunDirectory, environment_errors_as_one_line, has_checkpoint, path_kind
 from .spec import RunSpec
 from .spec_loading import load_spec
@@ -99,3 +104,29 @@ def update_in_process(
             return ContinualRun(host, setup, run_dir, reporter).execute(resume=True)
     finally:
         claimed.release(failed=False)
+
+
+def evaluate_exported(host: PluginHost, spec: RunSpec, exported: ExportedWeights, reporter: Reporter) -> dict[str, Any]:
+    """Evaluate the weights on every evaluation set of ``spec``, on the full test sets, as a run evaluates its deployed weights.
+
+    Returns ``metrics`` and ``scores`` per dataset, ``A_KA``, ``A_ZS``, ``GM`` and ``groups``.
+    """
+    # the model and the evaluation sets only: no warm start, stream ordering or budget
+    setup = build_model_and_data(host, spec, reporter, default_cache_dir())
+    model = setup.bundle.model
+    expected = set(model.state_dict())
+    if set(exported.weights) != expected:
+        missing, unexpected = sorted(expected - set(exported.weights)), sorted(set(exported.weights) - expected)
+        parts = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unexpected", unexpected)) if names]
+        detail = "; ".join(parts)
+        raise FomoError(f"{exported.path}: the weights do not fit the spec's model {spec.model.name!r} ({detail})")
+    model.load_state_dict({name: tensor.to(setup.runtime.device) for name, tensor in exported.weights.items()}, strict=True)
+    datasets = setup.data.adaptation + setup.data.zero_shot
+    plan = plan_evaluation(datasets, build_metrics(setup.components.metrics))
+    with reporter.bar("evaluating", len(plan)) as bar:
+        metrics, scores = evaluate(
+            setup.runtime, setup.bundle, plan, spec.evaluation.batch_size, 1.0, torch.Generator(), lambda name: bar.advance()
+        )
+    adaptation, zero_shot = [d.name for d in setup.data.adaptation], [d.name for d in setup.data.zero_shot]
+    groups = {"adaptation": adaptation, "zero_shot": zero_shot}
+    return {"metrics": metrics, "scores": scores, **aggregate(scores, adaptation, zero_shot), "groups": groups}

@@ -14,9 +14,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from fomo_host import hookimpl
-from fomo_host.budget.budgets import reference_method
 from fomo_host.cli import main
 from fomo_host.components import Logger
+from fomo_host.engine.budget.budgets import reference_method
 from fomo_host.errors import SpecError
 from fomo_host.params import LoggerParams, MergeOperatorParams
 from fomo_host.plugins import PluginRecord, PrivateHostImportWarning, load_plugins, private_host_imports, warn_about_private_imports

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fomo_host import hookimpl
 from fomo_host.api import OptimizerBuilder, OptimizerContext, OptimizerRegister
-from fomo_host.budget import resolve_budget
 from fomo_host.components import BuildContext
+from fomo_host.engine.budget import resolve_budget
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_component

@@ -9,9 +9,9 @@ import pytest
 from fomo_host.cli import main
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
+from fomo_host.results import lookup
 from fomo_host.study.file import load_study_file
 from fomo_host.study.search import plan_search
-from fomo_host.study.space import lookup
 
 VARIANTS = """
 [[variants]]

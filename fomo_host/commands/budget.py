@@ -37,7 +37,7 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 
 def command_budget(args: argparse.Namespace) -> int:
-    from ..budget import reference_method, reference_optimizer, resolve_budgets, training_device
+    from ..engine.budget import reference_method, reference_optimizer, resolve_budgets, training_device
     from ..engine.runtime import resolve_precision
     from ..engine.setup import default_cache_dir
 

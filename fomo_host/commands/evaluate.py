@@ -29,8 +29,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    from ..export import evaluate_exported, read_exported
+    from ..export import read_exported
     from ..progress import Reporter
+    from ..running import evaluate_exported
 
     host = load_host()
     spec = read_spec(args, host)

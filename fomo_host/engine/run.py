@@ -34,7 +34,6 @@ from ..plugins import PluginHost
 from ..progress import Reporter
 from ..results import aggregate, append_record, restore_records, summarise, write_summary, write_text_atomic
 from ..run_directory import SPEC_FILE
-from ..study.trial import PRUNED_FILE, TrialPruned, TrialReporter, split_records
 from ..update_history import continues_update
 from ..weights import WeightStore, load_weights, save_weights
 from .checkpoint import BASE_WEIGHTS, WEIGHTS_DIR, Checkpoint
@@ -58,6 +57,7 @@ from .training import (
     finish_task,
     start_task,
 )
+from .trial import PRUNED_FILE, TrialPruned, TrialReporter, split_records
 from .update import evaluation_sets, finish_pending_update
 
 __all__ = ["SPEC_FILE", "ContinualRun", "ResumePoint", "prepare", "resume_point"]

@@ -194,15 +194,3 @@ def parse_objective(text: str) -> Objective:
     if not all(part.strip() for part in path.split(".")):
         raise ValueError(f"objective {text!r}: {path!r} has an empty part")
     return Objective(path=path, direction=DIRECTIONS[direction])  # type: ignore[arg-type]
-
-
-def lookup(content: Any, path: str) -> float | None:
-    """The number at a dotted path of a summary (None where the path leads nowhere or not to a number)."""
-    node = content
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, int | float):
-        return None
-    return float(node)

@@ -24,6 +24,8 @@ from .errors import SpecError
 
 
 class StrictModel(BaseModel):
+    """The base of every model of a spec or study file: an unknown key is an error, never ignored."""
+
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 

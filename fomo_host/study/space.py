@@ -24,16 +24,14 @@ import builtins
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from ..spec import StrictModel
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp", "qmc", "grid")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive-halving")
 SPLITS = ("validation", "test")
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Dimension(StrictModel):

@@ -8,9 +8,9 @@ From Python: ``fomo_host.run(spec, overrides=..., output=...)``, ``fomo_host.upd
 from typing import Any
 
 from .hookspecs import PROJECT_NAME, hookimpl
+from .version import __version__
 
 __all__ = ["PROJECT_NAME", "Run", "Study", "hookimpl", "load_run", "load_study", "run", "update", "__version__"]
-__version__ = "0.1.0"
 
 _PYTHON_API = {"run", "update", "load_run", "load_study", "Run", "Study"}
 

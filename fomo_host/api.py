@@ -18,11 +18,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .choices import ComponentChoice, MergeOperatorChoice
 from .concepts import Concept, Role, TaskType
 from .errors import FomoError, PluginError, SpecError
 from .hookspecs import PROJECT_NAME, hookimpl
 from .output_path import OutputPathError, check_output_path
-from .params import ComponentChoice, LoggerParams, MergeOperatorChoice, MergeOperatorParams, NoParams
+from .params import LoggerParams, MergeOperatorParams, NoParams
 from .paths import UserPath, expand_path
 from .process import ProcessInfo
 from .registration import (
@@ -40,13 +41,16 @@ from .registration import (
     SchedulerRegister,
 )
 from .registry import Provider
+from .run_request import RunRequest
 from .spec import checks_files
-from .study.launching import Launcher, LaunchEvents, RunProcess, RunRequest, execute_run, start_run, stop_runs, thread_variables
+from .study.launching import RunProcess, execute_run, start_run, stop_runs, thread_variables
 
 if TYPE_CHECKING:
     from .components import (
         BuildContext,
         EvaluationContext,
+        Launcher,
+        LaunchEvents,
         Logger,
         LoggerContext,
         MergeDecision,
@@ -94,6 +98,8 @@ _LAZY: dict[str, str] = {
         (
             "BuildContext",
             "EvaluationContext",
+            "LaunchEvents",
+            "Launcher",
             "Logger",
             "LoggerContext",
             "MergeDecision",

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import __version__
 from .commands import COMMAND_MODULES
 from .errors import FomoError
+from .version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -2,7 +2,7 @@
 
 A plugin registers a *factory* per component: ``factory(params, context)`` for
 models, datasets, orderings and loggers (which are built once), and ``factory(params)`` for
-methods, optimizers, schedulers, mergers and metrics (which the engine calls as it runs).
+methods, optimizers, schedulers, mergers, metrics and launchers (which the host calls as it runs).
 ``params`` is an instance of the component's own pydantic ``Params`` model,
 already validated against the spec.
 """
@@ -23,6 +23,7 @@ from .data import Concept, ImageTextDataset
 from .process import SINGLE_PROCESS, ProcessInfo
 
 if TYPE_CHECKING:
+    from .run_request import RunRequest
     from .weights import WeightStore
 
 StateDict = dict[str, torch.Tensor]
@@ -482,3 +483,51 @@ class Logger(abc.ABC):
 
     def close(self) -> None:
         """Release what the logger holds (files, a tracker run); called once, last."""
+
+
+# ----------------------------------------------------------------------------- launchers
+# A launcher never trains anything itself: for each RunRequest (fomo_host.run_request, light, so the
+# sweep and the reports that read a study need no torch) it starts ``fomo-host run`` (or ``accelerate
+# launch ... fomo-host run`` for a run over several GPUs) wherever it places runs, through
+# ``fomo_host.api.execute_run`` or ``start_run``, and reports each run's start and end to the sweep
+# through LaunchEvents. Whether a run starts fresh or resumes is decided when it starts, from its run
+# directory: a run that holds a checkpoint resumes from it, so a run requeued by a cluster after a time
+# limit continues where it stopped.
+
+
+class LaunchEvents(Protocol):
+    """How a launcher tells the sweep about its runs; safe to call from any thread."""
+
+    def started(self, request: RunRequest, job: str) -> None:
+        """The run started (or was queued on a cluster); ``job`` names it there: ``pid 4242``, ``slurm job 123_4``, ..."""
+
+    def finished(self, request: RunRequest, returncode: int | None, error: str | None = None) -> None:
+        """The run ended with ``returncode``; ``None`` when it could not be run or was lost, with ``error`` saying why."""
+
+
+class Launcher(abc.ABC):
+    """Starts the runs of a study: on this machine, on a Ray cluster, as Slurm jobs, ...
+
+    A launcher is built from its validated ``Params`` (``factory(params)``). The
+    sweep calls :meth:`check` before any run starts, then :meth:`launch` once
+    with every run still to do.
+    """
+
+    def check(self) -> None:  # noqa: B027 - most launchers have nothing to check
+        """Raise :class:`fomo_host.errors.FomoError` (one line) if the launcher cannot run here: a missing package,
+        more GPUs asked for than there are, no cluster at the address. Called before anything starts."""
+
+    def describe(self) -> str:
+        """One line for the sweep's header, e.g. ``2 runs at a time, 1 thread each``."""
+        return ""
+
+    @abc.abstractmethod
+    def launch(self, requests: Sequence[RunRequest], events: LaunchEvents, work_dir: Path) -> None:
+        """Run every request once, through :func:`execute_run` or :func:`start_run`, and return when all have ended.
+
+        Call ``events.started`` when a run starts and ``events.finished`` when it ends, for every
+        request. A run that fails is reported and the others go on; a failure to start one is
+        reported as ``finished(request, None, error)``, never raised. ``work_dir`` is the
+        launcher's own folder in the study directory (job scripts, cluster logs). On
+        ``KeyboardInterrupt`` stop the runs still going (each keeps its last checkpoint) and re-raise.
+        """

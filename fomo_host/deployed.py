@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .components import ModelBundle, StateDict
 from .errors import FomoError
 from .spec import RunSpec
+from .version import __version__
 from .weights import save_weights
 
 WEIGHTS_DIR = "weights"

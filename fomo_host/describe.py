@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .params import ComponentChoice
+from .choices import ComponentChoice
 
 CONSTRAINTS: tuple[tuple[type, str, str], ...] = (
     (annotated_types.Gt, "gt", "> {}"),

@@ -24,11 +24,8 @@ from safetensors import SafetensorError
 from .deployed import FORMAT, OPEN_CLIP_ARCHITECTURE, OPEN_CLIP_CONFIG, OPEN_CLIP_PREPROCESS, deployed_path, kept_tasks, metadata_json
 from .errors import FomoError
 from .output_path import check_output_path
-from .plugins import PluginHost
-from .progress import Reporter
-from .results import aggregate, write_text_atomic
+from .results import write_text_atomic
 from .run_records import checked_records
-from .spec import RunSpec
 from .weights import StateDict, load_weights, read_metadata, save_weights
 
 EXPORT_WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -180,34 +177,3 @@ def read_exported(path: Path) -> ExportedWeights:
         return ExportedWeights(path, load_weights(path), read_metadata(path))
     except (OSError, SafetensorError) as exc:
         raise FomoError(f"{path}: cannot read it as safetensors: {exc}") from None
-
-
-def evaluate_exported(host: PluginHost, spec: RunSpec, exported: ExportedWeights, reporter: Reporter) -> dict[str, Any]:
-    """Evaluate the weights on every evaluation set of ``spec``, on the full test sets, as a run evaluates its deployed weights.
-
-    Returns ``metrics`` and ``scores`` per dataset, ``A_KA``, ``A_ZS``, ``GM`` and ``groups``.
-    """
-    import torch
-
-    from .engine.evaluation import build_metrics, evaluate, plan_evaluation
-    from .engine.setup import build_model_and_data, default_cache_dir
-
-    # the model and the evaluation sets only: no warm start, stream ordering or budget
-    setup = build_model_and_data(host, spec, reporter, default_cache_dir())
-    model = setup.bundle.model
-    expected = set(model.state_dict())
-    if set(exported.weights) != expected:
-        missing, unexpected = sorted(expected - set(exported.weights)), sorted(set(exported.weights) - expected)
-        parts = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unexpected", unexpected)) if names]
-        detail = "; ".join(parts)
-        raise FomoError(f"{exported.path}: the weights do not fit the spec's model {spec.model.name!r} ({detail})")
-    model.load_state_dict({name: tensor.to(setup.runtime.device) for name, tensor in exported.weights.items()}, strict=True)
-    datasets = setup.data.adaptation + setup.data.zero_shot
-    plan = plan_evaluation(datasets, build_metrics(setup.components.metrics))
-    with reporter.bar("evaluating", len(plan)) as bar:
-        metrics, scores = evaluate(
-            setup.runtime, setup.bundle, plan, spec.evaluation.batch_size, 1.0, torch.Generator(), lambda name: bar.advance()
-        )
-    adaptation, zero_shot = [d.name for d in setup.data.adaptation], [d.name for d in setup.data.zero_shot]
-    groups = {"adaptation": adaptation, "zero_shot": zero_shot}
-    return {"metrics": metrics, "scores": scores, **aggregate(scores, adaptation, zero_shot), "groups": groups}

@@ -7,6 +7,7 @@ launched (``accelerate launch``, torchrun, one process).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -25,3 +26,9 @@ class ProcessInfo:
 
 SINGLE_PROCESS = ProcessInfo()
 """A run of one process (and the default wherever a component is used outside a run, as in its tests)."""
+
+
+def is_main_process() -> bool:
+    """True on the process that prints and writes (rank 0 under ``accelerate launch``); the host's own check, for
+    before a run has its runtime (plugins are handed a :class:`ProcessInfo` instead)."""
+    return os.environ.get("RANK", "0") == "0"

@@ -27,7 +27,8 @@ from .errors import FomoError
 from .plugins import PluginHost
 from .reporting.runs import RunResult as Run
 from .results import RESULTS_FILE
-from .spec import RunSpec, build_spec, load_spec
+from .spec import RunSpec
+from .spec_loading import build_spec, load_spec
 
 SpecSource = str | Path | Mapping[str, Any] | RunSpec
 """A spec: a TOML file's path, its tables as a dict, or a validated :class:`RunSpec`."""
@@ -75,7 +76,7 @@ def toml_value(value: Any, key: str) -> str:
     raise FomoError(f"overrides: {key}: {value!r} has no TOML form (give a number, string, bool, list or dict)")
 
 
-def resolve_spec(spec: SpecSource, overrides: Overrides = None, host: PluginHost | None = None) -> RunSpec:
+def validated_spec(spec: SpecSource, overrides: Overrides = None, host: PluginHost | None = None) -> RunSpec:
     """The validated spec (every component's params too) with ``overrides`` applied."""
     registry = (host or plugin_host()).registry
     sets = override_strings(overrides)
@@ -100,13 +101,14 @@ def run(
     :param output: the run directory; default: a new ``run.output_dir/run.name-TIMESTAMP``.
     :param quiet: no progress display.
     """
-    from .commands.run import choose_run_dir, execute_run
     from .progress import Reporter
+    from .run_directory import choose_run_dir
+    from .running import run_in_process
 
     host = plugin_host()
-    resolved = resolve_spec(spec, overrides, host)
+    resolved = validated_spec(spec, overrides, host)
     run_dir = choose_run_dir(resolved, Path(output) if output is not None else None, resume)
-    execute_run(host, resolved, run_dir, resume, Reporter(enabled=not quiet))
+    run_in_process(host, resolved, run_dir, resume, Reporter(enabled=not quiet))
     return load_run(run_dir)
 
 
@@ -126,11 +128,11 @@ def update(
         many more tasks of the run's stream to train.
     :param overrides: spec values to change for this update, as for :func:`run`.
     """
-    from .engine.update import execute_update
     from .progress import Reporter
+    from .running import update_in_process
 
     host = plugin_host()
-    execute_update(
+    update_in_process(
         host,
         Path(run_dir),
         Path(data) if data is not None else None,

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from .components import (
         BuildContext,
+        Launcher,
         Logger,
         LoggerContext,
         MergeOperator,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
         UpdateMethod,
     )
     from .data import ImageTextDataset
-    from .study.launching import Launcher
 
 LazyReference: TypeAlias = str
 """``"package.module:attribute"``: a factory imported when the component is first built."""

@@ -256,6 +256,18 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def lookup(content: Any, path: str) -> float | None:
+    """The number at a dotted path of a summary (None where the path leads nowhere or not to a number)."""
+    node = content
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        return None
+    return float(node)
+
+
 def read_json_lines(path: Path, required: tuple[str, ...], what: str) -> list[dict[str, Any]]:
     """A JSON-lines file of ``what`` records, oldest first (none where the file does not exist); a line that is not a
     JSON object holding every ``required`` key is one error naming the file and the line."""

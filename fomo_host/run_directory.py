@@ -14,11 +14,16 @@ import contextlib
 import errno
 import re
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import FomoError
 from .locking import LOCK_FILE, RunDirectoryLock
+
+if TYPE_CHECKING:
+    from .spec import RunSpec
 
 SPEC_FILE = "spec.toml"
 CHECKPOINT_DIR = "checkpoints"
@@ -31,6 +36,11 @@ def checkpoint_generations(folder: Path) -> list[int]:
     if not folder.is_dir():
         return []
     return sorted((int(match.group(1)) for path in folder.iterdir() if (match := _MANIFEST_NAME.match(path.name))), reverse=True)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run has committed any checkpoint (intact or not); reads names only, so a launcher pays for no torch."""
+    return bool(checkpoint_generations(run_dir / CHECKPOINT_DIR)) or (run_dir / "checkpoint.pt").is_file()
 
 
 ENVIRONMENT_ERRNOS = frozenset(
@@ -188,3 +198,29 @@ def environment_errors_as_one_line(run_dir: Path, resumable: Callable[[], bool])
             raise
         hint = f"; the last checkpoint is intact: once fixed, continue with: fomo-host run --resume {run_dir}" if resumable() else ""
         raise FomoError(f"cannot write {explain(exc)}{hint}") from None
+
+
+def default_run_dir(spec: RunSpec) -> Path:
+    """``output_dir/name-YYYYmmdd-HHMMSS``, with a counter if that exists already."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = spec.run.output_dir / f"{spec.run.name}-{stamp}"
+    counter = 1
+    while path_kind(candidate, "run.output_dir/run.name:") != "missing":
+        counter += 1
+        candidate = spec.run.output_dir / f"{spec.run.name}-{stamp}-{counter}"
+    return candidate
+
+
+def longest_default_run_dir(spec: RunSpec) -> Path:
+    """The longest name :func:`default_run_dir` can give (with a counter), for checking the place before a run."""
+    return spec.run.output_dir / f"{spec.run.name}-20260101-000000-99"
+
+
+def choose_run_dir(spec: RunSpec, output: Path | None, resume: bool) -> Path:
+    """The run directory: ``output`` (to resume, an existing run), or a fresh one under run.output_dir.
+
+    Whether it can be used is decided when it is claimed (see :func:`fomo_host.running.run_in_process`).
+    """
+    if resume and output is None:
+        raise FomoError("resuming needs the run directory")
+    return output if output is not None else default_run_dir(spec)

@@ -3,17 +3,17 @@
 Reading a spec goes: TOML -> ``--set`` overrides applied to the raw tables ->
 :class:`RunSpec` (unknown keys rejected everywhere) -> every component's
 ``params`` validated against that component's own ``Params`` model. Errors name
-the key path, e.g. ``optimizer.lr: Input should be greater than 0``.
+the key path, e.g. ``optimizer.lr: Input should be greater than 0``. This module
+holds the models and knows no plugin; :mod:`fomo_host.spec_loading` reads a spec
+against the installed plugins.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -21,10 +21,11 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import SpecError
-from .registry import Registry
 
 
 class StrictModel(BaseModel):
+    """The base of every model of a spec or study file: an unknown key is an error, never ignored."""
+
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
@@ -476,80 +477,6 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
             message = message.removeprefix("Value error, ")
         lines.append(f"{location or '(top level)'}: {message}")
     return "; ".join(lines)
-
-
-def load_spec(path: Path, overrides: Sequence[str] = (), registry: Registry | None = None, schema_only: bool = False) -> RunSpec:
-    """Read, override and validate a spec; with a registry, validate every component's params too."""
-    raw = read_toml(path)
-    return build_spec(raw, overrides, registry, source=str(path), schema_only=schema_only)
-
-
-def build_spec(
-    raw: dict[str, Any], overrides: Sequence[str] = (), registry: Registry | None = None, source: str = "spec", schema_only: bool = False
-) -> RunSpec:
-    raw = copy.deepcopy(raw)
-    for text in overrides:
-        keys, value = parse_override(text)
-        apply_override(raw, keys, value)
-    check_nesting(raw, source)
-    refuse_non_finite(raw, source)
-    refuse_booleans_for_numbers(RunSpec, raw, source)
-    fill_defaults(raw, registry, source)
-    try:
-        spec = RunSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise SpecError(f"{source}: {format_validation_error(exc)}") from None
-    # a string such as "inf" validates as a float: look at the validated values too
-    refuse_non_finite(spec, source)
-    if registry is not None:
-        from .resolve import resolve_components
-
-        resolve_components(spec, registry, source, schema_only=schema_only)
-    return spec
-
-
-DEFAULTED: dict[tuple[str, ...], str] = {
-    ("data", "ordering"): "ordering",
-    ("method",): "method",
-    ("optimizer", "name"): "optimizer",
-    ("scheduler",): "scheduler",
-    ("merger",): "merger",
-    ("evaluation", "metrics"): "metric",
-}
-"""Spec keys a spec may leave out, -> the kind whose plugin-declared default fills them (``register(..., default=True)``).
-The host names no component itself: what a spec gets by default is what the installed plugins declare."""
-
-
-def fill_defaults(raw: dict[str, Any], registry: Registry | None, source: str) -> None:
-    """Fill the component keys the spec leaves out with the installed plugins' declared defaults.
-
-    Without ``registry`` the installed plugins' is used (a spec read for its keys alone still gets the same defaults).
-    A key no plugin declares a default for must be given; two plugins declaring one is a one-line error.
-    """
-    from .registry import default_role
-
-    for path, kind in DEFAULTED.items():
-        table: Any = raw
-        for part in path[:-1]:
-            if not isinstance(table, dict):
-                break
-            table = table.setdefault(part, {}) if part in ("evaluation", "optimizer") else table.get(part)
-        if not isinstance(table, dict) or path[-1] in table:
-            continue
-        if registry is None:
-            from .plugins import installed_plugins
-
-            registry = installed_plugins().registry
-        names = registry.declared(default_role(kind))
-        key = ".".join(path)
-        if not names:
-            raise SpecError(
-                f"{source}: {key}: not given, and no installed plugin declares a default {kind}; name one "
-                f"(`fomo-host plugins --kind {kind}` lists them)"
-            )
-        refs = [{"name": name} for name in names]
-        # a section with settings of its own ([optimizer]) gets the default's name; others the whole reference
-        table[path[-1]] = names[0] if path[-1] == "name" else refs if kind == "metric" else refs[0]
 
 
 def checks_files(info: ValidationInfo) -> bool:

@@ -13,7 +13,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fomo_host import hookimpl
-from fomo_host.budget import (
+from fomo_host.components import BuildContext, UpdateMethod
+from fomo_host.engine.budget import (
     MeasurementError,
     StepCost,
     derive_budget,
@@ -21,13 +22,13 @@ from fomo_host.budget import (
     steps_within,
     unmeasured_budget,
 )
-from fomo_host.budget import cache as budget_cache
-from fomo_host.budget.measurement import StorageTally, fused_attention, held_tensors
-from fomo_host.components import BuildContext, UpdateMethod
+from fomo_host.engine.budget import cache as budget_cache
+from fomo_host.engine.budget.measurement import StorageTally, fused_attention, held_tensors
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_component
-from fomo_host.spec import ComponentRef, build_spec
+from fomo_host.spec import ComponentRef
+from fomo_host.spec_loading import build_spec
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_end_of_task_work_is_counted_and_memory_orders_the_methods(host, cache):
 
 
 def test_per_sample_end_of_task_work_counted_by_extrapolation_equals_the_full_count(host, cache, tmp_path, monkeypatch):
-    from fomo_host.budget import measurement
+    from fomo_host.engine.budget import measurement
 
     spec = tiny_spec(8)
     ewc = [ComponentRef(name="ewc", params={"fisher_batches": 2})]
@@ -354,7 +355,7 @@ class RecordingAllocator:
 
 
 def test_the_cuda_measure_takes_the_peak_of_the_measured_step_alone(host, tmp_path, monkeypatch):
-    from fomo_host.budget import measurement
+    from fomo_host.engine.budget import measurement
 
     spec = tiny_spec(4, {"steps_per_task": 2, "memory_measure": "cuda"}, num_tasks=2, method="ewc")
     stepped: list[str] = []

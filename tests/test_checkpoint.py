@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from fomo_host.engine import checkpoint as checkpoint_module
-from fomo_host.engine.checkpoint import BASE_WEIGHTS, CHECKPOINT_DIR, Checkpoint, has_checkpoint
+from fomo_host.engine.checkpoint import BASE_WEIGHTS, CHECKPOINT_DIR, Checkpoint
 from fomo_host.errors import FomoError
 from fomo_host.integrity import IntegrityError
 from fomo_host.results import RESULTS_FILE, append_record, read_records, restore_records
+from fomo_host.run_directory import has_checkpoint
 from fomo_host.weights import WeightStore, load_weights, save_weights
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fomo_host.study.launching import free_port
+from fomo_host.run_request import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from fomo_host.components import ModelBundle
 from fomo_host.deployed import DeployedWeights, deployed_path, kept_tasks
 from fomo_host.export import export_run, read_exported
 from fomo_host.results import read_records
-from fomo_host.spec import build_spec, load_spec
+from fomo_host.spec_loading import build_spec, load_spec
 from fomo_host.weights import load_weights, read_metadata
 
 pytest.importorskip("fomo_peft")

@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fomo_host import hookimpl
 from fomo_host.api import OptimizerBuilder, OptimizerContext, OptimizerRegister
-from fomo_host.budget import resolve_budget
 from fomo_host.components import BuildContext
+from fomo_host.engine.budget import resolve_budget
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_component
-from fomo_host.spec import build_spec
+from fomo_host.spec_loading import build_spec
 from fomo_host.testing import OptimizerConformance, run_cli
 
 FIRST_PARTY = {"adamw", "adamw8bit", "galore", "adamw-schedulefree"}

@@ -391,8 +391,8 @@ def test_describe_params_gives_types_defaults_ranges_and_the_spec_names():
 
     from pydantic import Field
 
+    from fomo_host.choices import MergeOperatorChoice
     from fomo_host.describe import describe_params
-    from fomo_host.params import MergeOperatorChoice
 
     class Example(BaseModel):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -60,7 +60,7 @@ def test_a_terminal_bar_carries_the_run_column():
 def test_a_cached_warm_start_is_one_line_without_a_bar(small_spec):
     from fomo_host.engine.run import prepare
     from fomo_host.plugins import load_plugins
-    from fomo_host.spec import load_spec
+    from fomo_host.spec_loading import load_spec
 
     host = load_plugins()
     spec = load_spec(small_spec(), registry=host.registry)

@@ -75,7 +75,8 @@ def spec_text(small_spec_text) -> str:
 def journal_trials(study_dir: Path, study: str = "search") -> list:
     import optuna
 
-    from fomo_host.study.search import journal_path, journal_storage
+    from fomo_host.search_journal import journal_storage
+    from fomo_host.study.search import journal_path
 
     return optuna.load_study(study_name=study, storage=journal_storage(journal_path(study_dir))).trials
 

@@ -9,9 +9,9 @@ import pytest
 from fomo_host.cli import main
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
+from fomo_host.results import lookup
 from fomo_host.study.file import load_study_file
 from fomo_host.study.search import plan_search
-from fomo_host.study.space import lookup
 
 VARIANTS = """
 [[variants]]
@@ -120,7 +120,8 @@ def test_a_spec_without_a_validation_split_is_written_and_fingerprinted_as_befor
     import hashlib
     import json
 
-    from fomo_host.spec import RESULT_NEUTRAL_RUN_KEYS, load_spec
+    from fomo_host.spec import RESULT_NEUTRAL_RUN_KEYS
+    from fomo_host.spec_loading import load_spec
 
     spec = load_spec(small_spec())
     assert "split" not in spec.to_toml()

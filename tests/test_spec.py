@@ -11,7 +11,8 @@ from fomo_host import hookimpl
 from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.resolve import resolve_components
-from fomo_host.spec import apply_override, build_spec, load_spec, parse_override
+from fomo_host.spec import apply_override, parse_override
+from fomo_host.spec_loading import build_spec, load_spec
 
 
 class RankParams(BaseModel):

@@ -354,7 +354,7 @@ def test_study_files_indexes_and_output_paths_are_valid_or_one_line(tmp_path, mo
     def reached(*args: Any, **kwargs: Any) -> int:
         raise ReachedSweep
 
-    monkeypatch.setattr("fomo_host.commands.sweep._sweep", reached)
+    monkeypatch.setattr("fomo_host.commands.sweep.sweep_grid", reached)
     failures: list[str] = []
     outcomes = {"valid": 0, "refused": 0}
     cases = 0

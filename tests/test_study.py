@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from fomo_host.cli import main
+from fomo_host.components import Launcher, LaunchEvents
 from fomo_host.errors import FomoError, SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.progress import Reporter
+from fomo_host.run_request import RunRequest
 from fomo_host.spec import parse_override
 from fomo_host.study.file import load_study_file
 from fomo_host.study.index import read_index, update_run
-from fomo_host.study.launching import Launcher, LaunchEvents, RunRequest
 from fomo_host.study.points import StudyPlan, plan_study, toml_inline
 from fomo_host.study.sweep import SweepOptions, create_study, requests_to_run, resume_study, run_sweep
 

@@ -34,7 +34,8 @@ from fomo_host.errors import FomoError, TrainingDiverged
 from fomo_host.plugins import PluginHost, load_plugins
 from fomo_host.progress import Reporter
 from fomo_host.results import read_records
-from fomo_host.spec import OptimizerSection, build_spec
+from fomo_host.spec import OptimizerSection
+from fomo_host.spec_loading import build_spec
 from fomo_host.weights import load_weights
 
 SYNTHETIC_DATA: dict[str, Any] = {

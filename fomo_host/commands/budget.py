@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from ..errors import SpecError
-from ..spec import ComponentRef, load_spec
+from ..spec import ComponentRef
+from ..spec_loading import load_spec
 from .common import add_spec_arguments, load_host
 
 
@@ -36,7 +37,7 @@ def methods_to_measure(spec_method: ComponentRef, listed: str | None) -> list[Co
 
 
 def command_budget(args: argparse.Namespace) -> int:
-    from ..budget import reference_method, reference_optimizer, resolve_budgets, training_device
+    from ..engine.budget import reference_method, reference_optimizer, resolve_budgets, training_device
     from ..engine.runtime import resolve_precision
     from ..engine.setup import default_cache_dir
 

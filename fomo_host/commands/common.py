@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ..plugins import PluginHost, load_plugins, warn_about_errors
-from ..spec import RunSpec, load_spec
-
-
-def is_main_process() -> bool:
-    """True on the process that prints and writes (rank 0 under ``accelerate launch``)."""
-    return os.environ.get("RANK", "0") == "0"
+from ..process import is_main_process
+from ..spec import RunSpec
+from ..spec_loading import load_spec
 
 
 def load_host(quiet: bool = False) -> PluginHost:

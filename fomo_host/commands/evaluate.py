@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .common import is_main_process, load_host, read_spec
+from ..process import is_main_process
+from .common import load_host, read_spec
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -28,8 +29,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    from ..export import evaluate_exported, read_exported
+    from ..export import read_exported
     from ..progress import Reporter
+    from ..running import evaluate_exported
 
     host = load_host()
     spec = read_spec(args, host)

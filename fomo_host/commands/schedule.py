@@ -6,15 +6,16 @@ import argparse
 import csv
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from ..errors import FomoError
 from ..plugins import PluginHost
+from ..reporting.schedules import ScheduledStep, planned_tasks, stream_schedule
 from ..resolve import resolve_component
-from ..spec import RunSpec, load_spec
+from ..spec import RunSpec
+from ..spec_loading import load_spec
 from .common import add_spec_arguments, load_host
 
 
@@ -41,44 +42,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=command_schedule)
 
 
-@dataclass(frozen=True)
-class ScheduledStep:
-    task: int
-    step: int
-    global_step: int
-    lr: float
-
-
 def scheduler_params(spec: RunSpec, host: PluginHost) -> BaseModel:
     """The scheduler's validated params; only these are checked, so no model or dataset plugin is needed."""
     return resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").params
-
-
-def planned_tasks(spec: RunSpec) -> int:
-    """The tasks a spec trains: data.num_tasks, those of its updates, cut at data.train_tasks."""
-    total = spec.data.num_tasks + sum(update.num_tasks for update in spec.data.updates)
-    return min(total, spec.data.train_tasks) if spec.data.train_tasks is not None else total
-
-
-def stream_schedule(spec: RunSpec, host: PluginHost, num_tasks: int | None = None) -> list[ScheduledStep]:
-    """lr = optimizer.lr x scheduler factor at every step of every task (num_tasks = data.num_tasks).
-
-    Steps per task come from the spec's budget: a budget in samples or steps needs nothing built;
-    one in memory-adjusted FLOPs needs the method's measured step cost (measured once on the meta
-    device, then cached: see ``fomo-host budget``).
-    """
-    from ..budget import steps_per_task
-    from ..engine.setup import default_cache_dir
-
-    scheduler = resolve_component(host.registry, "scheduler", spec.scheduler, "scheduler").build()
-    steps = steps_per_task(host, spec, default_cache_dir())
-    num_tasks = num_tasks or planned_tasks(spec)
-    rows = []
-    for task in range(num_tasks):
-        for step in range(steps):
-            factor = float(scheduler(step, steps, task, num_tasks))
-            rows.append(ScheduledStep(task, step, task * steps + step, spec.optimizer.lr * factor))
-    return rows
 
 
 def run_directory_tasks(run_dir: Path, spec: RunSpec, host: PluginHost, upcoming: int) -> tuple[int, int]:

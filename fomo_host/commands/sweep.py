@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from ..errors import FomoError
 from ..progress import Reporter
 from .common import load_host
-
-EXIT_RUNS_FAILED = 1
-EXIT_INTERRUPTED = 130
+from .sweep_grid import print_points, sweep_grid
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -105,101 +96,9 @@ def command_sweep(args: argparse.Namespace) -> int:
         claim_study_dir(study_dir)
         with sweep_lock(study_dir):
             index = create_study(plan, study_dir, options)
-            return _sweep(index, launcher, study.launcher.name, reporter)
+            return sweep_grid(index, launcher, study.launcher.name, reporter)
     with sweep_lock(study_dir):
         index, notes = resume_study(plan, study_dir, options)
         for note in notes:
             reporter.line(f"note: {note}")
-        return _sweep(index, launcher, study.launcher.name, reporter)
-
-
-def _sweep(index: Any, launcher: Any, launcher_name: str, reporter: Reporter) -> int:
-    from ..study.index import read_index
-    from ..study.sweep import duration, run_sweep
-
-    started = time.monotonic()
-    stopping = threading.Event()
-    try:
-        with stop_on_signals(stopping):
-            tally = run_sweep(index, launcher, launcher_name, reporter, stopping)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: fomo-host sweep --resume {index.study_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    final = read_index(index.study_dir)
-    counts = final.counts()
-    reporter.line(
-        f"study {index.study_dir}: {counts['finished']} of {len(final.runs)} runs finished, {counts['failed']} failed "
-        f"({duration(time.monotonic() - started)} this sweep)"
-    )
-    for run in final.runs:
-        if run.status == "failed":
-            reporter.line(f"failed: {run.key} ({run.label}, seed {run.seed}): {run.error}")
-    if counts["finished"]:
-        reporter.line(f"compare: fomo-host compare {index.study_dir}")
-        reporter.line(f"report:  fomo-host report {index.study_dir} --out {index.study_dir / 'report'}")
-    if counts["failed"]:
-        reporter.line(f"rerun the failed runs with: fomo-host sweep --resume {index.study_dir}")
-    return EXIT_RUNS_FAILED if tally.failed or counts["failed"] else 0
-
-
-@contextmanager
-def stop_on_signals(stopping: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM (a kill, a scheduler's stop) stop the sweep: ``stopping`` is set first, so the runs the launcher
-    then stops are recorded as interrupted (resumable), not failed; a second signal while stopping is ignored."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        print("\nstopping the runs (each keeps its last checkpoint) ...", file=sys.stderr, flush=True)
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..study.points import point_identity
-
-    seeds = sorted({point.seed for point in plan.points})
-    title = (
-        f"study {plan.name}: {plan.groups} points x {len(seeds)} seeds = {len(plan.points)} runs "
-        f"(base {plan.base}); launcher {launcher_name}" + (f": {describe}" if describe else "")
-    )
-    if plan.study.description:
-        title += f"\n{plan.study.description}"
-    descriptions = {variant.label: variant.description for variant in plan.study.variants if variant.description}
-    table = Table(title=title, title_justify="left")
-    columns = ["#", "point", "seeds", "overrides", "run directories"] + (["description"] if descriptions else [])
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    if index is not None:
-        table.add_column("status")
-    groups: dict[int, list[Any]] = {}
-    for point in plan.points:
-        groups.setdefault(point.group, []).append(point)
-    statuses = {point_identity(run.variant, run.grid, run.seed): run.status for run in index.runs} if index is not None else {}
-    for group, points in groups.items():
-        first = points[0]
-        row = [
-            str(group),
-            first.label,
-            ", ".join(str(point.seed) for point in points),
-            " ".join(first.group_overrides) or "-",
-            f"runs/{first.group_dir}/seed-N",
-        ]
-        if descriptions:
-            row.append(descriptions.get(first.variant or "", ""))
-        if index is not None:
-            row.append(", ".join(f"{point.seed}: {statuses.get(point.identity, 'new')}" for point in points))
-        table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-    if plan.common:
-        print("every point: " + " ".join(plan.common))
+        return sweep_grid(index, launcher, study.launcher.name, reporter)

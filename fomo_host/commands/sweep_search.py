@@ -47,7 +47,7 @@ def sweep_search(args: argparse.Namespace, study: Any, study_file: Path, options
 def _search(plan: Any, index: Any, launcher: Any, launcher_name: str, reporter: Reporter, parallel: int) -> int:
     from ..study.search import run_search
     from ..study.sweep import duration
-    from .sweep import EXIT_INTERRUPTED, EXIT_RUNS_FAILED, stop_on_signals
+    from .sweep_grid import EXIT_INTERRUPTED, EXIT_RUNS_FAILED, stop_on_signals
 
     started = time.monotonic()
     stopping = threading.Event()
@@ -116,7 +116,7 @@ def confirm(args: argparse.Namespace) -> int:
     from ..study.points import build_launcher, plan_study
     from ..study.sweep import SweepOptions, claim_study_dir, create_study, resume_study, sweep_lock
     from .common import load_host
-    from .sweep import _sweep
+    from .sweep_grid import sweep_grid
 
     source = Path(args.resume or args.study or "")
     if not is_study_dir(source):
@@ -147,7 +147,7 @@ def confirm(args: argparse.Namespace) -> int:
     plan = plan_study(study, confirm_file, [], host)
     launcher = build_launcher(plan, host)
     if args.dry_run:
-        from .sweep import print_points
+        from .sweep_grid import print_points
 
         print_points(plan, None, study.launcher.name, launcher.describe())
         return 0
@@ -157,11 +157,11 @@ def confirm(args: argparse.Namespace) -> int:
     if target.exists() and is_study_dir(target):
         with sweep_lock(target):
             resumed, _ = resume_study(plan, target, options)
-            return _sweep(resumed, launcher, study.launcher.name, reporter)
+            return sweep_grid(resumed, launcher, study.launcher.name, reporter)
     claim_study_dir(target)
     with sweep_lock(target):
         created = create_study(plan, target, options)
-        return _sweep(created, launcher, study.launcher.name, reporter)
+        return sweep_grid(created, launcher, study.launcher.name, reporter)
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .common import is_main_process, load_host
+from ..process import is_main_process
+from .common import load_host
 
 EXIT_INTERRUPTED = 130
 
@@ -41,9 +42,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def command_update(args: argparse.Namespace) -> int:
-    from ..engine.update import execute_update
     from ..progress import Reporter
     from ..results import read_records
+    from ..running import update_in_process
     from .run import print_trajectory
 
     host = load_host()
@@ -51,7 +52,7 @@ def command_update(args: argparse.Namespace) -> int:
     reporter = Reporter(enabled=is_main_process() and not args.quiet)
     data = Path(args.data) if args.data else None
     try:
-        summary = execute_update(host, run_dir, data, args.tasks, list(args.set or []), reporter)
+        summary = update_in_process(host, run_dir, data, args.tasks, list(args.set or []), reporter)
     except KeyboardInterrupt:
         if is_main_process():
             print(f"\ninterrupted; continue the update with: fomo-host update {run_dir}", file=sys.stderr)

@@ -19,7 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def command_validate(args: argparse.Namespace) -> int:
     from ..output_path import check_output_path
-    from .run import longest_default_run_dir
+    from ..run_directory import longest_default_run_dir
 
     host = load_host()
     spec = read_spec(args, host)

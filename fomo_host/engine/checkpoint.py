@@ -165,11 +165,6 @@ class Checkpoint:
         return cls(**content)
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    """Whether a run has committed any checkpoint (intact or not)."""
-    return bool(_generations(run_dir / CHECKPOINT_DIR)) or (run_dir / "checkpoint.pt").is_file()
-
-
 def _generations(folder: Path) -> list[int]:
     """Committed checkpoints (those with a manifest), newest first."""
     return checkpoint_generations(folder)

@@ -28,7 +28,6 @@ from ..faults import fault_point
 from ..plugins import PluginHost
 from ..progress import Reporter
 from ..run_directory import SPEC_FILE
-from ..study.trial import PRUNED_FILE, TrialPruned, TrialReporter
 from ..weights import WeightStore
 from .checkpoint import WEIGHTS_DIR
 from .run_checkpoints import ResumePoint, RunCheckpoints, StreamPosition, resume_point
@@ -39,6 +38,7 @@ from .setup import Setup, prepare
 from .sharding import sharding_for
 from .task_training import TaskTraining, task_pools
 from .training import compile_for_training, enable_activation_checkpointing
+from .trial import PRUNED_FILE, TrialPruned, TrialReporter
 from .update import finish_pending_update
 
 __all__ = ["SPEC_FILE", "ContinualRun", "ResumePoint", "prepare", "resume_point"]

@@ -20,12 +20,12 @@ from ..components import ModelBundle, StateDict
 from ..faults import fault_point
 from ..progress import Reporter
 from ..results import aggregate, append_record, restore_records, summarise, write_summary
-from ..study.trial import split_records
 from .evaluation import EvaluationSet, build_metrics, evaluate, plan_evaluation, validation_plan, validation_sets
 from .run_checkpoints import StreamPosition
 from .run_events import RunEvents
 from .runtime import derive_seed, preserved_rng
 from .setup import Setup
+from .trial import split_records
 
 
 def component_providers(setup: Setup) -> dict[str, dict[str, str]]:

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..budget import Budget, MeasurementError, references_declared, resolve_budget, unmeasured_budget
 from ..components import BuildContext, ModelBundle
 from ..data import Concept, ImageTextDataset
 from ..errors import FomoError, SpecError
@@ -18,6 +17,7 @@ from ..plugins import PluginHost
 from ..progress import Reporter
 from ..resolve import SpecComponents, resolve_components
 from ..spec import RunSpec
+from .budget import Budget, MeasurementError, references_declared, resolve_budget, unmeasured_budget
 from .loader import LoaderSettings
 from .preflight import check_components, check_loggers, check_schedule, check_warm_start_pool
 from .runtime import Runtime, derive_seed, seed_everything

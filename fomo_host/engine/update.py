@@ -26,8 +26,9 @@ from ..progress import Reporter
 from ..registry import Registry
 from ..resolve import resolve_component
 from ..results import SUMMARY_FILE, read_records, write_text_atomic
-from ..run_directory import SPEC_FILE, RunDirectory, environment_errors_as_one_line, path_kind
-from ..spec import RunSpec, StreamUpdate, build_spec, load_spec, read_toml
+from ..run_directory import SPEC_FILE, has_checkpoint, path_kind
+from ..spec import RunSpec, StreamUpdate, read_toml
+from ..spec_loading import build_spec, load_spec
 from ..update_history import pending_update, read_updates, update_folder, write_updates
 from .run_checkpoints import recorded_steps_per_task
 from .setup import Setup
@@ -59,8 +60,6 @@ def check_run_directory(run_dir: Path) -> None:
         raise FomoError(f"{run_dir}: not a run directory (no {SPEC_FILE})")
     if not (run_dir / SUMMARY_FILE).is_file():
         raise FomoError(f"{run_dir}: the run has not finished; finish it first: fomo-host run --resume {run_dir}")
-    from .checkpoint import has_checkpoint
-
     if not has_checkpoint(run_dir):
         raise FomoError(f"{run_dir}: no checkpoint to continue from (checkpoints/ holds none); the run cannot be updated")
 
@@ -289,57 +288,3 @@ def finish_pending_update(run_dir: Path, spec: RunSpec, records: list[dict[str, 
 
 def release_line(run_dir: Path, entry: dict[str, Any]) -> str:
     return f"release v{entry['release']}: A_KA {entry['A_KA']:.4f}  A_ZS {entry['A_ZS']:.4f}  ({run_dir / entry['weights']})"
-
-
-def execute_update(
-    host: PluginHost,
-    run_dir: Path,
-    data_path: Path | None,
-    tasks: int | None,
-    overrides: list[str],
-    reporter: Reporter,
-) -> dict[str, Any]:
-    """Claim the run directory, check and build the update, record it, train it; returns the summary.
-
-    Without data, tasks and overrides, an update that was interrupted is continued.
-    """
-    from .run import ContinualRun, prepare
-
-    if path_kind(run_dir, "update") != "directory":
-        raise FomoError(f"{run_dir}: no such run directory")
-    if not (run_dir / SPEC_FILE).is_file():
-        raise FomoError(f"{run_dir}: not a run directory (no {SPEC_FILE})")
-    from ..commands.common import is_main_process
-
-    claimed = RunDirectory.claim(run_dir, True, "update", main_process=is_main_process())
-    try:
-        with environment_errors_as_one_line(run_dir, resumable=lambda: True):
-            pending = pending_update(run_dir)
-            if pending is not None:
-                if data_path is not None or tasks is not None or overrides:
-                    raise FomoError(f"{run_dir}: update {pending['update']} is unfinished; continue it first: fomo-host update {run_dir}")
-                spec = load_spec(update_folder(run_dir, pending["update"]) / SPEC_FILE, (), host.registry)
-                setup = prepare(host, spec, reporter)
-                if setup.runtime.is_main:
-                    write_text_atomic(run_dir / SPEC_FILE, spec.to_toml())
-                setup.runtime.barrier()
-                reporter.line(f"continuing update {pending['update']} of {run_dir}")
-                return ContinualRun(host, setup, run_dir, reporter).execute(resume=True)
-            plan, setup = plan_update(host, run_dir, data_path, tasks, overrides)
-            run_spec_text = (run_dir / SPEC_FILE).read_text(encoding="utf-8")
-            run_spec = load_spec(run_dir / SPEC_FILE)
-            records = read_records(run_dir)
-            if setup.runtime.is_main:
-                first_release(run_dir, run_spec, records)
-                record_start(run_dir, plan, run_spec_text, run_spec.fingerprint(), len(setup.tasks))
-            setup.runtime.barrier()  # every process resumes under the update recorded
-            count = len(setup.tasks) - plan.first_task
-            added = f"{count} task{'s' if count > 1 else ''}"
-            if plan.new_adaptation:
-                added += f" ({', '.join(plan.new_adaptation)} new)"
-            reporter.line(
-                f"update {plan.number} of {run_dir}: {added} after the {plan.first_task} trained, {setup.steps_per_task} steps each"
-            )
-            return ContinualRun(host, setup, run_dir, reporter).execute(resume=True)
-    finally:
-        claimed.release(failed=False)

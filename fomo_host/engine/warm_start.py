@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..components import ModelBundle, ParamGroup
 from ..data import SampleSet, TensorSampleSet
 from ..model_inputs import TokenCache
 from ..spec import ModelSection, OptimizerSection, WarmStart
+from ..version import __version__
 from ..weights import load_weights, save_weights
 from .loader import DeviceTransfer, LoaderSettings, TaskBatches
 from .mixture import UPDATE_ONLY, MixedBatches, Pool, Pools, Segment

@@ -9,7 +9,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from .groups import RunGroup
 from .runs import RunResult
 from .tables import COLUMNS, GROUP_COLUMNS, comparison_rows, format_cell, format_stat, group_rows

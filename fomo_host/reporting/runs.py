@@ -64,7 +64,7 @@ class RunResult:
 
     def resolved_spec(self) -> dict[str, Any]:
         """The spec's tables with every default filled in (as the run used them); the raw tables where they do not validate."""
-        from ..spec import build_spec
+        from ..spec_loading import build_spec
 
         try:
             return build_spec(self.spec).model_dump(mode="json")

@@ -79,7 +79,8 @@ def load_search(study_dir: Path) -> SearchResults:
     """Read a search study directory: the index, the journal and every trial run's records."""
     import optuna
 
-    from ..study.search import journal_path, journal_storage, quiet_optuna
+    from ..search_journal import journal_storage, quiet_optuna
+    from ..study.search import journal_path
 
     index = read_index(study_dir)
     if not index.study.get("search"):
@@ -301,7 +302,7 @@ def draw_search(search: SearchResults, out: Path) -> list[Path]:
 
 def _plane(search: SearchResults) -> dict[int, tuple[float, float]]:
     """Each trial's (A_KA, A_ZS) on the search's split, from its first seed's last record (a pruned trial where it stopped)."""
-    from ..study.trial import split_records
+    from ..engine.trial import split_records
 
     points = {}
     for trial in search.trials:

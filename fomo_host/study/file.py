@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
-from ..spec import RunSpec, format_validation_error, parse_override, read_toml, refuse_booleans_for_numbers
+from ..spec import RunSpec, StrictModel, format_validation_error, parse_override, read_toml, refuse_booleans_for_numbers
 from .space import SearchTable
 
 SPEC_SECTIONS = frozenset(RunSpec.model_fields)
@@ -42,10 +42,6 @@ RESERVED_PATHS = {
     ("run", "output_dir"): "the study directory decides where runs go",
 }
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+=,:()-]*$")
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class LauncherRef(StrictModel):

@@ -1,12 +1,9 @@
-"""The launcher contract: what ``fomo-host sweep`` hands a launcher, and the one way every launcher starts a run.
+"""How a launcher starts a run: as a ``fomo-host run`` process of its own, to the end (:func:`execute_run`) or with a
+handle (:func:`start_run`), and how several are stopped together.
 
-A launcher never trains anything itself: for each :class:`RunRequest` it starts
-``fomo-host run`` (or ``accelerate launch ... fomo-host run`` for a run over
-several GPUs) wherever it places runs, through :func:`execute_run` or
-:func:`start_run`, and reports each run's start and end to the sweep through
-:class:`LaunchEvents`. Whether a run starts fresh or resumes is decided when it
-starts, from its run directory: a run that holds a checkpoint resumes from it,
-so a run requeued by a cluster after a time limit continues where it stopped.
+The launcher contract itself (:class:`~fomo_host.components.Launcher`, the :class:`~fomo_host.components.RunRequest`
+it receives, :class:`~fomo_host.components.LaunchEvents`) is in :mod:`fomo_host.components` with every other kind's.
+Nothing here imports torch: a launcher's wrapper process (a Slurm job, a Ray task) only starts and watches a process.
 """
 
 from __future__ import annotations
@@ -15,92 +12,18 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING
 
 from ..locking import lock_holder
 
+if TYPE_CHECKING:
+    from ..run_request import RunRequest
+
 STOP_GRACE_S = 20.0
 """How long a run may take to stop after SIGINT (it prints where to resume) before it is killed."""
-
-
-def has_checkpoint(run_dir: Path) -> bool:
-    # imported here: the engine pulls in torch, which a launcher's wrapper process should not pay for up front
-    from ..engine.checkpoint import has_checkpoint as committed
-
-    return committed(run_dir)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One run of a study, as a launcher receives it (picklable, so it can travel to a Ray worker or a Slurm job)."""
-
-    key: str
-    """Unique in the study, e.g. ``03-lora/seed-1``; :attr:`job_name` is the same without slashes."""
-    label: str
-    """The human label of the run's point (variant label or grid values), the same for all its seeds."""
-    seed: int
-    spec: Path
-    """The study's base spec file (absolute)."""
-    overrides: tuple[str, ...]
-    """``KEY.PATH=VALUE`` overrides that make the base spec this run's spec (seed included)."""
-    run_dir: Path
-    """The run directory (absolute); an ordinary one, so ``fomo-host run --resume`` and ``report`` work on it."""
-    log: Path
-    """Where the run's output (stdout and stderr) goes (absolute)."""
-    env: Mapping[str, str] = field(default_factory=dict)
-    """Variables the run needs beyond the launcher's environment (the sweep's ``FOMO_*`` settings)."""
-
-    @property
-    def job_name(self) -> str:
-        return self.key.replace("/", ".")
-
-    def has_checkpoint(self) -> bool:
-        return has_checkpoint(self.run_dir)
-
-    def arguments(self) -> list[str]:
-        """The ``fomo-host`` arguments: ``--resume`` where the run directory holds a checkpoint, else a fresh ``--output``."""
-        arguments = ["run", str(self.spec)]
-        for override in self.overrides:
-            arguments += ["--set", override]
-        where = ["--resume", str(self.run_dir)] if self.has_checkpoint() else ["--output", str(self.run_dir)]
-        return [*arguments, *where, "--quiet"]
-
-    def command(self, processes: int = 1) -> list[str]:
-        """The command line: ``python -m fomo_host.cli ...``, or through ``accelerate launch`` over ``processes`` GPUs."""
-        if processes < 1:
-            raise ValueError(f"processes must be at least 1, got {processes}")
-        program = [sys.executable, "-m", "fomo_host.cli"]
-        if processes > 1:
-            program = [
-                sys.executable,
-                "-m",
-                "accelerate.commands.launch",
-                "--multi_gpu",
-                "--num_machines",
-                "1",
-                "--num_processes",
-                str(processes),
-                # runs started side by side on one machine must not share a rendezvous port
-                "--main_process_port",
-                str(free_port()),
-                "-m",
-                "fomo_host.cli",
-            ]
-        return [*program, *self.arguments()]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def prepare_run_dir(request: RunRequest) -> None:
@@ -205,41 +128,3 @@ def thread_variables(threads: int) -> dict[str, str]:
     """Environment variables that cap a run's CPU threads (OpenMP, MKL, OpenBLAS; torch reads OMP_NUM_THREADS)."""
     value = str(max(1, int(threads)))
     return {"OMP_NUM_THREADS": value, "MKL_NUM_THREADS": value, "OPENBLAS_NUM_THREADS": value}
-
-
-class LaunchEvents(Protocol):
-    """How a launcher tells the sweep about its runs; safe to call from any thread."""
-
-    def started(self, request: RunRequest, job: str) -> None:
-        """The run started (or was queued on a cluster); ``job`` names it there: ``pid 4242``, ``slurm job 123_4``, ..."""
-
-    def finished(self, request: RunRequest, returncode: int | None, error: str | None = None) -> None:
-        """The run ended with ``returncode``; ``None`` when it could not be run or was lost, with ``error`` saying why."""
-
-
-class Launcher(ABC):
-    """Starts the runs of a study: on this machine, on a Ray cluster, as Slurm jobs, ...
-
-    A launcher is built from its validated ``Params`` (``factory(params)``). The
-    sweep calls :meth:`check` before any run starts, then :meth:`launch` once
-    with every run still to do.
-    """
-
-    def check(self) -> None:  # noqa: B027 - most launchers have nothing to check
-        """Raise :class:`fomo_host.errors.FomoError` (one line) if the launcher cannot run here: a missing package,
-        more GPUs asked for than there are, no cluster at the address. Called before anything starts."""
-
-    def describe(self) -> str:
-        """One line for the sweep's header, e.g. ``2 runs at a time, 1 thread each``."""
-        return ""
-
-    @abstractmethod
-    def launch(self, requests: Sequence[RunRequest], events: LaunchEvents, work_dir: Path) -> None:
-        """Run every request once, through :func:`execute_run` or :func:`start_run`, and return when all have ended.
-
-        Call ``events.started`` when a run starts and ``events.finished`` when it ends, for every
-        request. A run that fails is reported and the others go on; a failure to start one is
-        reported as ``finished(request, None, error)``, never raised. ``work_dir`` is the
-        launcher's own folder in the study directory (job scripts, cluster logs). On
-        ``KeyboardInterrupt`` stop the runs still going (each keeps its last checkpoint) and re-raise.
-        """

@@ -6,15 +6,18 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError
 from ..plugins import PluginHost
-from ..spec import RunSpec, build_spec, format_validation_error, read_toml, refuse_booleans_for_numbers
+from ..spec import RunSpec, format_validation_error, read_toml, refuse_booleans_for_numbers
+from ..spec_loading import build_spec
 from .file import StudyFile, check_key_path, covers, is_study_key
-from .launching import Launcher
+
+if TYPE_CHECKING:
+    from ..components import Launcher
 
 BASE_LABEL = "base"
 """The label of the one group of a study with neither grid nor variants."""

@@ -6,7 +6,7 @@ JournalStorage file, ``STUDY_DIR/search/journal.log``; each trial is one ordinar
 seed, under ``runs/VARIANT/trial-NNN/seed-S``, listed in the study index like a grid
 point's runs (``grid`` holds the trial's values, ``trial`` its number). Trials run in
 rounds of ``max_parallel`` runs through the launcher; a pruned trial's runs stop after
-the task the pruner decided on (:mod:`fomo_host.study.trial`). ``--resume`` reopens the
+the task the pruner decided on (:mod:`fomo_host.engine.trial`). ``--resume`` reopens the
 journal: finished and pruned trials stay, trials still running when the sweep stopped
 are run again under their own number (resuming from their checkpoints), and new trials
 are asked for until each variant has ``trials``.
@@ -18,29 +18,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from ..engine.trial import EXIT_PRUNED, TrialReporter, read_pruned
 from ..errors import FomoError, SpecError
 from ..locking import lock_holder
 from ..plugins import PluginHost
 from ..progress import Reporter
-from ..results import AGGREGATES, SUMMARY_FILE
-from ..spec import build_spec, read_toml
+from ..results import AGGREGATES, SUMMARY_FILE, lookup
+from ..run_request import RunRequest
+from ..search_journal import build_pruner, journal_storage, quiet_optuna
+from ..spec import read_toml
+from ..spec_loading import build_spec
 from .file import StudyFile, Variant, check_key_path, covers
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, now, read_index, update_run, write_index
-from .launching import Launcher, RunRequest
 from .points import common_overrides, display_value, override, slug, validate_launcher
 from .space import Dimension, SearchTable
 from .sweep import FORWARDED_PREFIX, LAUNCHER_FOLDER, STUDY_COPY, SweepEvents
-from .trial import EXIT_PRUNED, TrialReporter, read_pruned
+
+if TYPE_CHECKING:
+    from ..components import Launcher
 
 JOURNAL_FOLDER = "search"
 JOURNAL_FILE = "journal.log"
 WHOLE_STUDY = "search"
 """The Optuna study name (and run folder) of a search without variants."""
-PRUNER_ALIASES = {"warmup_tasks": "n_warmup_steps", "startup_trials": "n_startup_trials", "min_trials": "n_min_trials"}
 SUMMARY_HEADS = (*AGGREGATES, "forgetting", "zero_shot_drop", "backward_transfer", "stability_plasticity", "final_scores", "tasks_done")
 TRIAL_GROUP_STRIDE = 100_000
 """Index groups of a search: variant position x this + trial number, so every trial is its own group."""
@@ -49,21 +53,6 @@ BUSY_POLL_S = 2.0
 
 def journal_path(study_dir: Path) -> Path:
     return Path(study_dir) / JOURNAL_FOLDER / JOURNAL_FILE
-
-
-def journal_storage(path: Path) -> Any:
-    """An Optuna JournalStorage on a file (with a lock file, so runs on other nodes of a shared filesystem can write too)."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-
-
-def quiet_optuna() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -198,24 +187,6 @@ def make_sampler(table: SearchTable, space: dict[str, Dimension], where: str = "
 
 def make_pruner(table: SearchTable, where: str = "search") -> Any:
     return build_pruner(table.pruner.name, table.pruner.params, where)
-
-
-def build_pruner(name: str, given: dict[str, Any], where: str = "search") -> Any:
-    """An Optuna pruner by its study-file name, with its params (Optuna's own names, or warmup_tasks and startup_trials)."""
-    import optuna
-
-    classes = {
-        "none": optuna.pruners.NopPruner,
-        "median": optuna.pruners.MedianPruner,
-        "percentile": optuna.pruners.PercentilePruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
-    }
-    params = {PRUNER_ALIASES.get(key, key): value for key, value in given.items()}
-    try:
-        return classes[name](**params)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{where}.pruner.params: {name}: {exc}") from None
 
 
 def open_studies(plan: SearchPlan, study_dir: Path) -> dict[str | None, Any]:
@@ -407,8 +378,6 @@ class SearchEvents(SweepEvents):
 def trial_values(index: StudyIndex, plan: SearchPlan, keys: list[str]) -> list[float] | None:
     """The trial's objectives: each the mean over its seeds' summaries (on the search's split)."""
     import json
-
-    from .space import lookup
 
     values: list[list[float]] = []
     for key in keys:

@@ -24,16 +24,14 @@ import builtins
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from ..spec import StrictModel
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp", "qmc", "grid")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive-halving")
 SPLITS = ("validation", "test")
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Dimension(StrictModel):
@@ -194,15 +192,3 @@ def parse_objective(text: str) -> Objective:
     if not all(part.strip() for part in path.split(".")):
         raise ValueError(f"objective {text!r}: {path!r} has an empty part")
     return Objective(path=path, direction=DIRECTIONS[direction])  # type: ignore[arg-type]
-
-
-def lookup(content: Any, path: str) -> float | None:
-    """The number at a dotted path of a summary (None where the path leads nowhere or not to a number)."""
-    node = content
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, int | float):
-        return None
-    return float(node)

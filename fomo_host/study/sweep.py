@@ -18,15 +18,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FomoError
 from ..locking import lock_holder
 from ..output_path import check_output_path
 from ..progress import Reporter
 from ..results import SUMMARY_FILE
+from ..run_request import RunRequest
 from .index import LOGS_FOLDER, RUNS_FOLDER, StudyIndex, StudyRun, is_study_dir, now, read_index, update_run, write_index
-from .launching import Launcher, RunRequest
 from .points import StudyPlan, StudyPoint, point_identity
+
+if TYPE_CHECKING:
+    from ..components import Launcher
 
 STUDY_COPY = "study.toml"
 SWEEP_LOCK = ".sweep.lock"

@@ -19,7 +19,8 @@ from ..components import Ordering, ParamGroup
 from ..data import Concept
 from ..plugins import installed_plugins
 from ..registry import Component
-from ..spec import OptimizerSection, RunSpec, build_spec
+from ..spec import OptimizerSection, RunSpec
+from ..spec_loading import build_spec
 
 
 def component(kind: str, name: str) -> Component:

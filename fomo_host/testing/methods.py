@@ -51,7 +51,8 @@ from ..engine.checkpoint import Checkpoint
 from ..plugins import PluginHost, load_plugins
 from ..progress import Reporter
 from ..results import read_records
-from ..spec import RunSpec, build_spec
+from ..spec import RunSpec
+from ..spec_loading import build_spec
 from ..weights import load_weights
 from .toy_plugin import (
     DATA,

@@ -35,7 +35,7 @@ from ..engine.checkpoint import Checkpoint
 from ..engine.training import TaskOptimizers, start_task
 from ..errors import SpecError
 from ..resolve import resolve_components
-from ..spec import build_spec
+from ..spec_loading import build_spec
 from .methods import MethodConformance
 
 

@@ -8,17 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest, execute_run, thread_variables
+from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest
 
+from .jobs import run_task
 from .params import RayParams
 
 INSTALL_HINT = "pip install 'fomo-launchers[ray]' (or: pip install ray)"
 CANCEL_GRACE_S = 30.0
-
-
-def run_task(request: RunRequest, processes: int, threads: int) -> int:
-    """The body of a run's Ray task: start ``fomo-host run`` on the worker's node and wait for it."""
-    return execute_run(request, processes=processes, env=thread_variables(threads))
 
 
 class RayLauncher(Launcher):

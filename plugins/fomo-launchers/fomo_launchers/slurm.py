@@ -7,34 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest, execute_run, thread_variables
+from fomo_host.api import FomoError, Launcher, LaunchEvents, RunRequest
 
+from .jobs import StudyJob, submitit
 from .params import SlurmParams
 
-INSTALL_HINT = "pip install 'fomo-launchers[slurm]' (or: pip install submitit)"
 CANCEL_GRACE_S = 30.0
-
-
-def submitit() -> Any:
-    try:
-        import submitit as module
-    except ImportError:
-        raise FomoError(f"launcher slurm needs the submitit package: {INSTALL_HINT}") from None
-    return module
-
-
-class StudyJob:
-    """The callable a job runs: ``fomo-host run`` for one request. Checkpointable: at its time limit it is requeued with the
-    same arguments, and the requeued job resumes the run from its checkpoint (the run directory decides)."""
-
-    def __init__(self, request: RunRequest, processes: int, threads: int) -> None:
-        self.request, self.processes, self.threads = request, processes, threads
-
-    def __call__(self) -> int:
-        return execute_run(self.request, processes=self.processes, env=thread_variables(self.threads))
-
-    def checkpoint(self) -> Any:
-        return submitit().helpers.DelayedSubmission(self)
 
 
 class SlurmLauncher(Launcher):

@@ -66,25 +66,25 @@ def register_mergers(register: MergerRegister) -> None:
 def register_merge_operators(register: MergeOperatorRegister) -> None:
     register(
         name="interpolation",
-        factory="fomo_merging.merge_operators:Interpolation",
+        factory="fomo_merging.operators:Interpolation",
         params=InterpolationParams,
         description="Interpolation (model soup; WiSE-FT with two models): sum_i w_i theta_i with the schedule's weights.",
     )
     register(
         name="slerp",
-        factory="fomo_merging.merge_operators:Slerp",
+        factory="fomo_merging.operators:Slerp",
         params=SlerpParams,
         description="SLERP: spherical interpolation of two task vectors per tensor (linear when nearly collinear).",
     )
     register(
         name="task-arithmetic",
-        factory="fomo_merging.merge_operators:TaskArithmetic",
+        factory="fomo_merging.operators:TaskArithmetic",
         params=TaskArithmeticParams,
         description="Task arithmetic (Ilharco et al., 2023): theta_0 + lambda sum_i tau_i.",
     )
     register(
         name="ties",
-        factory="fomo_merging.merge_operators:Ties",
+        factory="fomo_merging.operators:Ties",
         params=TiesParams,
         description=(
             "TIES (Yadav et al., 2023): trim each task vector to its largest entries, elect a sign per entry, average the agreeing ones."
@@ -92,7 +92,7 @@ def register_merge_operators(register: MergeOperatorRegister) -> None:
     )
     register(
         name="dare",
-        factory="fomo_merging.merge_operators:Dare",
+        factory="fomo_merging.operators:Dare",
         params=DareParams,
         description=(
             "DARE (Yu et al., 2024): drop task-vector entries with probability p, rescale by 1/(1-p), combine linearly or TIES-style."
@@ -100,19 +100,19 @@ def register_merge_operators(register: MergeOperatorRegister) -> None:
     )
     register(
         name="breadcrumbs",
-        factory="fomo_merging.merge_operators:Breadcrumbs",
+        factory="fomo_merging.operators:Breadcrumbs",
         params=BreadcrumbsParams,
         description="Model Breadcrumbs (Davari & Belilovsky, 2024): drop the largest and the smallest |tau| per tensor, then combine.",
     )
     register(
         name="magmax",
-        factory="fomo_merging.merge_operators:MagMax",
+        factory="fomo_merging.operators:MagMax",
         params=MagMaxParams,
         description="MagMax (Marczak et al., 2024): per entry the task-vector value of largest magnitude; theta_0 + lambda tau.",
     )
     register(
         name="model-stock",
-        factory="fomo_merging.merge_operators:ModelStock",
+        factory="fomo_merging.operators:ModelStock",
         params=ModelStockParams,
         description=(
             "Model Stock (Jang et al., 2024): the mean of the fine-tuned models pulled toward theta_0 by their task vectors' angles."

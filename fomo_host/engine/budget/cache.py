@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
-from ..components import BuildContext, ModelBundle
-from ..errors import FomoError
-from ..resolve import ResolvedComponent
-from ..spec import RunSpec
-from ..stored import CachedStepCost, read_stored
+from ...components import BuildContext, ModelBundle
+from ...errors import FomoError
+from ...resolve import ResolvedComponent
+from ...spec import RunSpec
+from ...stored import CachedStepCost, read_stored
 from .arithmetic import StepCost
 from .measurement import measure_cost
 
@@ -75,7 +75,7 @@ def cached_step_costs(
     costs = {path: cost for path in keys if (cost := read_cached_cost(path)) is not None}
     missing = [path for path in keys if path not in costs]
     if missing:
-        from ..engine.runtime import preserved_rng
+        from ..runtime import preserved_rng
 
         with preserved_rng():
             built: ModelBundle = model.build(BuildContext(seed=spec.run.seed, cache_dir=cache_dir))

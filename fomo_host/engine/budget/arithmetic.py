@@ -13,8 +13,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..errors import SpecError
-from ..spec import RunSpec
+from ...errors import SpecError
+from ...spec import RunSpec
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FomoError
+from ..results import lookup, summarise
+from ..search_journal import build_pruner, journal_storage
 
 TRIAL_VARIABLE = "FOMO_SEARCH_TRIAL"
 PRUNED_FILE = "pruned.json"
@@ -43,9 +45,6 @@ def split_records(records: Sequence[dict[str, Any]], split: str) -> list[dict[st
 
 def objective_value(records: Sequence[dict[str, Any]], path: str, split: str) -> float | None:
     """The objective at ``path`` of the summary these records make (as if the run ended after the last of them)."""
-    from ..results import summarise
-    from .space import lookup
-
     chosen = split_records(records, split)
     return lookup(summarise(chosen), path) if chosen else None
 
@@ -101,8 +100,6 @@ class TrialReporter:
 
     def _report(self, value: float, step: int) -> bool:
         import optuna
-
-        from .search import build_pruner, journal_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         pruner = build_pruner(self.pruner, self.pruner_params)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from ..engine.runtime import resolve_precision
-from ..errors import SpecError
-from ..plugins import PluginHost
-from ..registry import BUDGET_REFERENCE, Registry, default_role
-from ..resolve import resolve_component
-from ..spec import ComponentRef, RunSpec
+from ...errors import SpecError
+from ...plugins import PluginHost
+from ...registry import BUDGET_REFERENCE, Registry, default_role
+from ...resolve import resolve_component
+from ...spec import ComponentRef, RunSpec
+from ..runtime import resolve_precision
 from .arithmetic import Budget, derive_budget, fixed_steps
 from .cache import cached_step_costs
 

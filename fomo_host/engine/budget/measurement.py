@@ -50,9 +50,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..components import ModelBundle, TaskInfo, TrainBatch, UpdateMethod
-from ..engine.runtime import Precision
-from ..engine.training import (
+from ...components import ModelBundle, TaskInfo, TrainBatch, UpdateMethod
+from ...errors import FomoError
+from ...resolve import ResolvedComponent
+from ...spec import RunSpec
+from ..runtime import Precision
+from ..training import (
     BatchSource,
     TaskDataAccess,
     TaskOptimizers,
@@ -61,9 +64,6 @@ from ..engine.training import (
     finish_task,
     start_task,
 )
-from ..errors import FomoError
-from ..resolve import ResolvedComponent
-from ..spec import RunSpec
 from .arithmetic import StepCost
 
 DataMaker = Callable[[Precision, BatchSource], TaskDataAccess]

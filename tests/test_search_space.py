@@ -135,6 +135,8 @@ def test_a_spec_without_a_validation_split_is_written_and_fingerprinted_as_befor
     content["data"].pop("updates")
     content["data"].pop("train_tasks")
     content.pop("release")
+    if content["model"].get("warm_start") is not None:
+        content["model"]["warm_start"].pop("data")  # the pool as the warm start's data hashes as before, too
     assert spec.fingerprint() == hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
     validated = load_spec(small_spec(), ['evaluation.split="validation"'])
     assert validated.fingerprint() != spec.fingerprint() and 'split = "validation"' in validated.to_toml()

@@ -78,16 +78,23 @@ def type_name(annotation: Any) -> str:
     return name if name is not None else re.sub(r"\btyping\.", "", str(annotation))
 
 
-def _default(field: FieldInfo) -> str:
+def field_default(field: FieldInfo) -> tuple[str | None, Any]:
+    """A field's default: ``("computed", None)`` for a factory of the validated data (nothing to show before
+    validation), ``("required", None)`` for none, else ``(None, value)``."""
     if field.default_factory is not None:
         try:
-            value = field.default_factory()  # type: ignore[call-arg]
-        except TypeError:  # a factory of the validated data: nothing to show before validation
-            return "computed"
-    elif field.default is PydanticUndefined:
-        return "required"
-    else:
-        value = field.default
+            return None, field.default_factory()  # type: ignore[call-arg]
+        except TypeError:
+            return "computed", None
+    if field.default is PydanticUndefined:
+        return "required", None
+    return None, field.default
+
+
+def _default(field: FieldInfo) -> str:
+    word, value = field_default(field)
+    if word is not None:
+        return word
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
     return "none" if value is None else repr(value) if isinstance(value, str) else str(value)

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
-from .describe import ParamRow, describe_params
+from .describe import ParamRow, describe_params, field_default
 from .errors import FomoError
 
 if typing.TYPE_CHECKING:
@@ -77,15 +76,9 @@ def spec_rows(model: type[BaseModel]) -> list[ParamRow]:
 
 def toml_default(field: FieldInfo) -> str:
     """A field's default as a spec would write it; a nested table's defaults are its own rows."""
-    if field.default_factory is not None:
-        try:
-            value = field.default_factory()  # type: ignore[call-arg]
-        except TypeError:  # a factory of the validated data: nothing to show before validation
-            return "computed"
-    elif field.default is PydanticUndefined:
-        return "required"
-    else:
-        value = field.default
+    word, value = field_default(field)
+    if word is not None:
+        return word
     if isinstance(value, BaseModel) and set(value.model_fields_set) == set():
         return "its keys' defaults"
     return toml_value(value)

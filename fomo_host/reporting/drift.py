@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..errors import FomoError
 from ..study.index import is_study_dir, read_index
-from .runs import RunResult, load_run, load_runs
+from .groups import study_groups
+from .runs import RunResult, load_runs
 
 AGGREGATE = "A_ZS"
 """The row of the zero-shot aggregate, beside the sets' rows."""
@@ -57,11 +58,10 @@ def load_drift_runs(paths: list[Path]) -> list[RunResult]:
     run_dirs: list[Path] = []
     for path in paths:
         if is_study_dir(path):
-            index = read_index(path)
-            finished = [run for run in index.runs if run.status == "finished"]
+            finished = [run for group in study_groups(read_index(path)) for run in group.runs]
             if not finished:
                 raise FomoError(f"{path}: no finished run in this study yet")
-            runs += [load_run(index.run_path(run), f"{run.label} seed {run.seed}") for run in finished]
+            runs += finished
         elif path.is_dir():
             run_dirs.append(path)
         else:

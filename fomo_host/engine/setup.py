@@ -43,6 +43,8 @@ class DataSelection:
     adaptation: list[ImageTextDataset]
     zero_shot: list[ImageTextDataset]
     by_name: dict[str, ImageTextDataset] = field(default_factory=dict)
+    warm_start: list[ImageTextDataset] = field(default_factory=list)
+    """What the base model pretrains on (model.warm_start.data; the pretraining pool when it names none)."""
 
 
 @dataclass
@@ -164,27 +166,23 @@ def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSele
         else:
             unknown = [name for name in listed if name not in by_name]
             if unknown:
-                raise SpecError(f"data.{key}: unknown dataset {unknown[0]!r}; available: {', '.join(sorted(by_name))}")
+                raise SpecError(f"{key}: unknown dataset {unknown[0]!r}; available: {', '.join(sorted(by_name))}")
             chosen = [by_name[name] for name in listed]
         for dataset in chosen:
             if getattr(dataset, split) is None or len(getattr(dataset, split)) == 0:
-                raise SpecError(f"data.{key}: dataset {dataset.name!r} has no {split} split, which a {role} set needs")
+                raise SpecError(f"{key}: dataset {dataset.name!r} has no {split} split, which a {role} set needs")
         return chosen
 
     selection = DataSelection(
-        pretraining=choose("pretraining", "pretraining", spec.data.pretraining, "train"),
-        adaptation=choose("adaptation", "adaptation", spec.data.adaptation, "train"),
-        zero_shot=choose("zero_shot", "zero_shot", spec.data.zero_shot, "test"),
+        pretraining=choose("data.pretraining", "pretraining", spec.data.pretraining, "train"),
+        adaptation=choose("data.adaptation", "adaptation", spec.data.adaptation, "train"),
+        zero_shot=choose("data.zero_shot", "zero_shot", spec.data.zero_shot, "test"),
         by_name=by_name,
     )
     warm_start = spec.model.warm_start
-    if warm_start is not None and warm_start.data is not None:
-        unknown = [name for name in warm_start.data if name not in by_name]
-        if unknown:
-            raise SpecError(f"model.warm_start.data: unknown dataset {unknown[0]!r}; available: {', '.join(sorted(by_name))}")
-        untrainable = [name for name in warm_start.data if by_name[name].train is None or len(by_name[name].train or ()) == 0]
-        if untrainable:
-            raise SpecError(f"model.warm_start.data: dataset {untrainable[0]!r} has no train split to pretrain on")
+    if warm_start is not None:
+        given = warm_start.data
+        selection.warm_start = selection.pretraining if given is None else choose("model.warm_start.data", "pretraining", given, "train")
     for dataset in selection.adaptation:
         if dataset.test is None or len(dataset.test) == 0:
             raise SpecError(f"data.adaptation: dataset {dataset.name!r} has no test split to measure knowledge accumulation")
@@ -198,8 +196,7 @@ def warm_start_base_model(
 ) -> None:
     """Pretrain the base model on the pretraining pool (or load the cached result), in place."""
     assert spec.model.warm_start is not None
-    corpus = data.pretraining if spec.model.warm_start.data is None else [data.by_name[name] for name in spec.model.warm_start.data]
-    pool = [d.train for d in corpus if d.train is not None]
+    pool = [d.train for d in data.warm_start if d.train is not None]
     path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
     if path.is_file():
         warm_start(runtime, bundle, spec.model, pool, spec.run.seed, cache_dir, path=path)

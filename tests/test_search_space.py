@@ -11,7 +11,7 @@ from fomo_host.errors import SpecError
 from fomo_host.plugins import load_plugins
 from fomo_host.results import lookup
 from fomo_host.study.file import load_study_file
-from fomo_host.study.search import plan_search
+from fomo_host.study.search import next_round, open_studies, plan_search
 
 VARIANTS = """
 [[variants]]
@@ -53,6 +53,23 @@ def test_a_valid_search_plans_one_study_per_variant(write, host):
     assert [variant.label for variant in plan.variants] == ["lora", "finetune"]
     assert set(plan.variants[0].space) == {"optimizer.lr", "method.params.rank"} and set(plan.variants[1].space) == {"optimizer.lr"}
     assert 'evaluation.split="validation"' in plan.common
+
+
+
+@pytest.mark.parametrize(("parallel", "expected"), [(1, ["lora", "finetune"]), (2, ["lora", "finetune"]), (3, ["lora", "finetune", "lora"])])
+def test_a_round_asks_every_variant_before_any_asks_again(write, host, tmp_path, parallel, expected):
+    # runs of different variants differ in length (LoRA takes more steps than fine-tuning for the same MAF): a round
+    # of one trial per variant keeps the launcher's slots busy, and each variant's sampler still asks one at a time
+    path = write(GOOD, extra=VARIANTS)
+    plan = plan_search(load_study_file(path), path, [], host)
+    studies = open_studies(plan, tmp_path)
+    counts = {variant.label: 0 for variant in plan.variants}
+    first = next_round(plan, studies, counts, [], parallel)
+    assert [job.variant.label for job in first] == expected
+    assert [job.number for job in first if job.variant.label == "lora"] == list(range(expected.count("lora")))
+    while next_round(plan, studies, counts, [], parallel):
+        pass
+    assert counts == {"lora": 4, "finetune": 4}  # never more than the search's trials
 
 
 @pytest.mark.parametrize(

@@ -437,23 +437,8 @@ def run_search(
         f"launcher {launcher_name}" + (f": {launcher.describe()}" if launcher.describe() else "") + f"; {parallel} runs at a time"
     )
     tally = SearchTally()
-    per_trial = len(plan.seeds)
-    capacity = max(parallel, per_trial)
     while True:
-        jobs: list[TrialJob] = []
-        while leftovers and (len(jobs) + 1) * per_trial <= capacity:
-            jobs.append(leftovers.pop(0))
-        asking = True
-        while asking and (len(jobs) + 1) * per_trial <= capacity:
-            asking = False
-            for variant in plan.variants:
-                if counts[variant.label] >= plan.table.trials or (len(jobs) + 1) * per_trial > capacity:
-                    continue
-                trial = studies[variant.label].ask()
-                params = {key: dimension.suggest(trial, key) for key, dimension in variant.space.items()}
-                jobs.append(TrialJob(variant, trial.number, trial._trial_id, params))
-                counts[variant.label] += 1
-                asking = True
+        jobs = next_round(plan, studies, counts, leftovers, parallel)
         if not jobs:
             break
         _run_round(plan, index, launcher, reporter, stopping, jobs, markers)
@@ -477,6 +462,33 @@ def run_search(
                 tally.failed += 1
                 reporter.line(f"trial {job.label}: failed ({', '.join(statuses)})")
     return tally
+
+
+def next_round(plan: SearchPlan, studies: dict[str | None, Any], counts: dict[str | None, int], leftovers: list[TrialJob], parallel: int) -> list[TrialJob]:
+    """The next round's trials: trials a stopped sweep left running first, then new ones asked of each variant in turn.
+
+    A round holds the launcher's ``parallel`` runs, and one new trial of every variant at least: each variant's
+    sampler still learns from all earlier trials of its own before it asks again, while the launcher keeps its slots
+    busy across variants whose runs differ in length (rounds of ``parallel`` trials would idle a slot until the
+    round's longest run ended). ``counts`` (trials asked per variant) and ``leftovers`` are updated in place.
+    """
+    per_trial = len(plan.seeds)
+    capacity = max(parallel, per_trial * len(plan.variants))
+    jobs: list[TrialJob] = []
+    while leftovers and (len(jobs) + 1) * per_trial <= capacity:
+        jobs.append(leftovers.pop(0))
+    asking = True
+    while asking and (len(jobs) + 1) * per_trial <= capacity:
+        asking = False
+        for variant in plan.variants:
+            if counts[variant.label] >= plan.table.trials or (len(jobs) + 1) * per_trial > capacity:
+                continue
+            trial = studies[variant.label].ask()
+            params = {key: dimension.suggest(trial, key) for key, dimension in variant.space.items()}
+            jobs.append(TrialJob(variant, trial.number, trial._trial_id, params))
+            counts[variant.label] += 1
+            asking = True
+    return jobs
 
 
 def _run_round(

@@ -55,8 +55,9 @@ def test_a_valid_search_plans_one_study_per_variant(write, host):
     assert 'evaluation.split="validation"' in plan.common
 
 
-
-@pytest.mark.parametrize(("parallel", "expected"), [(1, ["lora", "finetune"]), (2, ["lora", "finetune"]), (3, ["lora", "finetune", "lora"])])
+@pytest.mark.parametrize(
+    ("parallel", "expected"), [(1, ["lora", "finetune"]), (2, ["lora", "finetune"]), (3, ["lora", "finetune", "lora"])]
+)
 def test_a_round_asks_every_variant_before_any_asks_again(write, host, tmp_path, parallel, expected):
     # runs of different variants differ in length (LoRA takes more steps than fine-tuning for the same MAF): a round
     # of one trial per variant keeps the launcher's slots busy, and each variant's sampler still asks one at a time

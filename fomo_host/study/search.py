@@ -464,7 +464,9 @@ def run_search(
     return tally
 
 
-def next_round(plan: SearchPlan, studies: dict[str | None, Any], counts: dict[str | None, int], leftovers: list[TrialJob], parallel: int) -> list[TrialJob]:
+def next_round(
+    plan: SearchPlan, studies: dict[str | None, Any], counts: dict[str | None, int], leftovers: list[TrialJob], parallel: int
+) -> list[TrialJob]:
     """The next round's trials: trials a stopped sweep left running first, then new ones asked of each variant in turn.
 
     A round holds the launcher's ``parallel`` runs, and one new trial of every variant at least: each variant's

@@ -199,3 +199,34 @@ def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupte
     assert none[0]["GM"]["p_adjusted"] == none[0]["GM"]["p"]
     unknown = fomo("compare", str(uninterrupted), "--against", "lr=1", check=False)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against 'lr=1' is not a point of the study")
+
+
+def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted, tmp_path):
+    import shutil
+
+    study_dir = tmp_path / "study"
+    shutil.copytree(uninterrupted, study_dir)
+    copy = study_dir / "study.toml"
+    copy.write_text(
+        copy.read_text()
+        + '\n[finding]\ntitle = "Learning rates"\npaper = "a higher lr learns more"\nagainst = "lr=0.0005"\n'
+        + 'claims = [{ point = "lr=0.001", metric = "A_KA.final", direction = "higher" }]\n'
+    )
+    index = read_index(study_dir)
+
+    def final(label: str, seed: int) -> float:
+        run = next(run for run in index.runs if run.label == label and run.seed == seed)
+        return json.loads((study_dir / run.run_dir / "summary.json").read_text())["A_KA"]["final"]
+
+    [result] = json.loads(fomo("findings", str(study_dir), "--json").stdout)
+    [claim] = result["claims"]
+    assert claim["difference"] == pytest.approx(sum(final("lr=0.001", s) - final("lr=0.0005", s) for s in (0, 1)) / 2)
+    assert claim["seeds"] == 2 and result["runs"] == 4 and result["seeds"] == [0, 1]
+    assert result["verdict"] == {"holds": "reproduced", "contradicted": "contradicted", "not shown": "not shown"}[claim["state"]]
+    page = Path(fomo("findings", str(study_dir), "--out", str(tmp_path / "out")).stdout.split("findings: ")[1].strip())
+    text = page.read_text()
+    assert "| Learning rates" in text or "[Learning rates]" in text
+    assert f"fomo-host compare {study_dir} --against lr=0.0005 --markdown" in text and "(study.png)" in text
+    assert (tmp_path / "out" / "study.png").is_file()
+    refused = fomo("findings", str(uninterrupted), check=False)
+    assert refused.returncode == 2 and "has no [finding] table" in refused.stderr

@@ -10,6 +10,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "compare",
     "drift",
+    "findings",
     "export",
     "evaluate",
     "new_plugin",

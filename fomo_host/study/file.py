@@ -31,6 +31,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
 from ..spec import RunSpec, StrictModel, format_validation_error, parse_override, read_toml, refuse_booleans_for_numbers
+from .finding import Finding
 from .space import SearchTable
 
 SPEC_SECTIONS = frozenset(RunSpec.model_fields)
@@ -91,6 +92,8 @@ class StudyFile(StrictModel):
     launcher: LauncherRef = Field(default_factory=LauncherRef)
     search: SearchTable | None = None
     """An Optuna search instead of a grid (see :mod:`fomo_host.study.space`)."""
+    finding: Finding | None = None
+    """The claim the study tests, as comparisons of its points (``fomo-host findings`` judges them)."""
 
     @field_validator("seeds")
     @classmethod

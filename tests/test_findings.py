@@ -147,3 +147,18 @@ def test_a_claim_needs_a_reference_other_than_itself(tmp_path):
     path.write_text(head + 'against = "a"\n' + claims)
     with pytest.raises(SpecError, match="'a' is compared with itself"):
         load_study_file(path)
+
+
+def test_a_claim_naming_no_point_of_the_study_is_refused_before_any_run(small_spec, tmp_path):
+    from fomo_host.study.points import plan_study
+
+    small_spec(num_tasks=2, steps=2)
+    path = tmp_path / "study.toml"
+    path.write_text(
+        'base = "spec.toml"\n[grid]\n"optimizer.lr" = [1e-3, 5e-4]\n[finding]\ntitle = "t"\npaper = "p"\nagainst = "lr=0.001"\n'
+        'claims = [{ point = "lr=0.0003", metric = "GM.final", direction = "higher" }]\n'
+    )
+    with pytest.raises(
+        SpecError, match=r"finding.claims.0.point: 'lr=0.0003' is not a point of the study \(points: 'lr=0.001', 'lr=0.0005'\)"
+    ):
+        plan_study(load_study_file(path), path, [], None)

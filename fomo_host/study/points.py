@@ -226,7 +226,20 @@ def plan_study(study: StudyFile, study_file: Path, spec_sets: list[str], host: P
                 "remove one, or make them differ"
             )
         points.append(point)
+    check_finding(study, [point.label for point in points], study_file)
     return StudyPlan(study, study_file.resolve(), base, list(spec_sets), common, points, launcher_params)
+
+
+def check_finding(study: StudyFile, labels: list[str], study_file: Path) -> None:
+    """Every point a claim of the study's [finding] names is a point of the study (a typo found before the runs, not after)."""
+    if study.finding is None:
+        return
+    known = list(dict.fromkeys(labels))
+    for position, claim in enumerate(study.finding.claims):
+        for role, label in (("point", claim.point), ("against", study.finding.reference(claim))):
+            if label not in known:
+                points = ", ".join(repr(text) for text in known)
+                raise SpecError(f"{study_file}: finding.claims.{position}.{role}: {label!r} is not a point of the study (points: {points})")
 
 
 def validate_launcher(study: StudyFile, host: PluginHost, study_file: Path) -> BaseModel:

@@ -40,6 +40,21 @@ class ComponentRef(StrictModel):
 
 RESULT_NEUTRAL_RUN_KEYS = ("output_dir", "loggers", "log_every_steps", "label", "keep_deployed", "checkpoint_every_steps")
 """run.* keys that change nothing a run computes: a run may be resumed with other values of them."""
+RESULT_NEUTRAL_KEYS: tuple[tuple[str, ...], ...] = (
+    ("data", "prefetch"),  # how batches are prepared never changes which batches a step sees
+    ("data", "workers"),
+    ("release",),  # which releases are published decides nothing that is trained or evaluated
+)
+"""Other keys outside a run's fingerprint, by their path."""
+KEYS_ADDED_LATER: dict[tuple[str, ...], Any] = {
+    ("evaluation", "split"): None,  # the validation split
+    ("data", "updates"): [],  # updates of a finished run
+    ("data", "train_tasks"): None,
+    ("model", "warm_start", "data"): None,  # the base's own pretraining data (the pool where unset)
+}
+"""Keys added after runs were made, by their path, with the value that means "unused": there they are left out of the
+fingerprint, so runs written before the key existed still resume and their studies still match. A key added later
+goes here, or older runs stop matching."""
 
 
 class RunSection(StrictModel):
@@ -288,24 +303,30 @@ class RunSpec(StrictModel):
         """A hash of everything that determines the run's results (not where it is written, what logs it, what it keeps,
         nor how it is named in reports)."""
         content = self.model_dump(mode="json")
-        for key in RESULT_NEUTRAL_RUN_KEYS:
-            content["run"].pop(key, None)
-        # how batches are prepared never changes which batches a step sees
-        content["data"].pop("prefetch", None)
-        content["data"].pop("workers", None)
-        if content["evaluation"].get("split") is None:
-            # specs written before the validation split existed keep their fingerprints
-            content["evaluation"].pop("split", None)
-        # keys added for updates hash as before where unused, so older runs still resume
-        for key, unused in (("updates", []), ("train_tasks", None)):
-            if content["data"].get(key) == unused:
-                content["data"].pop(key, None)
-        warm_start = content["model"].get("warm_start")
-        if warm_start is not None and warm_start.get("data") is None:
-            warm_start.pop("data", None)  # the pool as the warm start's data hashes as before that key existed
-        # which releases are published decides nothing that is trained or evaluated
-        content.pop("release", None)
+        for path in [*(("run", key) for key in RESULT_NEUTRAL_RUN_KEYS), *RESULT_NEUTRAL_KEYS]:
+            _pop_path(content, path)
+        for path, unset in KEYS_ADDED_LATER.items():
+            if _get_path(content, path) == unset:
+                _pop_path(content, path)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _get_path(content: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = content
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _pop_path(content: dict[str, Any], path: tuple[str, ...]) -> None:
+    parent = _get_path(content, path[:-1]) if len(path) > 1 else content
+    if isinstance(parent, dict):
+        parent.pop(path[-1], None)
+
+
+_MISSING = object()
 
 
 def _drop_none(value: Any) -> Any:

@@ -23,38 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SPEC = """
-[run]
-name = "savings"
-seed = 0
-batch_size = 32
-[model]
-name = "tiny-clip"
-[model.warm_start]
-steps = 30
-lr = 2e-3
-batch_size = 64
-warmup_steps = 5
-[[data.sources]]
-name = "synthetic"
-[data.sources.params]
-pool_train_per_class = 12
-train_per_class = 8
-test_per_class = 4
-validation_per_class = 4
-retrieval_train = 48
-retrieval_test = 16
-adaptation = ["letters", "arrows", "relations"]
-zero_shot = ["shapes-outline"]
-[data]
-num_tasks = 4
-[budget]
-steps_per_task = 6
-[optimizer]
-lr = 5e-4
-[evaluation]
-subset_fraction = 0.5
-"""
+from fomo_host.testing.tiny_spec import tiny_spec
+
+SPEC = tiny_spec(num_tasks=4, steps=6, name="savings", validation_per_class=4)
 STUDY = """
 base = "spec.toml"
 seeds = [0]

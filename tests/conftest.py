@@ -7,44 +7,10 @@ from pathlib import Path
 
 import pytest
 
-SMALL_SPEC = """
-[run]
-name = "e2e"
-seed = 0
-batch_size = 32
+from fomo_host.testing.tiny_spec import tiny_spec
 
-[model]
-name = "tiny-clip"
-
-[model.warm_start]
-steps = 30
-lr = 2e-3
-batch_size = 64
-warmup_steps = 5
-
-[[data.sources]]
-name = "synthetic"
-[data.sources.params]
-pool_train_per_class = 12
-train_per_class = 8
-test_per_class = 4
-retrieval_train = 48
-retrieval_test = 16
-adaptation = ["letters", "arrows", "relations"]
-zero_shot = ["shapes-outline"]
-
-[data]
-num_tasks = {num_tasks}
-
-[budget]
-steps_per_task = {steps}
-
-[optimizer]
-lr = 5e-4
-
-[evaluation]
-subset_fraction = 0.5
-"""
+SMALL_SPEC = tiny_spec(num_tasks=12345, steps=67890).replace("12345", "{num_tasks}").replace("67890", "{steps}")
+"""The tiny spec as a template of its stream length (``num_tasks``, ``steps``)."""
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -24,50 +24,15 @@ import pytest
 import torch
 
 from fomo_host.cli import main
+from fomo_host.testing.tiny_spec import tiny_spec
 
 from .test_faults import comparable, fork_run
 
 pytestmark = pytest.mark.slow
 
-SPEC = """
-[run]
-name = "kept-current"
-seed = 0
-batch_size = 32
-
-[model]
-name = "tiny-clip"
-
-[model.warm_start]
-steps = 30
-lr = 2e-3
-batch_size = 64
-warmup_steps = 5
-
-[[data.sources]]
-name = "synthetic"
-[data.sources.params]
-pool_train_per_class = 12
-train_per_class = 8
-test_per_class = 4
-retrieval_train = 48
-retrieval_test = 16
-adaptation = ["letters", "arrows"]
-zero_shot = ["shapes-outline"]
-
-[data]
-num_tasks = 4
-
-[budget]
-steps_per_task = 2
-
-[optimizer]
-lr = 5e-4
-reset_per_task = false
-
-[evaluation]
-subset_fraction = 1.0
-"""
+SPEC = tiny_spec(
+    num_tasks=4, steps=2, name="kept-current", adaptation=["letters", "arrows"], subset_fraction=1.0, optimizer="reset_per_task = false"
+)
 
 TRAINING = {
     "infinite": ['scheduler={ name = "infinite", params = { warmup = 0.5, decay = 0, cooldown = 0.5, constant = 0.5 } }'],

@@ -73,6 +73,28 @@ def test_a_round_asks_every_variant_before_any_asks_again(write, host, tmp_path,
     assert counts == {"lora": 4, "finetune": 4}  # never more than the search's trials
 
 
+def test_a_resumed_search_proposes_what_an_uninterrupted_one_would_and_never_repeats_a_trial(write, host, tmp_path):
+    # a sampler seeded once per sweep would restart its draws on --resume and propose trial 0's params again
+    path = write(GOOD, extra=VARIANTS)
+    plan = plan_search(load_study_file(path), path, [], host)
+
+    def proposals(study_dir: Path, resume_after: int | None) -> dict:
+        studies = open_studies(plan, study_dir)
+        counts = {variant.label: 0 for variant in plan.variants}
+        asked = []
+        for round_number in range(3):
+            if round_number == resume_after:
+                studies = open_studies(plan, study_dir)  # a new sweep process on the same journal
+            asked += next_round(plan, studies, counts, [], 1)
+        return {(job.variant.label, job.number): job.params["optimizer.lr"] for job in asked}
+
+    uninterrupted = proposals(tmp_path / "a", None)
+    assert proposals(tmp_path / "b", 1) == uninterrupted
+    for label in ("lora", "finetune"):
+        assert len({uninterrupted[(label, number)] for number in range(3)}) == 3
+    assert uninterrupted[("lora", 0)] != uninterrupted[("finetune", 0)]  # the variants' searches draw apart
+
+
 @pytest.mark.parametrize(
     ("search", "space", "extra", "message"),
     [

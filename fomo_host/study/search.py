@@ -162,8 +162,11 @@ def check_objectives(table: SearchTable, where: str) -> None:
             raise SpecError(f"{where}.objectives: {objective.text!r}: {parts[0]} has base, final, mean, best, auc and change")
 
 
-def make_sampler(table: SearchTable, space: dict[str, Dimension], where: str = "search") -> Any:
+def make_sampler(table: SearchTable, space: dict[str, Dimension], where: str = "search", seed: int | None = None) -> Any:
+    """The table's Optuna sampler, seeded with ``seed`` (default: the table's own)."""
     import optuna
+
+    seed = table.seed if seed is None else seed
 
     classes = {
         "tpe": optuna.samplers.TPESampler,
@@ -179,10 +182,27 @@ def make_sampler(table: SearchTable, space: dict[str, Dimension], where: str = "
                 grid = {key: dimension.grid_values() for key, dimension in space.items()}
             except ValueError as exc:
                 raise SpecError(f"{where}.sampler 'grid': {exc}") from None
-            return optuna.samplers.GridSampler(grid, seed=table.seed, **params)
-        return classes[table.sampler](seed=table.seed, **params)
+            return optuna.samplers.GridSampler(grid, seed=seed, **params)
+        return classes[table.sampler](seed=seed, **params)
     except TypeError as exc:
         raise SpecError(f"{where}.sampler_params: {exc}") from None
+
+
+SEQUENCE_SAMPLERS = frozenset({"qmc"})
+"""Samplers that draw from one seeded sequence, indexed in the journal: reseeding them per trial would break it."""
+
+
+def trial_seed(table: SearchTable, label: str | None, number: int) -> int:
+    """The sampler's seed for trial ``number`` of a variant: from the search's seed, the variant and the trial number.
+
+    A sampler seeded once per sweep would start its random draws again on ``--resume`` and propose the trials the
+    journal already holds (and every variant would draw the same first points); seeded per trial, a resumed search
+    proposes what an uninterrupted one would have, and the variants' searches draw apart.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(f"{table.seed}/{label or ''}/{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def make_pruner(table: SearchTable, where: str = "search") -> Any:
@@ -485,7 +505,10 @@ def next_round(
         for variant in plan.variants:
             if counts[variant.label] >= plan.table.trials or (len(jobs) + 1) * per_trial > capacity:
                 continue
-            trial = studies[variant.label].ask()
+            study = studies[variant.label]
+            if plan.table.sampler not in SEQUENCE_SAMPLERS:
+                study.sampler = make_sampler(plan.table, variant.space, seed=trial_seed(plan.table, variant.label, counts[variant.label]))
+            trial = study.ask()
             params = {key: dimension.suggest(trial, key) for key, dimension in variant.space.items()}
             jobs.append(TrialJob(variant, trial.number, trial._trial_id, params))
             counts[variant.label] += 1

@@ -95,6 +95,8 @@ class IndexRun(StoredModel):
     trial: StrictInt | None = Field(default=None, ge=0)
     """A search study's Optuna trial number (per variant)."""
     tasks_reached: StrictInt | None = Field(default=None, ge=0)
+    reused_from: StrictStr | None = None
+    """The run directory a finished run was copied from (``fomo-host sweep --reuse``)."""
 
     @field_validator("run_dir")
     @classmethod

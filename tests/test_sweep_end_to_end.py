@@ -230,3 +230,23 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
     assert (tmp_path / "out" / "study.png").is_file()
     refused = fomo("findings", str(uninterrupted), check=False)
     assert refused.returncode == 2 and "has no [finding] table" in refused.stderr
+
+
+def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninterrupted, study, tmp_path):
+    # the same base spec, one learning rate in common with the finished study: its two runs are copied, the others run
+    other = study.parent / "reusing.toml"
+    other.write_text(STUDY.replace('"optimizer.lr" = [5e-4, 1e-3]', '"optimizer.lr" = [5e-4, 2e-3]'), encoding="utf-8")
+    study_dir = tmp_path / "reusing"
+    swept = fomo("sweep", str(other), "--output", str(study_dir), "--reuse", str(uninterrupted))
+    assert "reused 2 finished runs of" in swept.stdout + swept.stderr
+    runs = read_index(study_dir).runs
+    assert all(run.status == "finished" for run in runs)
+    reused = [run for run in runs if run.reused_from]
+    assert sorted((run.label, run.seed) for run in reused) == [("lr=0.0005", 0), ("lr=0.0005", 1)]
+    donors = {(run.label, run.seed): run for run in read_index(uninterrupted).runs}
+    for run in reused:
+        donor = donors[(run.label, run.seed)]
+        assert run.fingerprint == donor.fingerprint and run.reused_from == str((uninterrupted / donor.run_dir).resolve())
+        assert comparable(study_dir / run.run_dir) == comparable(uninterrupted / donor.run_dir)
+    refused = fomo("sweep", str(other), "--output", str(tmp_path / "x"), "--reuse", str(tmp_path), check=False)
+    assert refused.returncode == 2 and "not a study directory" in refused.stderr

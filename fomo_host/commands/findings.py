@@ -63,6 +63,7 @@ def as_json(result: FindingResult) -> dict[str, Any]:
         "runs": result.runs,
         "seeds": result.seeds,
         "run_hours": result.run_hours,
+        "reused": result.reused,
         "claims": [
             {
                 "point": claim.claim.point,

@@ -36,6 +36,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="STUDY is a search's study directory: run its N best trials (or front points) per variant again as a grid study on "
         "fresh seeds, scored on the test split (into STUDY/confirm)",
     )
+    parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="copy, instead of running again, every run that this other study directory finished with the same spec "
+        "(seed included); repeatable",
+    )
     parser.add_argument("--seeds", metavar="S,S,...", help="with --confirm: the fresh seeds (default: 3 seeds above any the search used)")
     parser.set_defaults(handler=command_sweep)
 
@@ -43,10 +51,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def command_sweep(args: argparse.Namespace) -> int:
     from ..study.file import load_study_file
     from ..study.points import build_launcher, plan_study, split_sets
+    from ..study.reuse import reuse_runs
     from ..study.sweep import SweepOptions, claim_study_dir, create_study, default_study_dir, recorded_options, resume_study, sweep_lock
 
     if args.resume and args.output:
         raise FomoError("give --resume DIR (continue that study) or --output DIR (a new one), not both")
+    if args.reuse and (args.confirm is not None or args.dry_run):
+        raise FomoError("--reuse copies finished runs into a grid study being run; not with --confirm or --dry-run")
     if args.confirm is not None:
         from .sweep_search import confirm
 
@@ -77,6 +88,8 @@ def command_sweep(args: argparse.Namespace) -> int:
     study_sets, spec_sets = split_sets(list(options.sets))
     study = load_study_file(study_file, study_sets, options.launcher)
     if study.search is not None:
+        if args.reuse:
+            raise FomoError("--reuse: a search's trials are proposed as it goes; runs to copy belong to grid studies")
         from .sweep_search import sweep_search
 
         return sweep_search(args, study, study_file, options, spec_sets, study_dir)
@@ -96,9 +109,11 @@ def command_sweep(args: argparse.Namespace) -> int:
         claim_study_dir(study_dir)
         with sweep_lock(study_dir):
             index = create_study(plan, study_dir, options)
+            index = reuse_runs(index, [Path(path) for path in args.reuse], reporter)
             return sweep_grid(index, launcher, study.launcher.name, reporter)
     with sweep_lock(study_dir):
         index, notes = resume_study(plan, study_dir, options)
         for note in notes:
             reporter.line(f"note: {note}")
+        index = reuse_runs(index, [Path(path) for path in args.reuse], reporter)
         return sweep_grid(index, launcher, study.launcher.name, reporter)

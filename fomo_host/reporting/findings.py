@@ -101,6 +101,8 @@ class FindingResult:
     groups: list[RunGroup]
     runs: int
     run_hours: float
+    reused: int = 0
+    """Of ``runs``, those copied from another study's finished runs (``sweep --reuse``)."""
 
     @property
     def verdict(self) -> str:
@@ -189,10 +191,11 @@ def study_finding(index: StudyIndex) -> tuple[Finding, Path]:
 
 
 def run_hours(index: StudyIndex) -> float:
-    """Wall-clock hours of the study's finished runs (each run from its start to its end, as the index records them)."""
+    """Wall-clock hours of the runs this study ran to the end (each from its start to its end, as the index records
+    them); runs copied from another study (``sweep --reuse``) cost it nothing."""
     total = 0.0
     for run in index.runs:
-        if run.status == "finished" and run.started and run.ended:
+        if run.status == "finished" and run.started and run.ended and not run.reused_from:
             total += (datetime.fromisoformat(run.ended) - datetime.fromisoformat(run.started)).total_seconds()
     return total / 3600.0
 
@@ -205,17 +208,10 @@ def load_finding(study_dir: Path) -> FindingResult:
     groups = study_groups(index)
     claims = judge(finding, groups, str(source))
     name = str(index.study.get("name") or study_dir.name)
-    finished = sum(1 for run in index.runs if run.status == "finished")
-    return FindingResult(
-        study_dir,
-        Path(str(index.study["file"])) if index.study.get("file") else None,
-        name,
-        finding,
-        claims,
-        groups,
-        finished,
-        run_hours(index),
-    )
+    finished = [run for run in index.runs if run.status == "finished"]
+    study_file = Path(str(index.study["file"])) if index.study.get("file") else None
+    reused = sum(1 for run in finished if run.reused_from)
+    return FindingResult(study_dir, study_file, name, finding, claims, groups, len(finished), run_hours(index), reused)
 
 
 def draw_finding(result: FindingResult, path: Path) -> None:
@@ -259,7 +255,8 @@ def verdict_text(result: FindingResult) -> str:
 
 def cost_text(result: FindingResult) -> str:
     seeds = ", ".join(str(seed) for seed in result.seeds)
-    return f"{result.runs} runs, seeds {seeds}, {result.run_hours:.2f} run-hours"
+    reused = f" ({result.reused} reused from other studies)" if result.reused else ""
+    return f"{result.runs} runs{reused}, seeds {seeds}, {result.run_hours:.2f} run-hours"
 
 
 def summary_table(results: list[FindingResult], figures: dict[str, str] | None = None) -> str:

@@ -77,6 +77,8 @@ class StudyRun:
     """The Optuna trial number of a search study's run (per variant); None in a grid study."""
     tasks_reached: int | None = None
     """Tasks a search trial's run finished (all of them unless it was pruned)."""
+    reused_from: str | None = None
+    """The run directory this finished run was copied from (``sweep --reuse``): another study's run of the same spec."""
 
 
 @dataclass

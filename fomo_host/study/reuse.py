@@ -1,0 +1,93 @@
+"""``fomo-host sweep --reuse DIR``: a pending run whose spec another study already ran to the end is copied, not run again.
+
+Studies of one benchmark share points (every finding compares against the same fine-tuning run), so a family of
+studies would otherwise run the same experiment once per study. A run is taken from another study directory only
+where it is finished there, its index fingerprint is this run's (the same resolved spec, seed included), and the
+spec its directory holds still has that fingerprint (a run continued by ``fomo-host update`` since has another, and
+is left alone). The copy goes to a temporary name and is renamed into place, and the index records where it came
+from (``reused_from``), so ``compare`` and ``findings`` can tell a reused run from one this study paid for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FomoError
+from ..progress import Reporter
+from .index import LOGS_FOLDER, StudyIndex, is_study_dir, read_index, update_run
+
+
+@dataclass(frozen=True)
+class Donor:
+    """A finished run of another study that this study may copy."""
+
+    run_dir: Path
+    log: Path
+    started: str | None
+    ended: str | None
+
+
+def find_donors(study_dirs: list[Path], own: Path) -> dict[str, Donor]:
+    """Finished runs of the given studies by fingerprint (the first study given wins where two hold one spec)."""
+    from ..spec_loading import load_spec
+    from .sweep import is_finished
+
+    donors: dict[str, Donor] = {}
+    for study_dir in study_dirs:
+        if not is_study_dir(study_dir):
+            raise FomoError(f"--reuse {study_dir}: not a study directory (no study.json)")
+        if study_dir.resolve() == own.resolve():
+            raise FomoError(f"--reuse {study_dir}: the study itself; --resume already keeps its finished runs")
+        index = read_index(study_dir)
+        for run in index.runs:
+            if run.fingerprint in donors or not is_finished(index, run):
+                continue
+            run_dir = index.run_path(run)
+            try:
+                written = load_spec(run_dir / "spec.toml").fingerprint()
+            except Exception:  # noqa: BLE001 - a directory whose spec cannot be read is simply not a donor
+                continue
+            if written != run.fingerprint:
+                continue  # continued by fomo-host update since (more tasks, other data): not the run the index names
+            log = study_dir / LOGS_FOLDER / f"{run.key.replace('/', '.')}.log"
+            donors[run.fingerprint] = Donor(run_dir, log, run.started, run.ended)
+    return donors
+
+
+def reuse_runs(index: StudyIndex, study_dirs: list[Path], reporter: Reporter) -> StudyIndex:
+    """Copy every not-yet-started run of ``index`` that another study has finished; returns the index as it is now."""
+    if not study_dirs:
+        return index
+    donors = find_donors(study_dirs, index.study_dir)
+    copied = 0
+    for run in index.runs:
+        donor = donors.get(run.fingerprint)
+        target = index.run_path(run)
+        if donor is None or run.status == "finished" or target.exists():
+            continue  # a run that has started here keeps its own directory (it resumes from its checkpoints)
+        temporary = target.with_name(f".{target.name}.reusing-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(donor.run_dir, temporary, symlinks=True)
+        os.replace(temporary, target)
+        if donor.log.is_file():
+            log = index.study_dir / LOGS_FOLDER / f"{run.key.replace('/', '.')}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(donor.log, log)
+        update_run(
+            index.study_dir,
+            run.key,
+            status="finished",
+            reused_from=str(donor.run_dir.resolve()),
+            started=donor.started,
+            ended=donor.ended,
+            job=None,
+            error=None,
+        )
+        copied += 1
+        reporter.line(f"reused {run.key} ({run.label}, seed {run.seed}): finished in {donor.run_dir}")
+    reporter.line(f"reused {copied} finished run{'s' if copied != 1 else ''} of {', '.join(str(path) for path in study_dirs)}")
+    return read_index(index.study_dir)

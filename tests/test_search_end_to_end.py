@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,9 +85,15 @@ def journal_trials(study_dir: Path, study: str = "search") -> list:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, spec_text) -> Path:
-    directory = tmp_path_factory.mktemp("search")
+    # kept in the worker's base folder: pytest tears a module's fixtures down whenever a test of another module runs in
+    # between on the same worker, and the search (a minute and more) is then set up once, not again
+    directory = tmp_path_factory.getbasetemp() / "searched"
     study_dir = directory / "out"
-    fomo("sweep", str(write_search(directory, spec_text)), "--output", str(study_dir))
+    if not (directory / "done").is_file():
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir()
+        fomo("sweep", str(write_search(directory, spec_text)), "--output", str(study_dir))
+        (directory / "done").touch()
     return study_dir
 
 

@@ -233,12 +233,12 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
 
 
 def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninterrupted, study, tmp_path):
-    # the same base spec, one learning rate in common with the finished study: its two runs are copied, the others run
+    # the same base spec and one of the finished study's learning rates: its two runs are copied, none is run again
     other = study.parent / "reusing.toml"
-    other.write_text(STUDY.replace('"optimizer.lr" = [5e-4, 1e-3]', '"optimizer.lr" = [5e-4, 2e-3]'), encoding="utf-8")
+    other.write_text(STUDY.replace('"optimizer.lr" = [5e-4, 1e-3]', '"optimizer.lr" = [5e-4]'), encoding="utf-8")
     study_dir = tmp_path / "reusing"
     swept = fomo("sweep", str(other), "--output", str(study_dir), "--reuse", str(uninterrupted))
-    assert "reused 2 finished runs of" in swept.stdout + swept.stderr
+    assert "reused 2 finished runs of" in swept.stdout + swept.stderr and "started" not in swept.stdout + swept.stderr
     runs = read_index(study_dir).runs
     assert all(run.status == "finished" for run in runs)
     reused = [run for run in runs if run.reused_from]

@@ -61,7 +61,7 @@ def docs(session: nox.Session) -> None:
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin's tests with only the host, that plugin and what its tests declare installed."""
     needed = [plugin, *test_plugins_of(plugin)]
-    runner = ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5"]  # the repository's addopts run two xdist workers
+    runner = ["pytest>=8,<9.2", "pytest-timeout>=2.3", "pytest-xdist>=3.5"]  # the repository's addopts run two xdist workers
     session.install(*runner, "-e", ".", *[arg for name in needed for arg in ("-e", installable(name))])
     session.run("pytest", str(PLUGINS[plugin] / "tests"), *session.posargs, env={"FOMO_LOAD_PLUGINS": ",".join(needed)})
 

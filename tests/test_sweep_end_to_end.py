@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +52,10 @@ def stable(study_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, small_spec_text) -> Path:
-    directory = tmp_path_factory.mktemp("study")
+    # in the worker's base folder, the same on every set-up: pytest tears a module's fixtures down whenever a test of
+    # another module runs in between on the same worker, and the uninterrupted sweep below is then not run again
+    directory = tmp_path_factory.getbasetemp() / "sweep-study"
+    directory.mkdir(exist_ok=True)
     (directory / "spec.toml").write_text(small_spec_text.format(num_tasks=3, steps=4), encoding="utf-8")
     (directory / "study.toml").write_text(STUDY, encoding="utf-8")
     return directory / "study.toml"
@@ -60,7 +64,10 @@ def study(tmp_path_factory, small_spec_text) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(study: Path) -> Path:
     study_dir = study.parent / "uninterrupted"
-    fomo("sweep", str(study), "--output", str(study_dir))
+    if not (study.parent / "uninterrupted.done").is_file():
+        shutil.rmtree(study_dir, ignore_errors=True)
+        fomo("sweep", str(study), "--output", str(study_dir))
+        (study.parent / "uninterrupted.done").touch()
     return study_dir
 
 
@@ -202,8 +209,6 @@ def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupte
 
 
 def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted, tmp_path):
-    import shutil
-
     study_dir = tmp_path / "study"
     shutil.copytree(uninterrupted, study_dir)
     copy = study_dir / "study.toml"

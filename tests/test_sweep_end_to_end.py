@@ -235,6 +235,14 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
     assert (tmp_path / "out" / "study.png").is_file()
     refused = fomo("findings", str(uninterrupted), check=False)
     assert refused.returncode == 2 and "has no [finding] table" in refused.stderr
+    # a claimed point with a run not finished: refused, or judged on the seeds that finished with --partial
+    from fomo_host.study.index import update_run
+
+    update_run(study_dir, next(run.key for run in index.runs if run.label == "lr=0.001" and run.seed == 1), status="failed")
+    unfinished = fomo("findings", str(study_dir), check=False)
+    assert unfinished.returncode == 2 and "runs not finished ('lr=0.001' 1 of 2)" in unfinished.stderr
+    [partial] = json.loads(fomo("findings", str(study_dir), "--partial", "--json").stdout)
+    assert partial["runs"] == 3 and partial["planned"] == 4 and partial["claims"][0]["seeds"] == 1
 
 
 def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninterrupted, study, tmp_path):

@@ -24,6 +24,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "studies", nargs="+", metavar="STUDY_DIR", help="study directories (fomo-host sweep) whose study file has [finding]"
     )
+    parser.add_argument(
+        "--partial", action="store_true", help="judge a study whose claimed points have unfinished runs on the seeds that finished"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the findings as JSON")
     output.add_argument("--markdown", action="store_true", help="print the findings table as markdown")
@@ -39,13 +42,13 @@ def command_findings(args: argparse.Namespace) -> int:
     for path in args.studies:
         if not is_study_dir(Path(path)):
             raise FomoError(f"{path}: not a study directory (no study.json); fomo-host sweep makes one")
-    results = [load_finding(Path(path)) for path in args.studies]
+    results = [load_finding(Path(path), args.partial) for path in args.studies]
     if args.json:
         print(json.dumps([as_json(result) for result in results], indent=2))
     elif args.markdown:
         print(summary_table(results))
     elif args.out:
-        command = shlex.join(["fomo-host", "findings", *args.studies, "--out", args.out])
+        command = shlex.join(["fomo-host", "findings", *args.studies, *(["--partial"] if args.partial else []), "--out", args.out])
         print(f"findings: {write_page(results, Path(args.out), command)}")
     else:
         print_terminal(results)
@@ -64,6 +67,7 @@ def as_json(result: FindingResult) -> dict[str, Any]:
         "seeds": result.seeds,
         "run_hours": result.run_hours,
         "reused": result.reused,
+        "planned": result.planned,
         "claims": [
             {
                 "point": claim.claim.point,

@@ -103,6 +103,8 @@ class FindingResult:
     run_hours: float
     reused: int = 0
     """Of ``runs``, those copied from another study's finished runs (``sweep --reuse``)."""
+    planned: int = 0
+    """Runs the study plans; more than ``runs`` where it is judged on what has finished (``--partial``)."""
 
     @property
     def verdict(self) -> str:
@@ -200,18 +202,28 @@ def run_hours(index: StudyIndex) -> float:
     return total / 3600.0
 
 
-def load_finding(study_dir: Path) -> FindingResult:
+def load_finding(study_dir: Path, partial: bool = False) -> FindingResult:
+    """The study's finding judged; a point a claim names with runs not finished is refused unless ``partial``."""
     index = read_index(study_dir)
     if index.study.get("search"):
         raise FomoError(f"{study_dir}: a search study; a finding is judged on a grid study's points (sweep --confirm makes one)")
     finding, source = study_finding(index)
     groups = study_groups(index)
+    named = {label for claim in finding.claims for label in (claim.point, finding.reference(claim))}
+    unfinished = [group for group in groups if group.label in named and len(group.runs) < group.planned]
+    if unfinished and not partial:
+        shown = ", ".join(f"{group.label!r} {len(group.runs)} of {group.planned}" for group in unfinished)
+        raise FomoError(
+            f"{study_dir}: runs not finished ({shown}); finish the study (fomo-host sweep --resume {study_dir}), or judge the "
+            "finished seeds with --partial"
+        )
     claims = judge(finding, groups, str(source))
     name = str(index.study.get("name") or study_dir.name)
     finished = [run for run in index.runs if run.status == "finished"]
     study_file = Path(str(index.study["file"])) if index.study.get("file") else None
     reused = sum(1 for run in finished if run.reused_from)
-    return FindingResult(study_dir, study_file, name, finding, claims, groups, len(finished), run_hours(index), reused)
+    planned = sum(group.planned for group in groups)
+    return FindingResult(study_dir, study_file, name, finding, claims, groups, len(finished), run_hours(index), reused, planned)
 
 
 def draw_finding(result: FindingResult, path: Path) -> None:
@@ -256,7 +268,8 @@ def verdict_text(result: FindingResult) -> str:
 def cost_text(result: FindingResult) -> str:
     seeds = ", ".join(str(seed) for seed in result.seeds)
     reused = f" ({result.reused} reused from other studies)" if result.reused else ""
-    return f"{result.runs} runs{reused}, seeds {seeds}, {result.run_hours:.2f} run-hours"
+    partial = f" of {result.planned} planned (partial)" if result.planned > result.runs else ""
+    return f"{result.runs} runs{partial}{reused}, seeds {seeds}, {result.run_hours:.2f} run-hours"
 
 
 def summary_table(results: list[FindingResult], figures: dict[str, str] | None = None) -> str:

@@ -263,3 +263,15 @@ def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninter
         assert comparable(study_dir / run.run_dir) == comparable(uninterrupted / donor.run_dir)
     refused = fomo("sweep", str(other), "--output", str(tmp_path / "x"), "--reuse", str(tmp_path), check=False)
     assert refused.returncode == 2 and "not a study directory" in refused.stderr
+    # a finished run that a process holds (fomo-host update continuing it) is not copied: it runs here instead
+    import fcntl
+
+    from fomo_host.locking import LOCK_FILE
+
+    held = donors[("lr=0.0005", 1)]
+    with open(uninterrupted / held.run_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        swept = fomo("sweep", str(other), "--output", str(tmp_path / "held"), "--reuse", str(uninterrupted))
+    assert "is in use" in swept.stdout + swept.stderr and "reused 1 finished run of" in swept.stdout + swept.stderr
+    runs = {run.seed: run for run in read_index(tmp_path / "held").runs}
+    assert runs[0].reused_from and not runs[1].reused_from and runs[1].status == "finished"

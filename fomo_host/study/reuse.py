@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FomoError
+from ..locking import lock_holder
 from ..progress import Reporter
+from ..results import SUMMARY_FILE
 from .index import LOGS_FOLDER, StudyIndex, is_study_dir, read_index, update_run
 
 
@@ -32,7 +34,6 @@ class Donor:
 
 def find_donors(study_dirs: list[Path], own: Path) -> dict[str, Donor]:
     """Finished runs of the given studies by fingerprint (the first study given wins where two hold one spec)."""
-    from ..spec_loading import load_spec
     from .sweep import is_finished
 
     donors: dict[str, Donor] = {}
@@ -46,15 +47,21 @@ def find_donors(study_dirs: list[Path], own: Path) -> dict[str, Donor]:
             if run.fingerprint in donors or not is_finished(index, run):
                 continue
             run_dir = index.run_path(run)
-            try:
-                written = load_spec(run_dir / "spec.toml").fingerprint()
-            except Exception:  # noqa: BLE001 - a directory whose spec cannot be read is simply not a donor
-                continue
-            if written != run.fingerprint:
-                continue  # continued by fomo-host update since (more tasks, other data): not the run the index names
+            if not is_copy_of(run_dir, run.fingerprint):
+                continue  # continued by fomo-host update since (more tasks, other data), or unreadable: not the run named
             log = study_dir / LOGS_FOLDER / f"{run.key.replace('/', '.')}.log"
             donors[run.fingerprint] = Donor(run_dir, log, run.started, run.ended)
     return donors
+
+
+def is_copy_of(run_dir: Path, fingerprint: str) -> bool:
+    """Whether ``run_dir`` holds a finished run of the spec with ``fingerprint`` (its spec and its summary)."""
+    from ..spec_loading import load_spec
+
+    try:
+        return (run_dir / SUMMARY_FILE).is_file() and load_spec(run_dir / "spec.toml").fingerprint() == fingerprint
+    except Exception:  # noqa: BLE001 - a spec that cannot be read is not the run
+        return False
 
 
 def reuse_runs(index: StudyIndex, study_dirs: list[Path], reporter: Reporter) -> StudyIndex:
@@ -68,10 +75,18 @@ def reuse_runs(index: StudyIndex, study_dirs: list[Path], reporter: Reporter) ->
         target = index.run_path(run)
         if donor is None or run.status == "finished" or target.exists():
             continue  # a run that has started here keeps its own directory (it resumes from its checkpoints)
+        holder = lock_holder(donor.run_dir)
+        if holder is not None:  # fomo-host update is continuing it: not the finished run the other index names
+            reporter.line(f"not reused {run.key}: {donor.run_dir} is in use ({holder}); it runs here instead")
+            continue
         temporary = target.with_name(f".{target.name}.reusing-{os.getpid()}")
         shutil.rmtree(temporary, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(donor.run_dir, temporary, symlinks=True)
+        if lock_holder(donor.run_dir) is not None or not is_copy_of(temporary, run.fingerprint):
+            shutil.rmtree(temporary, ignore_errors=True)  # it changed while it was copied: run it here instead
+            reporter.line(f"not reused {run.key}: {donor.run_dir} changed while it was copied; it runs here instead")
+            continue
         os.replace(temporary, target)
         if donor.log.is_file():
             log = index.study_dir / LOGS_FOLDER / f"{run.key.replace('/', '.')}.log"

@@ -324,3 +324,19 @@ def test_a_run_another_process_holds_is_waited_for_not_started_twice(study_file,
     assert launcher.seen[-1] == index.runs[0].key and launcher.seen.count(index.runs[0].key) == 1
     assert any(line.startswith(f"waiting for {index.runs[0].key}: still running in another process (pid") for line in lines)
     assert {run.status for run in read_index(study_dir).runs} == {"finished"}
+
+
+def test_the_findings_studies_share_the_runs_reuse_copies(host):
+    # sweep --reuse copies a run only where the resolved specs are one: an edit that parts them costs 21 runs, silently
+    def fingerprints(name: str) -> dict[str, str]:
+        path = Path(__file__).resolve().parents[1] / "specs" / "studies" / f"benchmark-{name}.toml"
+        return {point.label: point.fingerprint for point in plan_study(load_study_file(path), path, [], host).points if point.seed == 1}
+
+    methods, merges = fingerprints("methods"), fingerprints("merges")
+    shared = {"merges": "no merge", "schedules": "cosine per task", "mixtures": "paper 33-34-33", "orderings": "random"}
+    for name, label in shared.items():
+        assert fingerprints(name)[label] == methods["finetune"], name
+    scaling = fingerprints("scaling")
+    assert scaling["3.5M finetune, maf_per_task=388"] == methods["finetune"]
+    assert scaling["3.5M lora, maf_per_task=388"] == methods["lora"]
+    assert scaling["3.5M ema-merge, maf_per_task=388"] == merges["EMA-merge"]

@@ -383,8 +383,8 @@ class SearchEvents(SweepEvents):
             with self._lock:
                 self.unreported.discard(request.key)
                 self.pruned += 1
-                self.tally.total -= 1  # a pruned run is not counted as finished, failed or interrupted
-            self.reporter.line(f"pruned {request.key} after task {reached}")
+                self.tally.pruned += 1
+            self.reporter.line(f"{self._progress()} pruned {request.key} after task {reached}")
             return
         super().finished(request, returncode, error)
         summary = request.run_dir / SUMMARY_FILE

@@ -250,6 +250,8 @@ class SweepTally:
     finished: int = 0
     failed: int = 0
     interrupted: int = 0
+    pruned: int = 0
+    """Runs a search's pruner stopped (a grid study has none)."""
 
 
 class SweepEvents:
@@ -308,7 +310,7 @@ class SweepEvents:
 
     def _progress(self) -> str:
         tally = self.tally
-        done = tally.finished + tally.failed + tally.interrupted
+        done = tally.finished + tally.failed + tally.interrupted + tally.pruned
         width = len(str(tally.total))
         return f"[{done:{width}d}/{tally.total}]"
 

@@ -190,3 +190,23 @@ def test_a_confirmed_trial_sets_its_values_inside_its_variant_table():
     merge_override(sets, ["method", "params", "rank"], 32)
     merge_override(sets, ["optimizer", "lr"], 1e-4)
     assert sets == {"method": {"name": "lora", "params": {"rank": 32, "alpha": 16}}, "optimizer.lr": 1e-4}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "state"), [(["pruned"], "pruned"), (["finished"], "finished"), (["finished", "running"], "running"), ([], "running")]
+)
+def test_a_trial_the_search_has_not_told_yet_shows_how_its_runs_ended(tmp_path, statuses, state):
+    # the sweep tells Optuna at a round's end; meanwhile compare says what the index knows, not "running"
+    from types import SimpleNamespace
+
+    from fomo_host.reporting.search import trial_result
+    from fomo_host.study.index import StudyIndex, StudyRun
+
+    runs = [
+        StudyRun(key=f"v/trial-000/seed-{seed}", run_dir=f"runs/v/trial-000/seed-{seed}", group=0, label="v", variant="v", grid={},
+                 seed=seed, overrides=[], fingerprint="f", status=status, trial=0)
+        for seed, status in enumerate(statuses)
+    ]  # fmt: skip
+    frozen = SimpleNamespace(state=SimpleNamespace(name="RUNNING"), number=0, params={"optimizer.lr": 1e-3}, values=None)
+    result = trial_result(StudyIndex(tmp_path, {}, runs), "v", frozen, runs, on_front=False)
+    assert result.state == state and result.values is None

@@ -131,6 +131,13 @@ def trial_result(index: StudyIndex, label: str | None, frozen: Any, runs: list[A
             for key in ("A_KA", "A_ZS", "GM"):
                 tests.setdefault(key, []).append(float(summary[key]["final"]))
     state = frozen.state.name.lower()
+    if state == "running" and runs:
+        # the sweep tells Optuna at the end of each round: a trial whose runs have all ended says so meanwhile
+        statuses = {run.status for run in runs}
+        if statuses == {"pruned"} or (statuses <= {"pruned", "finished"} and "pruned" in statuses):
+            state = "pruned"
+        elif statuses == {"finished"}:
+            state = "finished"  # not told to the search yet: its value counts from the round's end
     return TrialResult(
         variant=label,
         number=frozen.number,

@@ -189,7 +189,7 @@ def study_finding(index: StudyIndex) -> tuple[Finding, Path]:
         except ValidationError as exc:
             raise FomoError(f"{path}: finding: {format_study_error(exc)}") from None
     shown = " or ".join(str(path) for path in candidates) or "its study file"
-    raise FomoError(f"{index.study_dir}: {shown} has no [finding] table; add one (docs/studies.md, "What a study shows")")
+    raise FomoError(f"{index.study_dir}: {shown} has no [finding] table; add one (docs/studies.md, 'What a study shows')")
 
 
 def run_hours(index: StudyIndex) -> float:

@@ -157,6 +157,9 @@ def test_compare_and_report_a_search(searched, tmp_path):
     table = json.loads(fomo("compare", str(searched), "--json").stdout)
     assert table["summary"]["pruned"] >= 1 and table["summary"]["maf_saved"] > 0
     assert all("test A_KA" in row for row in table["trials"] if row["state"] == "complete")
+    best = fomo("compare", str(searched), "--best", "--markdown").stdout.splitlines()
+    assert best[0] == "| variant | trial | params | A_ZS.final:max | test A_KA | test A_ZS | trials |" and len(best[2:]) >= 1
+    assert best[2].endswith(f"| {table['summary']['complete']} complete, {table['summary']['pruned']} pruned |")
     listed = fomo("report", str(searched), "--out", str(tmp_path / "report")).stdout
     assert "search-plane.png" in listed and "search-history-search" in listed and (tmp_path / "report" / "index.html").is_file()
 

@@ -204,6 +204,8 @@ def test_compare_against_a_point_gives_the_seed_by_seed_differences(uninterrupte
     assert rows[0]["GM"]["p_adjusted"] >= rows[0]["GM"]["p"]
     none = json.loads(fomo("compare", str(uninterrupted), "--against", "lr=0.001", "--correction", "none", "--json").stdout)
     assert none[0]["GM"]["p_adjusted"] == none[0]["GM"]["p"]
+    not_a_search = fomo("compare", str(uninterrupted), "--best", check=False)
+    assert not_a_search.returncode == 2 and "--best lists a search study's best trials" in not_a_search.stderr
     unknown = fomo("compare", str(uninterrupted), "--against", "lr=1", check=False)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against 'lr=1' is not a point of the study")
 

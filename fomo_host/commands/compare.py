@@ -37,6 +37,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="with --against: how the p-values are corrected for the number of comparisons in the table: holm (family-wise "
         "error, the default), bh (Benjamini-Hochberg, false discovery rate) or none",
     )
+    parser.add_argument(
+        "--best", action="store_true", help="a search study: only each variant's best trial (or its front), with how many trials it had"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the rows as JSON")
     output.add_argument("--markdown", action="store_true", help="print a markdown table (for a README)")
@@ -53,8 +56,10 @@ def command_compare(args: argparse.Namespace) -> int:
         if read_index(paths[0]).study.get("search"):
             from ..reporting.search import load_search, print_search_comparison
 
-            print_search_comparison(load_search(paths[0]), args.json, args.markdown)
+            print_search_comparison(load_search(paths[0]), args.json, args.markdown, args.best)
             return 0
+    if args.best:
+        raise FomoError("--best lists a search study's best trials; give one search study directory")
     if any(is_study_dir(path) for path in paths):
         if args.against is not None:
             return compare_against(paths, args)

@@ -206,8 +206,17 @@ def trial_rows(search: SearchResults) -> list[dict[str, Any]]:
     return rows
 
 
-def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool) -> None:
+def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool, best_only: bool = False) -> None:
+    """Every trial (or, ``best_only``, each variant's best trial or front with how many trials it was chosen from)."""
     rows = trial_rows(search)
+    if best_only:
+
+        def tally(variant: str | None) -> str:
+            states = [t.state for t in search.trials if t.variant == variant]
+            shown = [f"{states.count(state)} {state}" for state in ("complete", "pruned", "finished", "running", "fail") if state in states]
+            return ", ".join(shown)
+
+        rows = [{**row, "trials": tally(row["variant"])} for row in rows if row["best"]]
     several = len(search.objectives) > 1
     summary = {
         "trials": len(search.trials),
@@ -222,6 +231,8 @@ def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool
         print(json.dumps({"summary": summary, "trials": rows}, indent=2, default=str))
         return
     columns = ["variant", "trial", "state", "tasks", "params", *search.objectives, "test A_KA", "test A_ZS", "front" if several else "best"]
+    if best_only:
+        columns = ["variant", "trial", "params", *search.objectives, "test A_KA", "test A_ZS", "trials"]
 
     def cell(row: dict[str, Any], column: str) -> str:
         value = row.get("best" if column in ("front", "best") else column)

@@ -210,3 +210,23 @@ def test_a_trial_the_search_has_not_told_yet_shows_how_its_runs_ended(tmp_path, 
     frozen = SimpleNamespace(state=SimpleNamespace(name="RUNNING"), number=0, params={"optimizer.lr": 1e-3}, values=None)
     result = trial_result(StudyIndex(tmp_path, {}, runs), "v", frozen, runs, on_front=False)
     assert result.state == state and result.values is None
+
+
+def test_a_round_starts_the_variants_whose_runs_took_longest_first(tmp_path):
+    from fomo_host.run_request import RunRequest
+    from fomo_host.study.index import StudyIndex, StudyRun
+    from fomo_host.study.search import longest_first
+
+    def run(key: str, minutes: int) -> StudyRun:
+        return StudyRun(key=key, run_dir=f"runs/{key}", group=0, label=key, variant=key.split("/")[0], grid={}, seed=0,
+                        overrides=[], fingerprint="f", status="finished", started="2026-12-07T08:00:00",
+                        ended=f"2026-12-07T08:{minutes:02d}:00")  # fmt: skip
+
+    index = StudyIndex(
+        tmp_path, {}, [run("finetune/trial-000/seed-0", 5), run("bitfit/trial-000/seed-0", 10), run("lora/trial-000/seed-0", 7)]
+    )
+    keys = ["finetune/trial-001/seed-0", "lora/trial-001/seed-0", "bitfit/trial-001/seed-0", "si/trial-000/seed-0"]
+    requests = [RunRequest(key=key, label=key, seed=0, spec=tmp_path, overrides=(), run_dir=tmp_path, log=tmp_path) for key in keys]
+    ordered = [request.key for request in longest_first(index, requests)]
+    # unknown durations (a variant with no finished run yet) keep their place after the known ones
+    assert ordered == ["bitfit/trial-001/seed-0", "lora/trial-001/seed-0", "finetune/trial-001/seed-0", "si/trial-000/seed-0"]

@@ -235,6 +235,8 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
     assert "| Learning rates" in text or "[Learning rates]" in text
     assert f"fomo-host compare {study_dir} --against lr=0.0005 --markdown" in text and "(study.png)" in text
     assert (tmp_path / "out" / "study.png").is_file()
+    fomo("findings", str(study_dir), str(study_dir), "--out", str(tmp_path / "twice"))  # two studies of one name: a figure each
+    assert (tmp_path / "twice" / "study.png").is_file() and (tmp_path / "twice" / "study-2.png").is_file()
     refused = fomo("findings", str(uninterrupted), check=False)
     assert refused.returncode == 2 and "has no [finding] table" in refused.stderr
     # a claimed point with a run not finished: refused, or judged on the seeds that finished with --partial

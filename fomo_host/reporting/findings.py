@@ -105,6 +105,8 @@ class FindingResult:
     """Of ``runs``, those copied from another study's finished runs (``sweep --reuse``)."""
     planned: int = 0
     """Runs the study plans; more than ``runs`` where it is judged on what has finished (``--partial``)."""
+    figure: str | None = None
+    """The file name of its figure on a findings page (set by :func:`write_page`)."""
 
     @property
     def verdict(self) -> str:
@@ -272,14 +274,14 @@ def cost_text(result: FindingResult) -> str:
     return f"{result.runs} runs{partial}{reused}, seeds {seeds}, {result.run_hours:.2f} run-hours"
 
 
-def summary_table(results: list[FindingResult], figures: dict[str, str] | None = None) -> str:
+def summary_table(results: list[FindingResult], sections: bool = False) -> str:
     """One row per finding: the paper's claim, the verdict, each claim judged, what it cost, the command that made it."""
     from .tables import markdown_table
 
     rows = []
     for result in results:
         title = result.finding.title
-        if figures and result.name in figures:
+        if sections:  # the page has a section per finding: the title links to it
             title = f"[{title}](#{anchor(result.finding.title)})"
         claims = "<br>".join(claim.text() for claim in result.claims)
         correction = f"{CORRECTION_NAMES[result.finding.correction]} over {len(result.claims)}"
@@ -342,11 +344,13 @@ def write_page(results: list[FindingResult], out: Path, command: str) -> Path:
     from ..version import __version__
 
     out.mkdir(parents=True, exist_ok=True)
-    figures = {}
-    for result in results:
-        figure = f"{result.name}.png"
+    names: set[str] = set()
+    for position, result in enumerate(results):
+        # two studies of one name (the same study file run twice) get a figure each
+        figure = f"{result.name}.png" if result.name not in names else f"{result.name}-{position + 1}.png"
+        names.add(result.name)
         draw_finding(result, out / figure)
-        figures[result.name] = figure
+        result.figure = figure
     lines = [
         "# Findings",
         "",
@@ -354,7 +358,7 @@ def write_page(results: list[FindingResult], out: Path, command: str) -> Path:
         f"stud{'ies' if len(results) != 1 else 'y'}; every number below is the tool's output, and the command that made "
         "each study and each table stands beside it. " + METHOD,
         "",
-        summary_table(results, figures),
+        summary_table(results, sections=True),
     ]
     for result in results:
         lines += [
@@ -368,7 +372,7 @@ def write_page(results: list[FindingResult], out: Path, command: str) -> Path:
             *(f"- {claim.text()}" for claim in result.claims),
             "",
             f"![{result.finding.title}: each point's mean path on the A_KA-A_ZS plane, ± one standard deviation over seeds]"
-            f"({figures[result.name]})",
+            f"({result.figure})",
             "",
             study_tables(result),
         ]

@@ -17,6 +17,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,33 @@ class RunDirectoryLock:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.release()
+
+
+@contextmanager
+def waiting_lock(path: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``flock`` on ``path`` (created if missing), waiting for another process that holds it; ``on_wait`` is told
+    who that is once, before the wait.
+
+    For work that several processes may start at once and only one should do (pretraining a shared base model):
+    the others wait, then find its result. The kernel releases the lock when its holder ends in any way, so a
+    crashed holder never keeps the others waiting.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            on_wait(describe_holder(path))
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        holding = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps(holding).encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # closing the last descriptor releases the lock
 
 
 def describe_holder(path: Path) -> str:

@@ -52,11 +52,17 @@ def one_thread():
 
 def fork_run(argv: list[str], log: Path, fault: str | None = None) -> tuple[str, int]:
     """Run the CLI in a forked child; ("killed", signal) or ("exited", status)."""
+    return wait_fork(start_fork(argv, log, fault))
+
+
+def start_fork(argv: list[str], log: Path, fault: str | None = None, environment: dict[str, str] | None = None) -> int:
+    """Start the CLI in a forked child, its output to ``log``; the child's pid."""
     assert torch.get_num_threads() == 1, "a forked run needs one thread (see the module's docstring)"
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         status = 70
         try:
+            os.environ.update(environment or {})
             if fault is None:
                 os.environ.pop(VARIABLE, None)
             else:
@@ -73,6 +79,10 @@ def fork_run(argv: list[str], log: Path, fault: str | None = None) -> tuple[str,
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
+    return pid
+
+
+def wait_fork(pid: int) -> tuple[str, int]:
     _, wait_status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(wait_status):
         return "killed", os.WTERMSIG(wait_status)
@@ -134,3 +144,19 @@ def test_a_kill_during_a_resume_resumes_again(reference, tmp_path):
     assert fork_run(["run", "--resume", str(run_dir)], tmp_path / "second.log", fault="checkpoint.state:1")[0] == "killed"
     assert fork_run(["run", "--resume", str(run_dir)], tmp_path / "third.log") == ("exited", 0), (tmp_path / "third.log").read_text()
     assert comparable(run_dir) == expected
+
+
+def test_runs_that_start_together_on_a_cold_cache_pretrain_the_base_model_once(small_spec, tmp_path):
+    """A study's first runs start at once and need the same base model: one pretrains it, the other waits and loads it."""
+    spec = small_spec(num_tasks=1, steps=1)
+    cold = {"FOMO_CACHE_DIR": str(tmp_path / "cold-cache")}
+    children = [
+        start_fork(["run", str(spec), "--output", str(tmp_path / f"run-{n}")], tmp_path / f"run-{n}.log", environment=cold)
+        for n in range(2)
+    ]
+    assert [wait_fork(pid) for pid in children] == [("exited", 0)] * 2
+    logs = [(tmp_path / f"run-{n}.log").read_text() for n in range(2)]
+    pretrained = [log for log in logs if "(cached for later runs)" in log]
+    assert len(pretrained) == 1, "\n\n".join(log[-1500:] for log in logs)
+    assert sum("warm start: base model loaded from cache" in log for log in logs) == 1
+    assert len(list((tmp_path / "cold-cache" / "base-models").glob("*.safetensors"))) == 1

@@ -7,12 +7,14 @@ Building it is the validation of the spec: ``fomo-host validate`` stops here,
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..components import BuildContext, ModelBundle
 from ..data import Concept, ImageTextDataset
 from ..errors import FomoError, SpecError
+from ..locking import waiting_lock
 from ..plugins import PluginHost
 from ..progress import Reporter
 from ..resolve import SpecComponents, resolve_components
@@ -194,26 +196,44 @@ def select_datasets(spec: RunSpec, datasets: list[ImageTextDataset]) -> DataSele
 def warm_start_base_model(
     spec: RunSpec, runtime: Runtime, bundle: ModelBundle, data: DataSelection, cache_dir: Path, reporter: Reporter
 ) -> None:
-    """Pretrain the base model on the pretraining pool (or load the cached result), in place."""
+    """Pretrain the base model on the pretraining pool (or load the cached result), in place.
+
+    Runs that start together on a cold cache (a study's first runs) pretrain one base model once: the main process
+    of each holds a lock beside the cache file while it looks for it and, if missing, pretrains it; the others wait,
+    then load it. (The other processes of a multi-process run wait at a barrier meanwhile.)
+    """
     assert spec.model.warm_start is not None
     pool = [d.train for d in data.warm_start if d.train is not None]
     path = warm_start_path(spec.model, pool, spec.run.seed, cache_dir)
-    if path.is_file():
+
+    def load_cached() -> None:
         warm_start(runtime, bundle, spec.model, pool, spec.run.seed, cache_dir, path=path)
         reporter.line(f"warm start: base model loaded from cache {path}")
+
+    if path.is_file():
+        load_cached()
         return
-    with reporter.bar("warm start: pretraining the base model", spec.model.warm_start.steps) as bar:
-        warm_start(
-            runtime,
-            bundle,
-            spec.model,
-            pool,
-            spec.run.seed,
-            cache_dir,
-            on_step=lambda step, loss: bar.advance(),
-            loader=loader_settings(spec),
-            path=path,
-        )
+
+    def waiting(holder: str) -> None:
+        reporter.line(f"warm start: another run ({holder}) is pretraining this base model; waiting for it")
+
+    with waiting_lock(path.with_suffix(".lock"), waiting) if runtime.is_main else nullcontext():
+        runtime.barrier()  # every process looks for the file only once the main process holds the lock
+        if path.is_file():
+            load_cached()
+            return
+        with reporter.bar("warm start: pretraining the base model", spec.model.warm_start.steps) as bar:
+            warm_start(
+                runtime,
+                bundle,
+                spec.model,
+                pool,
+                spec.run.seed,
+                cache_dir,
+                on_step=lambda step, loss: bar.advance(),
+                loader=loader_settings(spec),
+                path=path,
+            )
     reporter.line(f"base model: {path} (cached for later runs)")
 
 

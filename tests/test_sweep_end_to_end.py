@@ -254,6 +254,12 @@ def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninter
     other = study.parent / "reusing.toml"
     other.write_text(STUDY.replace('"optimizer.lr" = [5e-4, 1e-3]', '"optimizer.lr" = [5e-4]'), encoding="utf-8")
     study_dir = tmp_path / "reusing"
+    # a dry run says which runs the copy would cover and how many are left to run
+    wider = study.parent / "wider.toml"
+    wider.write_text(STUDY.replace('"optimizer.lr" = [5e-4, 1e-3]', '"optimizer.lr" = [5e-4, 2e-3]'), encoding="utf-8")
+    planned = fomo("sweep", str(wider), "--dry-run", "--reuse", str(uninterrupted)).stdout
+    assert "--reuse: 2 of 4 runs would be copied, 2 to run" in planned and "0: reused, 1: reused" in planned, planned
+    assert "0: new, 1: new" in planned and not (tmp_path / "reusing").exists()
     swept = fomo("sweep", str(other), "--output", str(study_dir), "--reuse", str(uninterrupted))
     assert "reused 2 finished runs of" in swept.stdout + swept.stderr and "started" not in swept.stdout + swept.stderr
     runs = read_index(study_dir).runs

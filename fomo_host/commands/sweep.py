@@ -51,13 +51,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def command_sweep(args: argparse.Namespace) -> int:
     from ..study.file import load_study_file
     from ..study.points import build_launcher, plan_study, split_sets
-    from ..study.reuse import reuse_runs
+    from ..study.reuse import find_donors, reuse_runs
     from ..study.sweep import SweepOptions, claim_study_dir, create_study, default_study_dir, recorded_options, resume_study, sweep_lock
 
     if args.resume and args.output:
         raise FomoError("give --resume DIR (continue that study) or --output DIR (a new one), not both")
-    if args.reuse and (args.confirm is not None or args.dry_run):
-        raise FomoError("--reuse copies finished runs into a grid study being run; not with --confirm or --dry-run")
+    if args.reuse and args.confirm is not None:
+        raise FomoError("--reuse copies finished runs into a grid study being run; not with --confirm")
     if args.confirm is not None:
         from .sweep_search import confirm
 
@@ -99,7 +99,9 @@ def command_sweep(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         index = resume_study(plan, study_dir, options, write=False)[0] if study_dir is not None else None
-        print_points(plan, index, study.launcher.name, launcher.describe())
+        own = study_dir or (Path(args.output) if args.output else None)
+        reusable = frozenset(find_donors([Path(path) for path in args.reuse], own)) if args.reuse else frozenset()
+        print_points(plan, index, study.launcher.name, launcher.describe(), reusable)
         return 0
 
     launcher.check()

@@ -66,7 +66,8 @@ def stop_on_signals(stopping: threading.Event) -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> None:
+def print_points(plan: Any, index: Any, launcher_name: str, describe: str, reusable: frozenset[str] = frozenset()) -> None:
+    """The points of a dry run; ``reusable``: the fingerprints that ``--reuse`` would copy from another study."""
     from rich.console import Console
     from rich.table import Table
 
@@ -84,12 +85,17 @@ def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> No
     columns = ["#", "point", "seeds", "overrides", "run directories"] + (["description"] if descriptions else [])
     for column in columns:
         table.add_column(column, overflow="fold")
-    if index is not None:
+    if index is not None or reusable:
         table.add_column("status")
     groups: dict[int, list[Any]] = {}
     for point in plan.points:
         groups.setdefault(point.group, []).append(point)
     statuses = {point_identity(run.variant, run.grid, run.seed): run.status for run in index.runs} if index is not None else {}
+
+    def status(point: Any) -> str:
+        now = statuses.get(point.identity, "new")
+        return "reused" if now not in ("finished", "running") and point.fingerprint in reusable else now
+
     for group, points in groups.items():
         first = points[0]
         row = [
@@ -101,9 +107,13 @@ def print_points(plan: Any, index: Any, launcher_name: str, describe: str) -> No
         ]
         if descriptions:
             row.append(descriptions.get(first.variant or "", ""))
-        if index is not None:
-            row.append(", ".join(f"{point.seed}: {statuses.get(point.identity, 'new')}" for point in points))
+        if index is not None or reusable:
+            row.append(", ".join(f"{point.seed}: {status(point)}" for point in points))
         table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+    if reusable:
+        copied = sum(status(point) == "reused" for point in plan.points)
+        pending = sum(status(point) not in ("finished", "reused") for point in plan.points)
+        print(f"--reuse: {copied} of {len(plan.points)} runs would be copied, {pending} to run")
     if plan.common:
         print("every point: " + " ".join(plan.common))

@@ -32,15 +32,16 @@ class Donor:
     ended: str | None
 
 
-def find_donors(study_dirs: list[Path], own: Path) -> dict[str, Donor]:
-    """Finished runs of the given studies by fingerprint (the first study given wins where two hold one spec)."""
+def find_donors(study_dirs: list[Path], own: Path | None) -> dict[str, Donor]:
+    """Finished runs of the given studies by fingerprint (the first study given wins where two hold one spec); ``own``:
+    the study directory they are for (None: not made yet)."""
     from .sweep import is_finished
 
     donors: dict[str, Donor] = {}
     for study_dir in study_dirs:
         if not is_study_dir(study_dir):
             raise FomoError(f"--reuse {study_dir}: not a study directory (no study.json)")
-        if study_dir.resolve() == own.resolve():
+        if own is not None and study_dir.resolve() == own.resolve():
             raise FomoError(f"--reuse {study_dir}: the study itself; --resume already keeps its finished runs")
         index = read_index(study_dir)
         for run in index.runs:

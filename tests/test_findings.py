@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fomo_host.errors import FomoError, SpecError
-from fomo_host.reporting.findings import FindingResult, judge, one_sided_p, summary_table
+from fomo_host.reporting.findings import MOST_SEEDS, FindingResult, judge, one_sided_p, summary_table
 from fomo_host.reporting.groups import RunGroup
 from fomo_host.reporting.runs import RunResult
 from fomo_host.study.file import load_study_file
@@ -100,6 +100,29 @@ def test_an_equivalence_beyond_its_margin_is_contradicted_and_noise_is_not_shown
     assert claims[0].p_contradicts == pytest.approx(two_sided_p_two_degrees((0.11 - 0.02) / se) / 2, rel=1e-6)
     assert claims[1].state == "not shown"
     assert FindingResult(Path("s"), None, "x", spec, claims, spread, 9, 1.0).verdict == "contradicted"
+
+
+def test_a_claim_not_shown_says_how_many_seeds_would_show_it_at_its_mean_and_spread():
+    # differences 0.02, 0.04, 0.00: mean 0.02, std 0.02, so t = sqrt(n) with n seeds; two-sided 5% critical values from
+    # the t table: n = 6 gives 2.449 < 2.571 (5 degrees), n = 7 gives 2.646 > 2.447 (6 degrees): 7 seeds
+    spread = [group("finetune", [0.0, 0.0, 0.0]), group("near", [0.02, 0.04, 0.0]), group("noisy", [0.05, -0.06, 0.0])]
+    [alone] = judge(finding({"point": "near", "metric": "A_ZS.final", "direction": "higher"}), spread, "study.toml")
+    assert alone.state == "not shown" and alone.seeds_needed == 7
+    assert "7 seeds would show it at this mean and spread" in alone.text()
+    # two claims: Bonferroni's 2.5% (critical values 2.841 at 7 degrees, 2.752 at 8): n = 8 gives 2.828, n = 9 gives 3
+    pair = judge(
+        finding(
+            {"point": "near", "metric": "A_ZS.final", "direction": "higher"},
+            {"point": "noisy", "metric": "A_ZS.final", "direction": "within", "margin": 0.02},
+        ),
+        spread,
+        "study.toml",
+    )
+    assert pair[0].seeds_needed == 9
+    # an equivalence buried in noise needs more seeds than are worth counting; a mean the other way, none at all
+    assert pair[1].state == "not shown" and pair[1].seeds_needed == MOST_SEEDS + 1 and "more than 30 seeds" in pair[1].text()
+    [wrong_way] = judge(finding({"point": "near", "metric": "A_ZS.final", "direction": "lower"}), spread, "study.toml")
+    assert wrong_way.state == "not shown" and wrong_way.seeds_needed is None and "would show" not in wrong_way.text()
 
 
 def test_fewer_than_two_seeds_show_nothing():

@@ -83,6 +83,7 @@ def as_json(result: FindingResult) -> dict[str, Any]:
                 "p_contradicts": claim.p_contradicts,
                 "p_contradicts_adjusted": claim.p_contradicts_adjusted,
                 "state": claim.state,
+                "seeds_needed": claim.seeds_needed,
             }
             for claim in result.claims
         ],

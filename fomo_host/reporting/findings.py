@@ -26,6 +26,8 @@ from .groups import SIGNIFICANCE, Difference, RunGroup, adjust_p_values, study_g
 from .runs import RunResult
 
 VERDICTS = ("reproduced", "not shown", "contradicted")
+MOST_SEEDS = 30
+"""The most seeds :func:`seeds_to_show` looks at; beyond it a claim is out of reach of seeds alone."""
 
 
 def one_sided_p(t: float, degrees: int) -> float:
@@ -59,6 +61,9 @@ class ClaimResult:
     p_contradicts: float | None = None
     p_holds_adjusted: float | None = None
     p_contradicts_adjusted: float | None = None
+    seeds_needed: int | None = None
+    """For a claim not shown whose mean lies its way: the seeds that would show it at the mean and spread seen
+    (a planning figure, see :func:`seeds_to_show`); ``MOST_SEEDS + 1`` where more than ``MOST_SEEDS`` would."""
 
     @property
     def holds(self) -> bool:
@@ -81,6 +86,9 @@ class ClaimResult:
         tested = [p for p in (self.p_holds_adjusted, self.p_contradicts_adjusted) if p is not None]
         p = self.p_holds_adjusted if self.holds else self.p_contradicts_adjusted if self.contradicted else min(tested, default=None)
         tail = f", p {p:.3g}" if p is not None else ", fewer than 2 paired seeds"
+        if self.seeds_needed is not None:
+            needed = f"more than {MOST_SEEDS}" if self.seeds_needed > MOST_SEEDS else f"{self.seeds_needed}"
+            tail += f"; {needed} seeds would show it at this mean and spread"
         expected = "≈" if self.claim.direction == "within" else ">" if self.claim.direction == "higher" else "<"
         margin = f" ±{self.claim.margin:g}" if self.claim.margin is not None else ""
         return (
@@ -155,6 +163,33 @@ def judge_claim(claim: Claim, against: str, point: RunGroup, reference: RunGroup
     return result
 
 
+def seeds_to_show(claim: Claim, difference: Difference, tests: int) -> int | None:
+    """The fewest seeds with which the claim's test would hold were its paired differences' mean and spread what they
+    are now, its p-value corrected as Bonferroni would over the finding's ``tests`` claims (Holm's most strict step).
+
+    A plug-in estimate for planning (it takes the seen mean for the true one, so such a rerun shows the claim about half
+    the time); None where there is no spread to go by, or the mean lies the other way (more seeds would not help).
+    """
+    if difference.n < 2 or not difference.std:
+        return None
+    mean, std = difference.mean, difference.std
+    if claim.direction == "within":
+        margin = float(claim.margin or 0.0)
+        if abs(mean) >= margin:
+            return None
+    elif (mean > 0) != (claim.direction == "higher") or mean == 0.0:
+        return None
+    for seeds in range(difference.n + 1, MOST_SEEDS + 1):
+        error = std / math.sqrt(seeds)
+        if claim.direction == "within":
+            p = max(one_sided_p((mean + margin) / error, seeds - 1), one_sided_p((margin - mean) / error, seeds - 1))
+        else:
+            p = t_test_p(mean / error, seeds - 1)
+        if p * tests < SIGNIFICANCE:
+            return seeds
+    return MOST_SEEDS + 1
+
+
 def judge(finding: Finding, groups: list[RunGroup], where: str) -> list[ClaimResult]:
     by_label = {group.label: group for group in groups}
     results = []
@@ -170,6 +205,9 @@ def judge(finding: Finding, groups: list[RunGroup], where: str) -> list[ClaimRes
         adjusted = adjust_p_values([getattr(result, field) for result in tested], finding.correction)
         for result, value in zip(tested, adjusted, strict=True):
             setattr(result, f"{field}_adjusted", value)
+    for result in results:
+        if result.state == "not shown":
+            result.seeds_needed = seeds_to_show(result.claim, result.difference, len(results))
     return results
 
 

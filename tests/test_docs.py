@@ -105,7 +105,7 @@ def result_tables(page: str) -> list[tuple[str, str | None, list[str]]]:
     """(study directory name, --against point, first cells of the rows) of every table printed by a command on the page."""
     tables, command, rows = [], None, None
     for line in [*page.splitlines(), ""]:
-        match = re.fullmatch(r"`fomo-host compare runs/([\w.-]+)(?: --against (\"[^\"]+\"|\S+))? --markdown`:", line)
+        match = re.fullmatch(r"`fomo-host compare runs/([\w.-]+)(?: --best)?(?: --against (\"[^\"]+\"|\S+))? --markdown`:", line)
         if match:
             command = (match.group(1), match.group(2).strip('"') if match.group(2) else None)
         elif line.startswith("|") and command is not None:

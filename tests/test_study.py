@@ -298,7 +298,9 @@ def test_the_shipped_studies_are_valid(host, path):
         assert searched.variants and all(variant.space for variant in searched.variants)
         return
     result = plan_study(study, path, [], host)
-    assert sorted({point.seed for point in result.points}) == [0, 1, 2]
+    # the findings studies run each method at its tuned setting on seeds the search (seed 0) never used
+    tuned = path.stem in {f"benchmark-{name}" for name in ("methods", "merges", "schedules", "mixtures", "orderings", "scaling")}
+    assert sorted({point.seed for point in result.points}) == ([1, 2, 3] if tuned else [0, 1, 2])
     if path.stem in {"methods", "merging"}:
         assert result.groups == {"methods": 12, "merging": 10}[path.stem]
 

@@ -58,11 +58,9 @@ class RunDirectoryLock:
                 raise RunInUseError(message) from None
             raise
         self._descriptor = descriptor
-        holding = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         # who holds the lock is for the refusal message; writing it also finds a full disk before the run starts
         try:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, json.dumps(holding).encode(), 0)
+            write_holder(descriptor)
         except OSError:
             self.release()
             raise
@@ -103,12 +101,17 @@ def waiting_lock(path: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
                 raise
             on_wait(describe_holder(path))
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-        holding = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, json.dumps(holding).encode(), 0)
+        write_holder(descriptor)
         yield
     finally:
         os.close(descriptor)  # closing the last descriptor releases the lock
+
+
+def write_holder(descriptor: int) -> None:
+    """Write who holds a lock into its file (this process, host and time), for :func:`describe_holder`."""
+    holding = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, json.dumps(holding).encode(), 0)
 
 
 def describe_holder(path: Path) -> str:

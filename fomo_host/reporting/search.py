@@ -134,7 +134,7 @@ def trial_result(index: StudyIndex, label: str | None, frozen: Any, runs: list[A
     if state == "running" and runs:
         # the sweep tells Optuna at the end of each round: a trial whose runs have all ended says so meanwhile
         statuses = {run.status for run in runs}
-        if statuses == {"pruned"} or (statuses <= {"pruned", "finished"} and "pruned" in statuses):
+        if "pruned" in statuses and statuses <= {"pruned", "finished"}:
             state = "pruned"
         elif statuses == {"finished"}:
             state = "finished"  # not told to the search yet: its value counts from the round's end

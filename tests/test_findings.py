@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fomo_host.errors import FomoError, SpecError
-from fomo_host.reporting.findings import MOST_SEEDS, FindingResult, judge, one_sided_p, summary_table
+from fomo_host.reporting.findings import MOST_SEEDS, FindingResult, cost_text, judge, one_sided_p, summary_table
 from fomo_host.reporting.groups import RunGroup
 from fomo_host.reporting.runs import RunResult
 from fomo_host.study.file import load_study_file
@@ -87,6 +87,15 @@ def test_a_difference_shown_the_other_way_contradicts_the_finding():
         [result]
     ) and "lora < finetune on A_ZS.final: +0.040 ± 0.010 (3 seeds) contradicted" in summary_table([result])
 
+
+def test_a_study_of_reused_runs_counts_their_cost_where_they_ran():
+    spec = finding({"point": "lora", "metric": "A_ZS.final", "direction": "lower"})
+    claims = judge(spec, GROUPS, "study.toml")
+    ran_here = FindingResult(Path("study"), None, "methods", spec, claims, GROUPS, 9, 1.5, reused=3)
+    assert cost_text(ran_here) == "9 runs (3 reused from other studies, counted there), seeds 0, 1, 2, 1.50 run-hours"
+    all_reused = FindingResult(Path("study"), None, "methods", spec, claims, GROUPS, 9, 0.0, reused=9)
+    assert cost_text(all_reused) == "9 runs, all reused from other studies (their run-hours are counted there), seeds 0, 1, 2"
+    assert "0.00 run-hours" not in summary_table([all_reused])
 
 def test_an_equivalence_beyond_its_margin_is_contradicted_and_noise_is_not_shown():
     spread = [group("finetune", [0.0, 0.0, 0.0]), group("far", [0.10, 0.11, 0.12]), group("noisy", [0.05, -0.06, 0.0])]

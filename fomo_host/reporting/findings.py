@@ -307,8 +307,10 @@ def verdict_text(result: FindingResult) -> str:
 
 def cost_text(result: FindingResult) -> str:
     seeds = ", ".join(str(seed) for seed in result.seeds)
-    reused = f" ({result.reused} reused from other studies)" if result.reused else ""
     partial = f" of {result.planned} planned (partial)" if result.planned > result.runs else ""
+    if result.reused and result.reused == result.runs:  # nothing ran here: its cost is counted where the runs ran
+        return f"{result.runs} runs{partial}, all reused from other studies (their run-hours are counted there), seeds {seeds}"
+    reused = f" ({result.reused} reused from other studies, counted there)" if result.reused else ""
     return f"{result.runs} runs{partial}{reused}, seeds {seeds}, {result.run_hours:.2f} run-hours"
 
 

@@ -230,8 +230,13 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
     assert claim["difference"] == pytest.approx(sum(final("lr=0.001", s) - final("lr=0.0005", s) for s in (0, 1)) / 2)
     assert claim["seeds"] == 2 and result["runs"] == 4 and result["seeds"] == [0, 1]
     assert result["verdict"] == {"holds": "reproduced", "contradicted": "contradicted", "not shown": "not shown"}[claim["state"]]
-    page = Path(fomo("findings", str(study_dir), "--out", str(tmp_path / "out")).stdout.split("findings: ")[1].strip())
+    written = fomo("findings", str(study_dir), "--out", str(tmp_path / "out")).stdout
+    page = Path(written.split("findings: ")[1].split(";")[0])
     text = page.read_text()
+    # and a row per finding for a README, linked to its section of the page and to its figure
+    out = tmp_path / "out"
+    assert f"| [Learning rates]({out}/findings.md#learning-rates) | **{result['verdict']}** |" in written
+    assert f"| [study.png]({out}/study.png) | `fomo-host sweep " in written
     assert "| Learning rates" in text or "[Learning rates]" in text
     assert f"fomo-host compare {study_dir} --against lr=0.0005 --markdown" in text and "(study.png)" in text
     assert (tmp_path / "out" / "study.png").is_file()

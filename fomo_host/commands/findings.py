@@ -19,7 +19,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="judge each study's [finding] (its claims as paired tests, corrected over the claims): reproduced, not shown or contradicted",
         description="For each study directory, the claims of its study file's [finding] table, each a paired test of two "
         "points over the study's seeds, corrected over the finding's claims (Holm by default), and the verdict. "
-        "--out DIR writes DIR/findings.md with a figure per study and the study's compare tables.",
+        "--out DIR writes DIR/findings.md with a figure per study and the study's compare tables, and prints a "
+        "row per finding linked to the page, for a README.",
     )
     parser.add_argument(
         "studies", nargs="+", metavar="STUDY_DIR", help="study directories (fomo-host sweep) whose study file has [finding]"
@@ -36,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def command_findings(args: argparse.Namespace) -> int:
     from ..errors import FomoError
-    from ..reporting.findings import load_finding, summary_table, write_page
+    from ..reporting.findings import brief_table, load_finding, summary_table, write_page
     from ..study.index import is_study_dir
 
     for path in args.studies:
@@ -49,7 +50,9 @@ def command_findings(args: argparse.Namespace) -> int:
         print(summary_table(results))
     elif args.out:
         command = shlex.join(["fomo-host", "findings", *args.studies, *(["--partial"] if args.partial else []), "--out", args.out])
-        print(f"findings: {write_page(results, Path(args.out), command)}")
+        page = write_page(results, Path(args.out), command)
+        print(f"findings: {page}; one row per finding, linked to it (for a README):\n")
+        print(brief_table(results, page))
     else:
         print_terminal(results)
     return 0

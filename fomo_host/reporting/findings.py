@@ -338,6 +338,27 @@ def summary_table(results: list[FindingResult], sections: bool = False) -> str:
     return markdown_table(["finding", "the paper", "verdict", "claims", "runs", "made by"], rows, left={0, 1, 2, 3, 4, 5})
 
 
+def brief_table(results: list[FindingResult], page: Path) -> str:
+    """One row per finding for a README: the verdict, the figure and the command, each finding linked to its section of
+    ``page`` (written by :func:`write_page`, which names the figures); links are relative to the working directory."""
+    from .tables import markdown_table
+
+    where = shown_path(page.parent)
+    rows = []
+    for result in results:
+        held = sum(1 for claim in result.claims if claim.holds)
+        rows.append(
+            [
+                f"[{result.finding.title}]({where}/{page.name}#{anchor(result.finding.title)})",
+                f"**{result.verdict}**",
+                f"{held} of {len(result.claims)}",
+                f"[{result.figure}]({where}/{result.figure})" if result.figure else "",
+                f"`{sweep_command(result)}`",
+            ]
+        )
+    return markdown_table(["finding", "verdict", "claims held", "figure", "made by"], rows, left={0, 1, 2, 3, 4})
+
+
 def anchor(title: str) -> str:
     """The heading anchor MkDocs gives a title."""
     kept = "".join(character for character in title.lower() if character.isalnum() or character in " -_")

@@ -136,3 +136,17 @@ def test_every_results_table_names_the_points_as_its_study_labels_them():
                 assert against in labels and against not in rows
             checked += 1
     assert checked >= 12
+
+
+def test_the_readmes_findings_table_is_the_findings_pages():
+    """The README's row per finding agrees with the page ``fomo-host findings --out`` wrote, and its links resolve."""
+    page_path = ROOT / "docs" / "results" / "findings" / "findings.md"
+    page = page_path.read_text(encoding="utf-8")
+    found = re.findall(r"^\| \[([^\]]+)\]\(#[\w-]+\) \| [^|]+ \| \*\*([a-z ]+)\*\* \((\d+ of \d+) claims hold\)", page, re.M)
+    on_page = {title: (verdict, held) for title, verdict, held in found}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| \[([^\]]+)\]\(([^)#]+)#[\w-]+\) \| \*\*([a-z ]+)\*\* \| (\d+ of \d+) \| \[[^\]]+\]\(([^)]+)\) \|", readme, re.M)
+    assert rows and len(rows) == len(on_page), "the README's findings table and the findings page list different findings"
+    for title, linked_page, verdict, held, figure in rows:
+        assert on_page.get(title) == (verdict, held), f"README: {title}: {verdict}, {held}; the page: {on_page.get(title)}"
+        assert (ROOT / linked_page).resolve() == page_path.resolve() and (ROOT / figure).is_file()

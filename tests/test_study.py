@@ -299,8 +299,10 @@ def test_the_shipped_studies_are_valid(host, path):
         return
     result = plan_study(study, path, [], host)
     # the findings studies run each method at its tuned setting on seeds the search (seed 0) never used
+    # (on 5 of them where 3 seeds left claims within the spread)
     tuned = path.stem in {f"benchmark-{name}" for name in ("methods", "merges", "schedules", "mixtures", "orderings", "scaling")}
-    assert sorted({point.seed for point in result.points}) == ([1, 2, 3] if tuned else [0, 1, 2])
+    more = path.stem in {"benchmark-methods", "benchmark-merges", "benchmark-schedules"}
+    assert sorted({point.seed for point in result.points}) == ([1, 2, 3, 4, 5] if more else [1, 2, 3] if tuned else [0, 1, 2])
     if path.stem in {"methods", "merging"}:
         assert result.groups == {"methods": 12, "merging": 10}[path.stem]
 

@@ -97,6 +97,7 @@ def test_a_study_of_reused_runs_counts_their_cost_where_they_ran():
     assert cost_text(all_reused) == "9 runs, all reused from other studies (their run-hours are counted there), seeds 0, 1, 2"
     assert "0.00 run-hours" not in summary_table([all_reused])
 
+
 def test_an_equivalence_beyond_its_margin_is_contradicted_and_noise_is_not_shown():
     spread = [group("finetune", [0.0, 0.0, 0.0]), group("far", [0.10, 0.11, 0.12]), group("noisy", [0.05, -0.06, 0.0])]
     spec = finding(

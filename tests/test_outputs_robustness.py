@@ -175,7 +175,7 @@ def places(tmp_path: Path, mounts: dict[str, Path]) -> dict[str, tuple[Path, str
 
 
 KINDS = ["exists as a file", "under a file", "too long", "read-only", "no space"]
-COMMANDS = ["run", "sweep", "report", "export", "validate"]
+COMMANDS = ["run", "sweep", "report", "findings", "export", "validate"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -191,6 +191,7 @@ def test_every_writing_command_checks_its_place_first(finished, tmp_path, mounts
         "run": ["run", str(spec), "--output", str(place), "--quiet"],
         "sweep": ["sweep", str(study), "--output", str(place)],
         "report": ["report", str(run_dir), "--out", str(place)],
+        "findings": ["findings", str(run_dir), "--out", str(place)],
         "export": ["export", str(run_dir), "--out", str(place if kind == "exists as a file" else Path(f"{place}.safetensors"))],
         "validate": ["validate", str(spec), "--set", f"run.output_dir={json.dumps(str(place))}"],
     }[command]

@@ -37,9 +37,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def command_findings(args: argparse.Namespace) -> int:
     from ..errors import FomoError
+    from ..output_path import check_output_path
     from ..reporting.findings import brief_table, load_finding, summary_table, write_page
     from ..study.index import is_study_dir
 
+    if args.out:
+        check_output_path(args.out, "--out")  # before any study is read: a place that cannot take the page gets nothing
     for path in args.studies:
         if not is_study_dir(Path(path)):
             raise FomoError(f"{path}: not a study directory (no study.json); fomo-host sweep makes one")
@@ -103,10 +106,9 @@ def print_terminal(results: list[FindingResult]) -> None:
     for heading in ("finding", "verdict", "claims", "runs"):
         table.add_column(heading)
     for result in results:
-        held = sum(1 for claim in result.claims if claim.holds)
         table.add_row(
             f"{result.finding.title}\n{result.study_dir}",
-            f"{result.verdict} ({held} of {len(result.claims)})",
+            f"{result.verdict} ({result.held} of {len(result.claims)})",
             "\n".join(claim.text() for claim in result.claims),
             cost_text(result),
         )

@@ -117,6 +117,11 @@ class FindingResult:
     """The file name of its figure on a findings page (set by :func:`write_page`)."""
 
     @property
+    def held(self) -> int:
+        """How many of its claims hold."""
+        return sum(1 for claim in self.claims if claim.holds)
+
+    @property
     def verdict(self) -> str:
         if any(claim.contradicted for claim in self.claims):
             return "contradicted"
@@ -301,8 +306,7 @@ def sweep_command(result: FindingResult) -> str:
 
 
 def verdict_text(result: FindingResult) -> str:
-    held = sum(1 for claim in result.claims if claim.holds)
-    return f"**{result.verdict}** ({held} of {len(result.claims)} claims hold)"
+    return f"**{result.verdict}** ({result.held} of {len(result.claims)} claims hold)"
 
 
 def cost_text(result: FindingResult) -> str:
@@ -346,13 +350,12 @@ def brief_table(results: list[FindingResult], page: Path) -> str:
     where = shown_path(page.parent)
     rows = []
     for result in results:
-        held = sum(1 for claim in result.claims if claim.holds)
         rows.append(
             [
                 f"[{result.finding.title}]({where}/{page.name}#{anchor(result.finding.title)})",
                 f"**{result.verdict}**",
-                f"{held} of {len(result.claims)}",
-                f"[{result.figure}]({where}/{result.figure})" if result.figure else "",
+                f"{result.held} of {len(result.claims)}",
+                f"[{result.figure}]({where}/{result.figure})",
                 f"`{sweep_command(result)}`",
             ]
         )

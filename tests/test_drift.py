@@ -64,6 +64,23 @@ def test_an_unconverged_base_fails_the_control_and_a_loose_bound_passes_it(contr
     assert status == 0 and out.strip().splitlines()[-1].startswith("drift: every change within the bounds"), out
 
 
+def test_per_run_is_each_runs_a_zs_and_its_farthest_set_with_its_count_beyond_the_bounds(control):
+    _, out, _ = cli("drift", str(control), "--json", "--max-set-change", "0.02", "--max-aggregate-change", "0.01")
+    rows = json.loads(out.split("\ndrift: ")[0])
+    status, out, _ = cli("drift", str(control), "--json", "--per-run", "--max-set-change", "0.02", "--max-aggregate-change", "0.01")
+    assert status == 1
+    (summary,) = json.loads(out.split("\ndrift: ")[0])
+    aggregate = next(row for row in rows if row["name"] == "A_ZS")
+    farthest = max((row for row in rows if row["name"] != "A_ZS"), key=lambda row: abs(row["largest_change"]))
+    assert summary["base"] == pytest.approx(aggregate["base"])
+    assert summary["aggregate"]["largest_change"] == pytest.approx(aggregate["largest_change"])
+    assert summary["farthest_set"]["name"] == farthest["name"]
+    assert summary["beyond"] == sum(row["exceeds"] for row in rows) > 0
+    _, out, _ = cli("drift", str(control), "--markdown", "--per-run")
+    header, _, line = out.strip().splitlines()[:3]
+    assert "set moved farthest" in header and f"| {farthest['name']} |" in line
+
+
 def test_drift_refuses_bad_input_in_one_line(tmp_path, control):
     status, _, err = cli("drift", str(tmp_path / "missing"))
     assert status == 2 and err.strip().count("\n") == 0 and "no such run or study directory" in err

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..reporting.drift import Drift, RunDrift
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,6 +22,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY", help="run directories and/or study directories")
     parser.add_argument("--max-set-change", type=bounded, default=None, metavar="X", help="largest allowed |change| of a set")
     parser.add_argument("--max-aggregate-change", type=bounded, default=None, metavar="X", help="largest allowed |change| of A_ZS")
+    parser.add_argument(
+        "--per-run", action="store_true", help="a line per run (its A_ZS and the set that moved farthest) instead of a line per set"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the rows as JSON")
     output.add_argument("--markdown", action="store_true", help="print a markdown table")
@@ -35,36 +42,26 @@ def bounded(text: str) -> float:
 
 
 def command_drift(args: argparse.Namespace) -> int:
-    from ..reporting.drift import AGGREGATE, load_drift_runs, run_drift, violations
+    from ..reporting.drift import AGGREGATE, load_drift_runs, run_drift, summarise_runs, violations
     from ..reporting.tables import markdown_table
 
     drifts = [drift for run in load_drift_runs([Path(path) for path in args.paths]) for drift in run_drift(run)]
     beyond = set(violations(drifts, args.max_set_change, args.max_aggregate_change))
-    if args.json:
+    if args.json and args.per_run:
+        print(json.dumps([summary_json(summary) for summary in summarise_runs(drifts, beyond)], indent=2))
+    elif args.json:
         print(json.dumps([{**vars(drift), "exceeds": drift in beyond} for drift in drifts], indent=2))
     else:
-        header = ["run", "set", "base", "final change", "largest change", "at task", ""]
-        rows = [
-            [
-                drift.run,
-                drift.name,
-                f"{drift.base:.4f}",
-                f"{drift.final_change:+.4f}",
-                f"{drift.largest_change:+.4f}",
-                str(drift.largest_at_task),
-                "beyond bound" if drift in beyond else "",
-            ]
-            for drift in drifts
-        ]
+        header, rows, left = per_run_rows(drifts, beyond) if args.per_run else per_set_rows(drifts, beyond)
         if args.markdown:
-            print(markdown_table(header, rows, left={0, 1, 6}))
+            print(markdown_table(header, rows, left=left))
         else:
             from rich.console import Console
             from rich.table import Table
 
             table = Table(title="zero-shot drift from the base model")
-            for column in header:
-                table.add_column(column, justify="left" if column in ("run", "set", "") else "right")
+            for index, column in enumerate(header):
+                table.add_column(column, justify="left" if index in left else "right")
             for row in rows:
                 table.add_row(*row)
             Console().print(table)
@@ -79,3 +76,57 @@ def command_drift(args: argparse.Namespace) -> int:
     if args.max_set_change is not None or args.max_aggregate_change is not None:
         print(f"drift: every change within the bounds ({bounds}) in {len({drift.run for drift in drifts})} runs")
     return 0
+
+
+def per_set_rows(drifts: list[Drift], beyond: set[Drift]) -> tuple[list[str], list[list[str]], set[int]]:
+    header = ["run", "set", "base", "final change", "largest change", "at task", ""]
+    rows = [
+        [
+            drift.run,
+            drift.name,
+            f"{drift.base:.4f}",
+            f"{drift.final_change:+.4f}",
+            f"{drift.largest_change:+.4f}",
+            str(drift.largest_at_task),
+            "beyond bound" if drift in beyond else "",
+        ]
+        for drift in drifts
+    ]
+    return header, rows, {0, 1, 6}
+
+
+def per_run_rows(drifts: list[Drift], beyond: set[Drift]) -> tuple[list[str], list[list[str]], set[int]]:
+    from ..reporting.drift import AGGREGATE, summarise_runs
+
+    header = [
+        "run",
+        f"base {AGGREGATE}",
+        f"{AGGREGATE} final change",
+        f"{AGGREGATE} largest change",
+        "set moved farthest",
+        "its largest change",
+        "beyond bounds",
+    ]
+    rows = [
+        [
+            summary.run,
+            f"{summary.base:.4f}",
+            f"{summary.aggregate.final_change:+.4f}",
+            f"{summary.aggregate.largest_change:+.4f} (task {summary.aggregate.largest_at_task})",
+            summary.farthest_set.name,
+            f"{summary.farthest_set.largest_change:+.4f} (task {summary.farthest_set.largest_at_task})",
+            str(summary.beyond),
+        ]
+        for summary in summarise_runs(drifts, beyond)
+    ]
+    return header, rows, {0, 4}
+
+
+def summary_json(summary: RunDrift) -> dict:
+    return {
+        "run": summary.run,
+        "base": summary.base,
+        "aggregate": vars(summary.aggregate),
+        "farthest_set": vars(summary.farthest_set),
+        "beyond": summary.beyond,
+    }

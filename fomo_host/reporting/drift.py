@@ -72,3 +72,29 @@ def load_drift_runs(paths: list[Path]) -> list[RunResult]:
 def violations(drifts: list[Drift], max_set_change: float | None, max_aggregate_change: float | None) -> list[Drift]:
     """The drifts beyond their bound (a set's bound for sets, the aggregate's for A_ZS)."""
     return [drift for drift in drifts if drift.exceeds(max_aggregate_change if drift.name == AGGREGATE else max_set_change)]
+
+
+@dataclass(frozen=True)
+class RunDrift:
+    """One run's drift in a line: its A_ZS (base, largest change) and the zero-shot set that moved farthest."""
+
+    run: str
+    base: float
+    aggregate: Drift
+    farthest_set: Drift
+    beyond: int
+
+    @classmethod
+    def of(cls, drifts: list[Drift], beyond: set[Drift]) -> RunDrift:
+        """The summary of one run's drifts (its sets' rows, then A_ZS's, as ``run_drift`` gives them)."""
+        aggregate = drifts[-1]
+        farthest = max(drifts[:-1], key=lambda drift: abs(drift.largest_change))
+        return cls(aggregate.run, aggregate.base, aggregate, farthest, sum(drift in beyond for drift in drifts))
+
+
+def summarise_runs(drifts: list[Drift], beyond: set[Drift]) -> list[RunDrift]:
+    """A line per run, in the order the runs' drifts come."""
+    by_run: dict[str, list[Drift]] = {}
+    for drift in drifts:
+        by_run.setdefault(drift.run, []).append(drift)
+    return [RunDrift.of(run_drifts, beyond) for run_drifts in by_run.values()]

@@ -231,6 +231,20 @@ def test_a_spec_label_names_the_run_in_legends_and_shared_labels_stay_apart(tmp_
     assert [run.label for run in load_runs([first, second], labels=["short", "long"])] == ["short", "long"]
 
 
+def test_the_plane_marks_every_distinct_base_model(tmp_path):
+    """Runs of one base share its circle; a study over model sizes starts its paths from one circle per size."""
+    from fomo_host.reporting import plots
+
+    small = make_run(tmp_path / "small", "finetune", [0.30, 0.40], [0.60, 0.55], steps=2)
+    small_again = make_run(tmp_path / "small-lora", "lora", [0.30, 0.35], [0.60, 0.58], steps=2)
+    larger = make_run(tmp_path / "larger", "finetune", [0.34, 0.45], [0.66, 0.62], steps=2)
+    assert plots.base_points(load_runs([small, small_again])) == [(0.30, 0.60)]
+    both = load_runs([small, small_again, larger])
+    assert plots.base_points(both) == [(0.30, 0.60), (0.34, 0.66)]
+    plots.draw_plane(both, tmp_path / "plane.png")
+    assert (tmp_path / "plane.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_paired_differences_count_as_shown_only_beyond_the_seeds_spread():
     from fomo_host.reporting.groups import Difference, t_critical
 

@@ -100,6 +100,12 @@ def draw_trajectories(runs: list[RunResult], path: Path, spread: Spread | None =
         fig.tight_layout(rect=(0, 0.04 + 0.04 * math.ceil(len(runs) / 4), 1, 1))
 
 
+def base_points(runs: list[RunResult]) -> list[tuple[float, float]]:
+    """Where the runs' base models sit on the (A_KA, A_ZS) plane: one point where they share a base (seeds of a
+    study pool their base's scores in a mean run), one per base where they differ (a study over model sizes)."""
+    return sorted({(run.summary["trajectories"]["A_KA"][0], run.summary["trajectories"]["A_ZS"][0]) for run in runs})
+
+
 def draw_plane(runs: list[RunResult], path: Path, spread: Spread | None = None) -> None:
     """Every run's path through the (A_KA, A_ZS) plane: the base model, each task, the final point; GM isolines behind.
 
@@ -140,17 +146,17 @@ def draw_plane(runs: list[RunResult], path: Path, spread: Spread | None = None) 
             if len(x) <= 13:  # number the tasks where they stay readable
                 for task, (px, py) in enumerate(zip(x[1:], y[1:], strict=True), start=1):
                     axes.annotate(str(task), (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
-        base = runs[0].summary["trajectories"]
+        bases = base_points(runs)
         axes.plot(
-            base["A_KA"][0],
-            base["A_ZS"][0],
+            [x for x, _ in bases],
+            [y for _, y in bases],
             marker="o",
             markersize=10,
             markerfacecolor="white",
             markeredgecolor="black",
             markeredgewidth=1.4,
             linestyle="none",
-            label="base model",
+            label="base model" if len(bases) == 1 else f"{len(bases)} base models",
             zorder=5,
         )
         axes.set_xlim(*x_range)

@@ -252,6 +252,8 @@ def test_findings_judges_the_study_files_claims_and_writes_a_page(uninterrupted,
     assert unfinished.returncode == 2 and "runs not finished ('lr=0.001' 1 of 2)" in unfinished.stderr
     [partial] = json.loads(fomo("findings", str(study_dir), "--partial", "--json").stdout)
     assert partial["runs"] == 3 and partial["planned"] == 4 and partial["claims"][0]["seeds"] == 1
+    brief = fomo("findings", str(study_dir), "--partial", "--out", str(tmp_path / "partial")).stdout
+    assert f"| **{partial['verdict']}**, partial: 3 of 4 runs |" in brief  # a README's row says it is partial
 
 
 def test_reuse_copies_the_runs_another_study_finished_with_the_same_spec(uninterrupted, study, tmp_path):

@@ -343,8 +343,9 @@ def summary_table(results: list[FindingResult], sections: bool = False) -> str:
 
 
 def brief_table(results: list[FindingResult], page: Path) -> str:
-    """One row per finding for a README: the verdict, the figure and the command, each finding linked to its section of
-    ``page`` (written by :func:`write_page`, which names the figures); links are relative to the working directory."""
+    """One row per finding for a README: the verdict (saying so where judged on part of its runs), the figure and the
+    command, each finding linked to its section of ``page`` (written by :func:`write_page`, which names the figures);
+    links are relative to the working directory."""
     from .tables import markdown_table
 
     where = shown_path(page.parent)
@@ -353,7 +354,7 @@ def brief_table(results: list[FindingResult], page: Path) -> str:
         rows.append(
             [
                 f"[{result.finding.title}]({where}/{page.name}#{anchor(result.finding.title)})",
-                f"**{result.verdict}**",
+                f"**{result.verdict}**" + (f", partial: {result.runs} of {result.planned} runs" if result.planned > result.runs else ""),
                 f"{result.held} of {len(result.claims)}",
                 f"[{result.figure}]({where}/{result.figure})",
                 f"`{sweep_command(result)}`",

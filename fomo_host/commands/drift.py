@@ -55,6 +55,7 @@ def command_drift(args: argparse.Namespace) -> int:
         header, rows, left = per_run_rows(drifts, beyond) if args.per_run else per_set_rows(drifts, beyond)
         if args.markdown:
             print(markdown_table(header, rows, left=left))
+            print()  # the verdict below is a paragraph of its own, not a row of the table
         else:
             from rich.console import Console
             from rich.table import Table

@@ -81,6 +81,24 @@ def test_per_run_is_each_runs_a_zs_and_its_farthest_set_with_its_count_beyond_th
     assert "set moved farthest" in header and f"| {farthest['name']} |" in line
 
 
+def test_two_studies_runs_of_one_label_stay_two_runs(control, tmp_path, monkeypatch):
+    """Two control studies both have "pool only seed 1": each run keeps its own line, named by its study."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from fomo_host.reporting import drift
+    from fomo_host.reporting.runs import load_runs
+
+    run = replace(load_runs([control])[0], label="pool only seed 1")
+    monkeypatch.setattr(drift, "is_study_dir", lambda path: True)
+    monkeypatch.setattr(drift, "read_index", lambda path: path)
+    monkeypatch.setattr(drift, "study_groups", lambda index: [SimpleNamespace(runs=[run])])
+    runs = drift.load_drift_runs([tmp_path / "small", tmp_path / "larger"])
+    assert [run.label for run in runs] == ["small: pool only seed 1", "larger: pool only seed 1"]
+    summaries = drift.summarise_runs([drift.run_drift(run) for run in runs], set())
+    assert [summary.run for summary in summaries] == ["small: pool only seed 1", "larger: pool only seed 1"]
+
+
 def test_drift_refuses_bad_input_in_one_line(tmp_path, control):
     status, _, err = cli("drift", str(tmp_path / "missing"))
     assert status == 2 and err.strip().count("\n") == 0 and "no such run or study directory" in err

@@ -45,14 +45,15 @@ def command_drift(args: argparse.Namespace) -> int:
     from ..reporting.drift import AGGREGATE, load_drift_runs, run_drift, summarise_runs, violations
     from ..reporting.tables import markdown_table
 
-    drifts = [drift for run in load_drift_runs([Path(path) for path in args.paths]) for drift in run_drift(run)]
+    runs_drifts = [run_drift(run) for run in load_drift_runs([Path(path) for path in args.paths])]
+    drifts = [drift for run_drifts in runs_drifts for drift in run_drifts]
     beyond = set(violations(drifts, args.max_set_change, args.max_aggregate_change))
     if args.json and args.per_run:
-        print(json.dumps([summary_json(summary) for summary in summarise_runs(drifts, beyond)], indent=2))
+        print(json.dumps([summary_json(summary) for summary in summarise_runs(runs_drifts, beyond)], indent=2))
     elif args.json:
         print(json.dumps([{**vars(drift), "exceeds": drift in beyond} for drift in drifts], indent=2))
     else:
-        header, rows, left = per_run_rows(drifts, beyond) if args.per_run else per_set_rows(drifts, beyond)
+        header, rows, left = per_run_rows(runs_drifts, beyond) if args.per_run else per_set_rows(drifts, beyond)
         if args.markdown:
             print(markdown_table(header, rows, left=left))
             print()  # the verdict below is a paragraph of its own, not a row of the table
@@ -96,7 +97,7 @@ def per_set_rows(drifts: list[Drift], beyond: set[Drift]) -> tuple[list[str], li
     return header, rows, {0, 1, 6}
 
 
-def per_run_rows(drifts: list[Drift], beyond: set[Drift]) -> tuple[list[str], list[list[str]], set[int]]:
+def per_run_rows(runs_drifts: list[list[Drift]], beyond: set[Drift]) -> tuple[list[str], list[list[str]], set[int]]:
     from ..reporting.drift import AGGREGATE, summarise_runs
 
     header = [
@@ -118,7 +119,7 @@ def per_run_rows(drifts: list[Drift], beyond: set[Drift]) -> tuple[list[str], li
             f"{summary.farthest_set.largest_change:+.4f} (task {summary.farthest_set.largest_at_task})",
             str(summary.beyond),
         ]
-        for summary in summarise_runs(drifts, beyond)
+        for summary in summarise_runs(runs_drifts, beyond)
     ]
     return header, rows, {0, 4}
 

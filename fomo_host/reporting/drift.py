@@ -8,7 +8,8 @@ each run (the base model's is the first) and checks them against stated bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import FomoError
@@ -54,18 +55,22 @@ def run_drift(run: RunResult) -> list[Drift]:
 
 def load_drift_runs(paths: list[Path]) -> list[RunResult]:
     """The finished runs of study directories (labelled "point seed N") and the run directories given."""
-    runs: list[RunResult] = []
+    studies: list[tuple[Path, list[RunResult]]] = []
     run_dirs: list[Path] = []
     for path in paths:
         if is_study_dir(path):
             finished = [run for group in study_groups(read_index(path)) for run in group.runs]
             if not finished:
                 raise FomoError(f"{path}: no finished run in this study yet")
-            runs += finished
+            studies.append((path, finished))
         elif path.is_dir():
             run_dirs.append(path)
         else:
             raise FomoError(f"{path}: no such run or study directory")
+    labels = Counter(run.label for _, finished in studies for run in finished)
+    runs = [  # two studies' runs of one label ("pool only seed 1") are told apart by their study's directory
+        replace(run, label=f"{path.name}: {run.label}") if labels[run.label] > 1 else run for path, finished in studies for run in finished
+    ]
     return runs + load_runs(run_dirs)  # runs given by directory keep distinct labels (seed-0 of two studies)
 
 
@@ -92,9 +97,6 @@ class RunDrift:
         return cls(aggregate.run, aggregate.base, aggregate, farthest, sum(drift in beyond for drift in drifts))
 
 
-def summarise_runs(drifts: list[Drift], beyond: set[Drift]) -> list[RunDrift]:
-    """A line per run, in the order the runs' drifts come."""
-    by_run: dict[str, list[Drift]] = {}
-    for drift in drifts:
-        by_run.setdefault(drift.run, []).append(drift)
-    return [RunDrift.of(run_drifts, beyond) for run_drifts in by_run.values()]
+def summarise_runs(runs_drifts: list[list[Drift]], beyond: set[Drift]) -> list[RunDrift]:
+    """A line per run, from each run's own drifts (two studies' runs may share a label, never a list)."""
+    return [RunDrift.of(run_drifts, beyond) for run_drifts in runs_drifts]

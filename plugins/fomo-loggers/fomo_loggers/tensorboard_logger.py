@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from fomo_host.api import Logger, LoggerContext
@@ -29,6 +31,9 @@ class TensorBoardLogger(Logger):
 
         resumed_from_task = context.resumed_from_task
         folder = context.run_dir / params.directory
+        if resumed_from_task is not None:
+            for existing in (folder, folder / "steps"):
+                wait_past_newest_event_file(existing)
         self.writer = SummaryWriter(
             log_dir=str(folder),
             purge_step=resumed_from_task + 1 if resumed_from_task is not None else None,
@@ -68,3 +73,23 @@ class TensorBoardLogger(Logger):
     def close(self) -> None:
         self.writer.close()
         self.steps.close()
+
+
+EVENT_FILE_PREFIX = "events.out.tfevents."
+
+
+def wait_past_newest_event_file(folder: Path) -> None:
+    """Wait (at most a second or two) until the clock's second is past that of the newest event file in ``folder``.
+
+    TensorBoard reads a folder's event files in the order of their names, ``events.out.tfevents.<second>.<host>.<pid>.<n>``;
+    a resumed run's file must come after the interrupted run's for its purge to drop the redone tasks, and two files of
+    one second are ordered by pid and counter as text ("10" before "9"), so the new file starts in a later second.
+    """
+    seconds = []
+    for path in folder.glob(EVENT_FILE_PREFIX + "*"):
+        field = path.name[len(EVENT_FILE_PREFIX) :].split(".", 1)[0]
+        if field.isdigit():
+            seconds.append(int(field))
+    if seconds:
+        while int(time.time()) <= max(seconds):
+            time.sleep(0.02)

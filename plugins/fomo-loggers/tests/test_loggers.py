@@ -157,6 +157,22 @@ def test_tensorboard_logger_writes_scalars_by_tasks_done_and_steps_by_global_ste
     assert steps["train/lr"][1] == (4, pytest.approx(4e-3))
 
 
+def test_a_resumed_tensorboard_file_sorts_after_the_interrupted_runs(tmp_path):
+    """TensorBoard reads event files in name order; one of the same second as the last could be read before it."""
+    import time
+
+    from fomo_loggers.tensorboard_logger import EVENT_FILE_PREFIX, wait_past_newest_event_file
+
+    (tmp_path / "steps").mkdir()
+    last = tmp_path / f"{EVENT_FILE_PREFIX}{int(time.time()) + 1}.host.9.9"
+    last.write_bytes(b"")
+    (tmp_path / f"{EVENT_FILE_PREFIX}not-a-second.host").write_bytes(b"")  # not ours: ignored
+    wait_past_newest_event_file(tmp_path)
+    wait_past_newest_event_file(tmp_path / "steps")  # no event file yet: no wait
+    new = f"{EVENT_FILE_PREFIX}{int(time.time())}.host.10.10"
+    assert sorted([last.name, new]) == [last.name, new]
+
+
 def test_tensorboard_logger_purges_what_a_resume_redoes(tmp_path):
     hooks = Hooks(tmp_path, ["tensorboard"])
     hooks.run_start()

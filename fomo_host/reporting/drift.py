@@ -83,18 +83,24 @@ def violations(drifts: list[Drift], max_set_change: float | None, max_aggregate_
 class RunDrift:
     """One run's drift in a line: its A_ZS (base, largest change) and the zero-shot set that moved farthest."""
 
-    run: str
-    base: float
     aggregate: Drift
     farthest_set: Drift
     beyond: int
 
+    @property
+    def run(self) -> str:
+        return self.aggregate.run
+
+    @property
+    def base(self) -> float:
+        """The base model's A_ZS."""
+        return self.aggregate.base
+
     @classmethod
     def of(cls, drifts: list[Drift], beyond: set[Drift]) -> RunDrift:
         """The summary of one run's drifts (its sets' rows, then A_ZS's, as ``run_drift`` gives them)."""
-        aggregate = drifts[-1]
         farthest = max(drifts[:-1], key=lambda drift: abs(drift.largest_change))
-        return cls(aggregate.run, aggregate.base, aggregate, farthest, sum(drift in beyond for drift in drifts))
+        return cls(drifts[-1], farthest, sum(drift in beyond for drift in drifts))
 
 
 def summarise_runs(runs_drifts: list[list[Drift]], beyond: set[Drift]) -> list[RunDrift]:

@@ -230,3 +230,40 @@ def test_a_round_starts_the_variants_whose_runs_took_longest_first(tmp_path):
     ordered = [request.key for request in longest_first(index, requests)]
     # unknown durations (a variant with no finished run yet) keep their place after the known ones
     assert ordered == ["bitfit/trial-001/seed-0", "lora/trial-001/seed-0", "finetune/trial-001/seed-0", "si/trial-000/seed-0"]
+
+
+def test_a_best_value_at_the_edge_of_its_range_is_named(capsys):
+    # a best lr at the top of a log range (as BitFit's search found it) or a knob at its last step may have its optimum
+    # beyond the range: compare says so below the table, and in its JSON summary
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from fomo_host.reporting.search import SearchResults, TrialResult, print_search_comparison, range_edge, range_edges
+
+    lr = FloatDistribution(1e-4, 3e-2, log=True)
+    weight = FloatDistribution(0.1, 0.9, step=0.1)
+    assert range_edge(0.0269, lr) == "top" and range_edge(1.2e-4, lr) == "bottom" and range_edge(1e-2, lr) is None
+    assert range_edge(0.9, weight) == "top" and range_edge(0.5, weight) is None
+    assert range_edge(2, CategoricalDistribution([2, 4, 8])) is None
+
+    studies = {}
+    trials = []
+    for variant, params, distributions in [
+        ("bitfit", {"optimizer.lr": 0.0269}, {"optimizer.lr": lr}),
+        ("ema-merge", {"optimizer.lr": 1.2e-3, "merger.params.weight": 0.5}, {"optimizer.lr": lr, "merger.params.weight": weight}),
+    ]:
+        study = optuna.create_study(direction="maximize")
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.6))
+        studies[variant] = study
+        trials.append(TrialResult(variant, 0, "complete", params, [0.6], 15, 15, 1.0, 0.0, on_front=True))
+    search = SearchResults(Path("runs/search"), None, ["GM.final:max"], "validation", trials, studies)  # type: ignore[arg-type]
+    assert range_edges(search) == [
+        "bitfit trial 0: optimizer.lr = 0.0269 is at the top of its searched range [0.0001, 0.03], log scale; "
+        "the best may lie beyond it: widen the range where the knob allows and search again"
+    ]
+    print_search_comparison(search, as_json=False, markdown=True, best_only=True)
+    assert "at the edge: bitfit trial 0: optimizer.lr = 0.0269 is at the top" in capsys.readouterr().out
+    print_search_comparison(search, as_json=True, markdown=False)
+    import json
+
+    assert json.loads(capsys.readouterr().out)["summary"]["at_range_edge"] == range_edges(search)

@@ -177,6 +177,40 @@ def chosen_trials(search: SearchResults, count: int) -> list[TrialResult]:
     return chosen
 
 
+EDGE_SHARE = 0.05
+"""A best value within this share of its searched range's end (on the scale it was sampled on) is at the edge."""
+
+
+def range_edge(value: Any, distribution: Any) -> str | None:
+    """``"top"`` or ``"bottom"`` where ``value`` lies within ``EDGE_SHARE`` of that end of a numeric search range."""
+    low, high = getattr(distribution, "low", None), getattr(distribution, "high", None)
+    if low is None or high is None or high <= low or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    scale = math.log if getattr(distribution, "log", False) else float
+    position = (scale(value) - scale(low)) / (scale(high) - scale(low))
+    return "top" if position >= 1.0 - EDGE_SHARE else "bottom" if position <= EDGE_SHARE else None
+
+
+def range_edges(search: SearchResults) -> list[str]:
+    """A line for each searched value of a best trial (or a front's) at the edge of its range: the optimum may lie beyond it."""
+    lines = []
+    for trial in search.trials:
+        if not trial.on_front:
+            continue
+        frozen = next((t for t in search.studies[trial.variant].trials if t.number == trial.number), None)
+        for name, value in trial.params.items():
+            distribution: Any = frozen.distributions.get(name) if frozen is not None else None
+            edge = range_edge(value, distribution) if distribution is not None else None
+            if edge is not None:
+                scale = ", log scale" if getattr(distribution, "log", False) else ""
+                lines.append(
+                    f"{trial.variant + ' ' if trial.variant else ''}trial {trial.number}: {name} = {_short(value)} is at the {edge} of "
+                    f"its searched range [{_short(distribution.low)}, {_short(distribution.high)}]{scale}; the best may lie beyond it: "
+                    "widen the range where the knob allows and search again"
+                )
+    return lines
+
+
 def dominates(first: list[float], second: list[float], maximise: list[bool]) -> bool:
     """Whether ``first`` is at least as good as ``second`` in every objective and better in one."""
     better = [a > b if up else a < b for a, b, up in zip(first, second, maximise, strict=True)]
@@ -227,8 +261,9 @@ def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool
         "maf_saved": search.maf_saved,
         "saved_fraction": search.maf_saved / (search.maf_run + search.maf_saved) if search.maf_run + search.maf_saved else 0.0,
     }
+    edges = range_edges(search)
     if as_json:
-        print(json.dumps({"summary": summary, "trials": rows}, indent=2, default=str))
+        print(json.dumps({"summary": {**summary, "at_range_edge": edges}, "trials": rows}, indent=2, default=str))
         return
     columns = ["variant", "trial", "state", "tasks", "params", *search.objectives, "test A_KA", "test A_ZS", "front" if several else "best"]
     if best_only:
@@ -267,6 +302,8 @@ def print_search_comparison(search: SearchResults, as_json: bool, markdown: bool
         chosen = [t for t in search.trials if t.variant == variant and t.on_front]
         shown = "; ".join(f"#{t.number} ({t.describe()})" for t in chosen) or "none complete yet"
         print(f"{kind}{' of ' + variant if variant else ''}: {shown}")
+    for edge in edges:
+        print(f"at the edge: {edge}")
     print(
         f"{summary['pruned']} of {summary['trials']} trials pruned; compute saved: {summary['maf_saved']:,.1f} MAF of tasks not run "
         f"({100 * summary['saved_fraction']:.1f}% of what the trials would have used unpruned)"

@@ -207,7 +207,7 @@ def test_a_trial_the_search_has_not_told_yet_shows_how_its_runs_ended(tmp_path, 
                  seed=seed, overrides=[], fingerprint="f", status=status, trial=0)
         for seed, status in enumerate(statuses)
     ]  # fmt: skip
-    frozen = SimpleNamespace(state=SimpleNamespace(name="RUNNING"), number=0, params={"optimizer.lr": 1e-3}, values=None)
+    frozen = SimpleNamespace(state=SimpleNamespace(name="RUNNING"), number=0, params={"optimizer.lr": 1e-3}, values=None, distributions={})
     result = trial_result(StudyIndex(tmp_path, {}, runs), "v", frozen, runs, on_front=False)
     assert result.state == state and result.values is None
 
@@ -238,7 +238,7 @@ def test_a_best_value_at_the_edge_of_its_range_is_named(capsys):
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    from fomo_host.reporting.search import SearchResults, TrialResult, print_search_comparison, range_edge, range_edges
+    from fomo_host.reporting.search import SearchResults, print_search_comparison, range_edge, range_edges, trial_result
 
     lr = FloatDistribution(1e-4, 3e-2, log=True)
     weight = FloatDistribution(0.1, 0.9, step=0.1)
@@ -255,7 +255,8 @@ def test_a_best_value_at_the_edge_of_its_range_is_named(capsys):
         study = optuna.create_study(direction="maximize")
         study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.6))
         studies[variant] = study
-        trials.append(TrialResult(variant, 0, "complete", params, [0.6], 15, 15, 1.0, 0.0, on_front=True))
+        # as load_search reads a trial: its params and the ranges they were drawn from, off Optuna's frozen trial
+        trials.append(trial_result(None, variant, study.trials[0], [], on_front=True))  # type: ignore[arg-type]
     search = SearchResults(Path("runs/search"), None, ["GM.final:max"], "validation", trials, studies)  # type: ignore[arg-type]
     assert range_edges(search) == [
         "bitfit trial 0: optimizer.lr = 0.0269 is at the top of its searched range [0.0001, 0.03], log scale; "

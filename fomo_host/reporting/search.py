@@ -34,6 +34,8 @@ class TrialResult:
     """Final A_KA, A_ZS and GM on the test split (mean over seeds; recorded for every trial, never used by the search)."""
     overrides: list[str] = field(default_factory=list)
     on_front: bool = False
+    distributions: dict[str, Any] = field(default_factory=dict)
+    """The range each of ``params`` was drawn from (Optuna's distributions)."""
 
     @property
     def confirm_label(self) -> str:
@@ -151,6 +153,7 @@ def trial_result(index: StudyIndex, label: str | None, frozen: Any, runs: list[A
         test={key: sum(values) / len(values) for key, values in tests.items()},
         overrides=list(runs[0].overrides) if runs else [],
         on_front=on_front,
+        distributions=dict(frozen.distributions),
     )
 
 
@@ -197,10 +200,9 @@ def range_edges(search: SearchResults) -> list[str]:
     for trial in search.trials:
         if not trial.on_front:
             continue
-        frozen = next((t for t in search.studies[trial.variant].trials if t.number == trial.number), None)
-        for name, value in trial.params.items():
-            distribution: Any = frozen.distributions.get(name) if frozen is not None else None
-            edge = range_edge(value, distribution) if distribution is not None else None
+        for name, distribution in trial.distributions.items():
+            value = trial.params[name]
+            edge = range_edge(value, distribution)
             if edge is not None:
                 scale = ", log scale" if getattr(distribution, "log", False) else ""
                 lines.append(

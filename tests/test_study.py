@@ -300,7 +300,7 @@ def test_the_shipped_studies_are_valid(host, path):
     result = plan_study(study, path, [], host)
     # the findings studies run each method at its tuned setting on seeds the search (seed 0) never used (on 5 of
     # them where 3 seeds left claims within the spread); the benchmark's control covers every seed its studies use,
-    # the larger model's control the scaling study's seeds and the two it grows to
+    # the larger model's control the scaling study's seeds
     findings_seeds = {
         "benchmark-mixtures": [1, 2, 3],
         **{f"benchmark-{name}": [1, 2, 3, 4, 5] for name in ("methods", "merges", "schedules", "orderings", "scaling", "scaling-control")},
